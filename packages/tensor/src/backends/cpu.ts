@@ -1,0 +1,445 @@
+/**
+ * The CPU reference backend: plain loops over typed arrays, in float32, float64, int32 and bool.
+ * It is the specification the WebGPU backend is tested against, so clarity wins over speed here;
+ * the only concession is matmul's packed i-k-j loop.
+ *
+ * Every kernel reads its inputs through their strides (views are never copied first) and writes a
+ * fresh contiguous output. Math is done in float64 and rounded once on store.
+ */
+import type { Backend, BackendBuffer, BackendMemory, KernelArg } from '../backend.js';
+import { registerBackend } from '../backend.js';
+import { allocArray, bytesPerElement, type DType, type TypedArray } from '../dtype.js';
+import { FluxionError } from '../errors.js';
+import { philox4x32, TWO_POW_M24 } from '../philox.js';
+import type { ArgReduceOp, BinaryOp, KernelOp, OpParamMap, ReduceOp, UnaryOp } from '../registry.js';
+import { isContiguous, sizeOf } from '../shape.js';
+
+/** A CPU buffer: just a typed array. */
+interface CpuBuffer {
+  data: TypedArray;
+}
+
+const dataOf = (arg: KernelArg): TypedArray => (arg.buffer as CpuBuffer).data;
+
+/**
+ * Storage offsets of every element of a strided view, in row-major order (an odometer over the
+ * multi-index). Contiguous views skip the table: element i is at `offset + i`.
+ */
+export function stridedOffsets(
+  shape: readonly number[],
+  strides: readonly number[],
+  offset: number,
+): Int32Array {
+  const n = sizeOf(shape);
+  const out = new Int32Array(n);
+  if (isContiguous(shape, strides)) {
+    for (let i = 0; i < n; i++) out[i] = offset + i;
+    return out;
+  }
+  const rank = shape.length;
+  const index = new Array<number>(rank).fill(0);
+  let off = offset;
+  for (let i = 0; i < n; i++) {
+    out[i] = off;
+    for (let d = rank - 1; d >= 0; d--) {
+      index[d]++;
+      off += strides[d];
+      if (index[d] < shape[d]) break;
+      off -= strides[d] * shape[d];
+      index[d] = 0;
+    }
+  }
+  return out;
+}
+
+/** Offsets of a kernel argument's elements. */
+const offsetsOf = (a: KernelArg) => stridedOffsets(a.shape, a.strides, a.offset);
+
+/**
+ * erf(x) = 2/√π · e^(−x²) · Σₙ 2ⁿ x^(2n+1) / (1·3·…·(2n+1)). Every term is positive, so the sum
+ * has no cancellation and is accurate to a few ulps in float64; |x| ≥ 6 gives ±1 (erfc(6) < 3e-17).
+ */
+export function erf(x: number): number {
+  if (Number.isNaN(x)) return x;
+  const ax = Math.abs(x);
+  if (ax >= 6) return Math.sign(x);
+  const x2 = ax * ax;
+  let term = ax;
+  let sum = ax;
+  for (let n = 1; n < 500 && term > sum * 1e-17; n++) {
+    term *= (2 * x2) / (2 * n + 1);
+    sum += term;
+  }
+  return Math.sign(x) * Math.min(1, (2 / Math.sqrt(Math.PI)) * Math.exp(-x2) * sum);
+}
+
+/** Rounds half to even (PyTorch's and WGSL's `round`). */
+function roundHalfEven(x: number): number {
+  if (!Number.isFinite(x)) return x;
+  const f = Math.floor(x);
+  const d = x - f;
+  if (d !== 0.5) return d < 0.5 ? f : f + 1;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+/** The scalar function of every unary primitive. */
+export const UNARY_CPU: { [K in UnaryOp]: (x: number) => number } = {
+  neg: (x) => -x,
+  abs: Math.abs,
+  sign: Math.sign,
+  exp: Math.exp,
+  expm1: Math.expm1,
+  log: Math.log,
+  log1p: Math.log1p,
+  sqrt: Math.sqrt,
+  rsqrt: (x) => 1 / Math.sqrt(x),
+  reciprocal: (x) => 1 / x,
+  sin: Math.sin,
+  cos: Math.cos,
+  tanh: Math.tanh,
+  // Never exponentiates a positive number, so it cannot overflow.
+  sigmoid: (x) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x))),
+  relu: (x) => (x > 0 || Number.isNaN(x) ? x : 0),
+  erf,
+  floor: Math.floor,
+  ceil: Math.ceil,
+  round: roundHalfEven,
+  logicalNot: (x) => (x ? 0 : 1),
+};
+
+/** The scalar function of every binary primitive (comparisons and logic give 1/0). */
+export const BINARY_CPU: { [K in BinaryOp]: (a: number, b: number) => number } = {
+  add: (a, b) => a + b,
+  sub: (a, b) => a - b,
+  mul: (a, b) => a * b,
+  div: (a, b) => a / b,
+  pow: Math.pow,
+  maximum: Math.max,
+  minimum: Math.min,
+  equal: (a, b) => +(a === b),
+  notEqual: (a, b) => +(a !== b),
+  less: (a, b) => +(a < b),
+  lessEqual: (a, b) => +(a <= b),
+  greater: (a, b) => +(a > b),
+  greaterEqual: (a, b) => +(a >= b),
+  logicalAnd: (a, b) => +(!!a && !!b),
+  logicalOr: (a, b) => +(!!a || !!b),
+  logicalXor: (a, b) => +(!!a !== !!b),
+};
+
+/** Converts one value to `dtype` as `cast` defines it (float→int truncates and saturates; NaN→0). */
+function castValue(v: number, dtype: DType): number {
+  if (dtype === 'bool') return v !== 0 ? 1 : 0;
+  if (dtype === 'int32')
+    return Number.isNaN(v) ? 0 : Math.trunc(Math.min(2147483647, Math.max(-2147483648, v)));
+  return v;
+}
+
+type Kernel<K extends KernelOp> = (
+  inputs: readonly KernelArg[],
+  out: TypedArray,
+  params: OpParamMap[K],
+) => void;
+
+function unaryKernel(op: UnaryOp): Kernel<UnaryOp> {
+  const f = UNARY_CPU[op];
+  return ([x], out) => {
+    const xs = dataOf(x);
+    const xo = offsetsOf(x);
+    for (let i = 0; i < out.length; i++) out[i] = f(xs[xo[i]]);
+  };
+}
+
+function binaryKernel(op: BinaryOp): Kernel<BinaryOp> {
+  return ([a, b], out) => {
+    // int32 products must wrap like 32-bit hardware, not round like float64.
+    const f = op === 'mul' && a.dtype === 'int32' ? Math.imul : BINARY_CPU[op];
+    const as = dataOf(a);
+    const bs = dataOf(b);
+    const ao = offsetsOf(a);
+    const bo = offsetsOf(b);
+    for (let i = 0; i < out.length; i++) out[i] = f(as[ao[i]], bs[bo[i]]);
+  };
+}
+
+/** Splits a reduction into the offsets of kept positions and of reduced positions. */
+function reductionPlan(x: KernelArg, axes: readonly number[]) {
+  const kept = x.shape.map((_, i) => i).filter((i) => !axes.includes(i));
+  const outer = stridedOffsets(
+    kept.map((i) => x.shape[i]),
+    kept.map((i) => x.strides[i]),
+    x.offset,
+  );
+  const inner = stridedOffsets(
+    axes.map((i) => x.shape[i]),
+    axes.map((i) => x.strides[i]),
+    0,
+  );
+  return { outer, inner };
+}
+
+type Reducer = { init: number; step: (acc: number, v: number) => number };
+const REDUCERS: Record<'sum' | 'prod' | 'max' | 'min', Reducer> = {
+  sum: { init: 0, step: (acc, v) => acc + v },
+  prod: { init: 1, step: (acc, v) => acc * v },
+  // NaN propagates: once acc is NaN it stays NaN; a NaN v replaces acc.
+  max: {
+    init: Number.NEGATIVE_INFINITY,
+    step: (acc, v) => (v > acc || Number.isNaN(v) ? (Number.isNaN(acc) ? acc : v) : acc),
+  },
+  min: {
+    init: Number.POSITIVE_INFINITY,
+    step: (acc, v) => (v < acc || Number.isNaN(v) ? (Number.isNaN(acc) ? acc : v) : acc),
+  },
+};
+
+function reduceKernel(op: keyof typeof REDUCERS): Kernel<ReduceOp> {
+  const { init, step } = REDUCERS[op];
+  return ([x], out, { axes }) => {
+    const xs = dataOf(x);
+    const { outer, inner } = reductionPlan(x, axes);
+    const wrapProd = op === 'prod' && x.dtype === 'int32';
+    for (let o = 0; o < outer.length; o++) {
+      const base = outer[o];
+      if (wrapProd) {
+        out[o] = intProd(xs, base, inner);
+        continue;
+      }
+      let acc = init;
+      for (let i = 0; i < inner.length; i++) acc = step(acc, xs[base + inner[i]]);
+      out[o] = acc;
+    }
+  };
+}
+
+/** int32 products wrap like 32-bit hardware. */
+function intProd(xs: TypedArray, base: number, inner: Int32Array): number {
+  let acc = 1;
+  for (let i = 0; i < inner.length; i++) acc = Math.imul(acc, xs[base + inner[i]]);
+  return acc;
+}
+
+function argReduceKernel(better: (v: number, best: number) => boolean): Kernel<ArgReduceOp> {
+  return ([x], out, { axes }) => {
+    const xs = dataOf(x);
+    const { outer, inner } = reductionPlan(x, axes);
+    for (let o = 0; o < outer.length; o++) {
+      let best = xs[outer[o] + inner[0]];
+      let bestIndex = 0;
+      for (let i = 1; i < inner.length && !Number.isNaN(best); i++) {
+        const v = xs[outer[o] + inner[i]];
+        if (better(v, best) || Number.isNaN(v)) {
+          best = v;
+          bestIndex = i;
+        }
+      }
+      out[o] = bestIndex;
+    }
+  };
+}
+
+/**
+ * Batched matmul. Each batch's operands are packed into contiguous float64 rows (so transposed
+ * views cost one pass), then C = A·B by the i-k-j loop, whose innermost loop streams a row of B
+ * and a row of C.
+ */
+const matmulKernel: Kernel<'matmul'> = ([a, b], out) => {
+  const r = a.shape.length;
+  const [M, K, N] = [a.shape[r - 2], a.shape[r - 1], b.shape[r - 1]];
+  const batchShape = a.shape.slice(0, -2);
+  const aBatch = stridedOffsets(batchShape, a.strides.slice(0, -2), a.offset);
+  const bBatch = stridedOffsets(batchShape, b.strides.slice(0, -2), b.offset);
+  const as = dataOf(a);
+  const bs = dataOf(b);
+  const [sam, sak, sbk, sbn] = [a.strides[r - 2], a.strides[r - 1], b.strides[r - 2], b.strides[r - 1]];
+  const A = new Float64Array(M * K);
+  const B = new Float64Array(K * N);
+  const row = new Float64Array(N);
+  const wrap = a.dtype === 'int32';
+  for (let batch = 0; batch < aBatch.length; batch++) {
+    for (let i = 0; i < M; i++)
+      for (let k = 0; k < K; k++) A[i * K + k] = as[aBatch[batch] + i * sam + k * sak];
+    for (let k = 0; k < K; k++)
+      for (let j = 0; j < N; j++) B[k * N + j] = bs[bBatch[batch] + k * sbk + j * sbn];
+    const base = batch * M * N;
+    for (let i = 0; i < M; i++) {
+      row.fill(0);
+      for (let k = 0; k < K; k++) {
+        const aik = A[i * K + k];
+        const bRow = k * N;
+        for (let j = 0; j < N; j++) row[j] += aik * B[bRow + j];
+      }
+      for (let j = 0; j < N; j++)
+        out[base + i * N + j] = wrap ? Number(BigInt.asIntN(32, BigInt(row[j]))) : row[j];
+    }
+  }
+};
+
+function random(out: TypedArray, p: OpParamMap['random']): void {
+  const words = new Uint32Array(4);
+  const [k0, k1] = p.key;
+  const range = p.high - p.low;
+  for (let i = 0; i < out.length; i++) {
+    const counter = p.offset + i;
+    philox4x32(counter >>> 0, Math.floor(counter / 4294967296) >>> 0, 0, 0, k0, k1, words);
+    if (p.distribution === 'uniform') out[i] = (words[0] >>> 8) * TWO_POW_M24;
+    else if (p.distribution === 'randint') out[i] = p.low + (words[0] % range);
+    else {
+      const u1 = ((words[0] >>> 8) + 1) * TWO_POW_M24;
+      const u2 = (words[1] >>> 8) * TWO_POW_M24;
+      out[i] = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+    }
+  }
+}
+
+function checkIndex(op: string, index: number, size: number, axis: number): void {
+  if (!(index >= 0 && index < size)) {
+    throw new FluxionError(op, `index ${index} is out of range for axis ${axis} of size ${size}`);
+  }
+}
+
+/** Sizes before, at and after `axis`. */
+function around(shape: readonly number[], axis: number, width = 1) {
+  return { before: sizeOf(shape.slice(0, axis)), after: sizeOf(shape.slice(axis + width)) };
+}
+
+/** The kernel of every primitive. */
+const KERNELS: { [K in KernelOp]: Kernel<K> } = {
+  ...(Object.fromEntries(Object.keys(UNARY_CPU).map((op) => [op, unaryKernel(op as UnaryOp)])) as {
+    [K in UnaryOp]: Kernel<K>;
+  }),
+  ...(Object.fromEntries(Object.keys(BINARY_CPU).map((op) => [op, binaryKernel(op as BinaryOp)])) as {
+    [K in BinaryOp]: Kernel<K>;
+  }),
+  sum: reduceKernel('sum'),
+  prod: reduceKernel('prod'),
+  max: reduceKernel('max'),
+  min: reduceKernel('min'),
+  argmax: argReduceKernel((v, best) => v > best),
+  argmin: argReduceKernel((v, best) => v < best),
+  where: ([c, a, b], out) => {
+    const [cs, as, bs] = [dataOf(c), dataOf(a), dataOf(b)];
+    const [co, ao, bo] = [offsetsOf(c), offsetsOf(a), offsetsOf(b)];
+    for (let i = 0; i < out.length; i++) out[i] = cs[co[i]] ? as[ao[i]] : bs[bo[i]];
+  },
+  cast: ([x], out, { dtype }) => {
+    const xs = dataOf(x);
+    const xo = offsetsOf(x);
+    for (let i = 0; i < out.length; i++) out[i] = castValue(xs[xo[i]], dtype);
+  },
+  copy: ([x], out) => {
+    const xs = dataOf(x);
+    const xo = offsetsOf(x);
+    for (let i = 0; i < out.length; i++) out[i] = xs[xo[i]];
+  },
+  matmul: matmulKernel,
+  concat: (inputs, out, { axis }) => {
+    const total = inputs.reduce((n, t) => n + t.shape[axis], 0);
+    let position = 0;
+    for (const t of inputs) {
+      const { before, after } = around(t.shape, axis);
+      const block = t.shape[axis] * after;
+      const ts = dataOf(t);
+      const to = offsetsOf(t);
+      for (let o = 0; o < before; o++) {
+        for (let j = 0; j < block; j++) out[o * total * after + position * after + j] = ts[to[o * block + j]];
+      }
+      position += t.shape[axis];
+    }
+  },
+  take: ([x, idx], out, { axis }) => {
+    const { before, after } = around(x.shape, axis);
+    const dim = x.shape[axis];
+    const xs = dataOf(x);
+    const xo = offsetsOf(x);
+    const is = dataOf(idx);
+    const io = offsetsOf(idx);
+    for (let i = 0; i < io.length; i++) checkIndex('take', is[io[i]], dim, axis);
+    for (let o = 0; o < before; o++) {
+      for (let i = 0; i < io.length; i++) {
+        const src = (o * dim + is[io[i]]) * after;
+        const dst = (o * io.length + i) * after;
+        for (let j = 0; j < after; j++) out[dst + j] = xs[xo[src + j]];
+      }
+    }
+  },
+  scatterAdd: ([src, idx], out, { axis, size }) => {
+    const { before, after } = around(src.shape, axis, idx.shape.length);
+    const ss = dataOf(src);
+    const so = offsetsOf(src);
+    const is = dataOf(idx);
+    const io = offsetsOf(idx);
+    for (let i = 0; i < io.length; i++) checkIndex('scatterAdd', is[io[i]], size, axis);
+    out.fill(0);
+    for (let o = 0; o < before; o++) {
+      for (let i = 0; i < io.length; i++) {
+        const dst = (o * size + is[io[i]]) * after;
+        const from = (o * io.length + i) * after;
+        for (let j = 0; j < after; j++) out[dst + j] += ss[so[from + j]];
+      }
+    }
+  },
+  pad: ([x], out, { widths, value }) => {
+    out.fill(value);
+    const xs = dataOf(x);
+    const xo = offsetsOf(x);
+    const outShape = x.shape.map(
+      (d, i) => widths[i][0] + widths[i][1] + d + Math.max(0, d - 1) * widths[i][2],
+    );
+    const outStrides = outShape.map((_, i) => sizeOf(outShape.slice(i + 1)));
+    const rank = x.shape.length;
+    const index = new Array<number>(rank).fill(0);
+    for (let i = 0; i < xo.length; i++) {
+      let dst = 0;
+      for (let d = 0; d < rank; d++) dst += (widths[d][0] + index[d] * (widths[d][2] + 1)) * outStrides[d];
+      out[dst] = xs[xo[i]];
+      for (let d = rank - 1; d >= 0; d--) {
+        if (++index[d] < x.shape[d]) break;
+        index[d] = 0;
+      }
+    }
+  },
+  random: (_inputs, out, params) => random(out, params),
+};
+
+/**
+ * Creates the CPU backend (registered at import time as `'cpu'`).
+ *
+ * @example
+ * ```ts
+ * setBackend('cpu');
+ * ```
+ */
+export function createCpuBackend(): Backend {
+  let buffers = 0;
+  let bytes = 0;
+  return {
+    name: 'cpu',
+    dtypes: ['float32', 'float64', 'int32', 'bool'],
+    alloc(dtype: DType, size: number): BackendBuffer {
+      buffers++;
+      bytes += size * bytesPerElement(dtype);
+      return { data: allocArray(dtype, size) } satisfies CpuBuffer;
+    },
+    upload(buffer, data) {
+      (buffer as CpuBuffer).data.set(data);
+    },
+    async read(buffer, _dtype, size) {
+      return (buffer as CpuBuffer).data.slice(0, size);
+    },
+    free(buffer) {
+      const { data } = buffer as CpuBuffer;
+      buffers--;
+      bytes -= data.byteLength;
+    },
+    run(op, inputs, out, params) {
+      (KERNELS[op] as Kernel<typeof op>)(inputs, dataOf(out), params);
+    },
+    memory(): BackendMemory {
+      return { buffers, bytes };
+    },
+    async sync() {},
+  };
+}
+
+registerBackend(createCpuBackend());

@@ -1,0 +1,254 @@
+/**
+ * Composite ops: built only from primitives, so they need no kernel and no gradient code of their
+ * own (autograd differentiates through the primitives they call). Each runs in a scope, so its
+ * intermediates are freed before it returns.
+ */
+import { arange } from './creation.js';
+import { isFloat } from './dtype.js';
+import { FluxionError, fmtShape } from './errors.js';
+import { scope } from './memory.js';
+import {
+  abs,
+  add,
+  cast,
+  concat,
+  div,
+  equal,
+  erf,
+  exp,
+  greater,
+  less,
+  log,
+  log1p,
+  max,
+  mul,
+  neg,
+  notEqual,
+  relu,
+  sigmoid,
+  sqrt,
+  sub,
+  sum,
+  type TensorOrScalar,
+  tanh,
+  where,
+} from './ops.js';
+import { normalizeAxes, normalizeAxis } from './shape.js';
+import type { Tensor } from './tensor.js';
+import { slice, unsqueeze } from './views.js';
+
+const toFloat = (x: Tensor) => (isFloat(x.dtype) ? x : cast(x, 'float32'));
+
+function countOf(x: Tensor, axes: readonly number[]): number {
+  return axes.reduce((n, a) => n * x.shape[a], 1);
+}
+
+/** `x²`. */
+export function square(x: Tensor): Tensor {
+  return mul(x, x);
+}
+
+/** Mean over `axes` (all by default); integers average in float32. @example `mean(x, -1, true)` */
+export function mean(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
+  const norm = normalizeAxes('mean', axes, x.rank);
+  return scope(() => div(sum(toFloat(x), norm, keepDims), countOf(x, norm)));
+}
+
+/** Options of {@link variance} and {@link std}. */
+export interface VarianceOptions {
+  /** Subtracted from the count in the denominator: 1 (default) is Bessel's unbiased estimate. */
+  correction?: number;
+  keepDims?: boolean;
+}
+
+/** Variance over `axes` (all by default), `Σ(x − mean)² / (n − correction)`, as PyTorch's `var`. */
+export function variance(
+  x: Tensor,
+  axes?: number | readonly number[],
+  options: VarianceOptions = {},
+): Tensor {
+  const { correction = 1, keepDims = false } = options;
+  const norm = normalizeAxes('variance', axes, x.rank);
+  return scope(() => {
+    const xf = toFloat(x);
+    const centered = sub(xf, mean(xf, norm, true));
+    return div(sum(square(centered), norm, keepDims), Math.max(0, countOf(x, norm) - correction));
+  });
+}
+
+/** Standard deviation: `sqrt(variance(x, axes, options))`. */
+export function std(x: Tensor, axes?: number | readonly number[], options: VarianceOptions = {}): Tensor {
+  return scope(() => sqrt(variance(x, axes, options)));
+}
+
+/** Whether each element is finite (not ±∞ or NaN), as bool. */
+export function isFiniteTensor(x: Tensor): Tensor {
+  return scope(() => less(abs(x), Number.POSITIVE_INFINITY));
+}
+
+/** Whether each element is NaN, as bool. */
+export function isNaNTensor(x: Tensor): Tensor {
+  return notEqual(x, x);
+}
+
+/**
+ * `log Σ exp(x)` over `axes`, computed stably as `m + log Σ exp(x − m)` with `m` the maximum
+ * (replaced by 0 where it is infinite, so all −∞ gives −∞ and not NaN). Finite for inputs of ±1e4.
+ *
+ * @example
+ * ```ts
+ * logSumExp(tensor([1e4, 1e4]), 0); // 1e4 + ln 2
+ * ```
+ */
+export function logSumExp(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
+  const norm = normalizeAxes('logSumExp', axes, x.rank);
+  return scope(() => {
+    const xf = toFloat(x);
+    const m = max(xf, norm, true);
+    const shift = where(isFiniteTensor(m), m, 0);
+    const lse = add(log(sum(exp(sub(xf, shift)), norm, true)), shift);
+    return keepDims ? lse : sum(lse, norm, false);
+  });
+}
+
+/** Softmax along `axis` (last by default); rows sum to 1. @example `softmax(logits, -1)` */
+export function softmax(x: Tensor, axis = -1): Tensor {
+  const a = normalizeAxis('softmax', axis, x.rank);
+  return scope(() => {
+    const xf = toFloat(x);
+    const e = exp(sub(xf, max(xf, a, true)));
+    return div(e, sum(e, a, true));
+  });
+}
+
+/** Log-softmax along `axis`: `x − logSumExp(x)`, stable. */
+export function logSoftmax(x: Tensor, axis = -1): Tensor {
+  const a = normalizeAxis('logSoftmax', axis, x.rank);
+  return scope(() => sub(toFloat(x), logSumExp(x, a, true)));
+}
+
+/**
+ * Limits values to [lo, hi] (either bound may be omitted). The gradient passes where
+ * lo ≤ x ≤ hi, as in PyTorch.
+ */
+export function clamp(x: Tensor, lo?: TensorOrScalar, hi?: TensorOrScalar): Tensor {
+  return scope(() => {
+    let y = x;
+    if (lo !== undefined) y = where(less(y, lo), lo, y);
+    if (hi !== undefined) y = where(greater(y, hi), hi, y);
+    return y === x ? mul(x, 1) : y;
+  });
+}
+
+/** `softplus(x) = log(1 + eˣ)`, computed as `relu(x) + log1p(e^−|x|)`: exact and finite for any x. */
+export function softplus(x: Tensor): Tensor {
+  return scope(() => add(relu(x), log1p(exp(neg(abs(x))))));
+}
+
+/** `log σ(x) = −softplus(−x)`, stable for any finite x. */
+export function logSigmoid(x: Tensor): Tensor {
+  return scope(() => neg(softplus(neg(x))));
+}
+
+/** `silu(x) = x · σ(x)` (also called swish). */
+export function silu(x: Tensor): Tensor {
+  return scope(() => mul(x, sigmoid(x)));
+}
+
+/**
+ * GELU: exact `x · Φ(x) = x/2 · (1 + erf(x/√2))`, or the tanh approximation
+ * `x/2 · (1 + tanh(√(2/π) (x + 0.044715 x³)))`.
+ */
+export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
+  return scope(() => {
+    const inner =
+      approximate === 'tanh'
+        ? tanh(mul(add(x, mul(mul(mul(x, x), x), 0.044715)), Math.sqrt(2 / Math.PI)))
+        : erf(mul(x, Math.SQRT1_2));
+    return mul(mul(x, 0.5), add(inner, 1));
+  });
+}
+
+/** `leakyRelu(x) = x` for x > 0, else `slope · x`. */
+export function leakyRelu(x: Tensor, slope = 0.01): Tensor {
+  return scope(() => where(greater(x, 0), x, mul(x, slope)));
+}
+
+/** `elu(x) = x` for x > 0, else `α (eˣ − 1)`. */
+export function elu(x: Tensor, alpha = 1): Tensor {
+  return scope(() => where(greater(x, 0), x, mul(sub(exp(x), 1), alpha)));
+}
+
+/**
+ * One-hot encoding of int32 class indices: shape `[...indices.shape, classes]`, float32.
+ *
+ * @example
+ * ```ts
+ * oneHot(tensor([0, 2], { dtype: 'int32' }), 3); // [[1, 0, 0], [0, 0, 1]]
+ * ```
+ */
+export function oneHot(indices: Tensor, classes: number): Tensor {
+  if (indices.dtype !== 'int32')
+    throw new FluxionError('oneHot', `indices must be int32, got ${indices.dtype}`);
+  return scope(() =>
+    cast(
+      equal(
+        unsqueeze(indices, -1),
+        arange(classes, undefined, 1, { dtype: 'int32', backend: indices.backend.name }),
+      ),
+      'float32',
+    ),
+  );
+}
+
+/** Joins tensors of one shape along a new axis. @example `stack([a, b], 0)` */
+export function stack(tensors: readonly Tensor[], axis = 0): Tensor {
+  if (tensors.length === 0) throw new FluxionError('stack', 'needs at least one tensor');
+  const shape = tensors[0].shape;
+  for (const t of tensors) {
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new FluxionError(
+        'stack',
+        `all tensors need one shape, got ${tensors.map((u) => fmtShape(u.shape)).join(', ')}`,
+      );
+    }
+  }
+  const a = normalizeAxis('stack', axis, shape.length + 1);
+  return scope(() =>
+    concat(
+      tensors.map((t) => unsqueeze(t, a)),
+      a,
+    ),
+  );
+}
+
+/**
+ * Splits along `axis` into pieces of the given sizes, or into `n` equal pieces (views).
+ *
+ * @example
+ * ```ts
+ * const [mu, logVar] = split(h, 2, -1);
+ * ```
+ */
+export function split(x: Tensor, sizesOrCount: number | readonly number[], axis = 0): Tensor[] {
+  const a = normalizeAxis('split', axis, x.rank);
+  const dim = x.shape[a];
+  const sizes =
+    typeof sizesOrCount === 'number'
+      ? dim % sizesOrCount === 0
+        ? Array(sizesOrCount).fill(dim / sizesOrCount)
+        : null
+      : [...sizesOrCount];
+  if (!sizes || sizes.reduce((s, v) => s + v, 0) !== dim) {
+    throw new FluxionError(
+      'split',
+      `cannot split axis ${a} of ${fmtShape(x.shape)} into ${JSON.stringify(sizesOrCount)}`,
+    );
+  }
+  let start = 0;
+  return sizes.map((n) => {
+    const specs = x.shape.map((_, i): [number?, number?] => (i === a ? [start, start + n] : []));
+    start += n;
+    return slice(x, ...specs);
+  });
+}

@@ -1,0 +1,90 @@
+/**
+ * Dtypes and their promotion rules.
+ *
+ * Fluxion has four dtypes: `float32`, `float64` (CPU backend only, for gradient checking), `int32`
+ * and `bool`. Primitive kernels always see inputs of one dtype; the functional API promotes first:
+ *
+ * - `bool` < `int32` < float: mixing a bool or int32 tensor with a float tensor promotes to the float
+ *   dtype, and `bool` with `int32` gives `int32`.
+ * - `float32` with `float64` is an error: a silent change of precision would make gradient checks
+ *   meaningless. Cast explicitly with `cast(x, 'float64')`.
+ * - A JavaScript number is "weakly typed" (as in JAX): it takes the dtype of the tensor it meets.
+ * - Float-only math (`exp`, `log`, `div`, …) on `int32`/`bool` computes in `float32`.
+ */
+import { FluxionError } from './errors.js';
+
+/** The dtypes a tensor can have. */
+export type DType = 'float32' | 'float64' | 'int32' | 'bool';
+
+/** All dtypes, in promotion order. */
+export const DTYPES: readonly DType[] = ['bool', 'int32', 'float32', 'float64'];
+
+/** The typed array that holds each dtype's elements. `bool` is stored as one byte per element. */
+export interface TypedArrayOf {
+  float32: Float32Array;
+  float64: Float64Array;
+  int32: Int32Array;
+  bool: Uint8Array;
+}
+
+/** Any typed array a tensor can be read into. */
+export type TypedArray = TypedArrayOf[DType];
+
+/** Allocates a zero-filled typed array for `size` elements of `dtype`. */
+export function allocArray<D extends DType>(dtype: D, size: number): TypedArrayOf[D] {
+  switch (dtype) {
+    case 'float32':
+      return new Float32Array(size) as TypedArrayOf[D];
+    case 'float64':
+      return new Float64Array(size) as TypedArrayOf[D];
+    case 'int32':
+      return new Int32Array(size) as TypedArrayOf[D];
+    case 'bool':
+      return new Uint8Array(size) as TypedArrayOf[D];
+  }
+  throw new FluxionError('dtype', `unknown dtype '${dtype}'`);
+}
+
+/** Bytes per element of `dtype` in host memory. */
+export function bytesPerElement(dtype: DType): number {
+  return dtype === 'float64' ? 8 : dtype === 'bool' ? 1 : 4;
+}
+
+/** Whether `dtype` is a floating-point dtype. */
+export function isFloat(dtype: DType): boolean {
+  return dtype === 'float32' || dtype === 'float64';
+}
+
+/** The dtype of a typed array, or undefined for arrays Fluxion does not store. */
+export function dtypeOfArray(a: ArrayBufferView): DType | undefined {
+  if (a instanceof Float32Array) return 'float32';
+  if (a instanceof Float64Array) return 'float64';
+  if (a instanceof Int32Array) return 'int32';
+  if (a instanceof Uint8Array) return 'bool';
+  return undefined;
+}
+
+/**
+ * The dtype two operands promote to, or a FluxionError naming the op and both dtypes when the rule
+ * forbids mixing them (float32 with float64).
+ *
+ * @example
+ * ```ts
+ * promoteTypes('add', 'int32', 'float32'); // 'float32'
+ * ```
+ */
+export function promoteTypes(op: string, a: DType, b: DType): DType {
+  if (a === b) return a;
+  if (isFloat(a) && isFloat(b)) {
+    throw new FluxionError(op, `cannot mix dtypes ${a} and ${b}; cast one explicitly`);
+  }
+  return DTYPES.indexOf(a) > DTYPES.indexOf(b) ? a : b;
+}
+
+/** Asserts that `dtype` is a known dtype; returns it. */
+export function checkDType(op: string, dtype: string): DType {
+  if (!(DTYPES as readonly string[]).includes(dtype)) {
+    throw new FluxionError(op, `unknown dtype '${dtype}' (expected one of ${DTYPES.join(', ')})`);
+  }
+  return dtype as DType;
+}

@@ -1,0 +1,29 @@
+/**
+ * `@fluxion/tensor`: tensors, dtypes, views, the op registry and the backends.
+ *
+ * @example
+ * ```ts
+ * import { tensor, matmul, softmax } from '@fluxion/tensor';
+ * const x = tensor([[1, 2], [3, 4]]);
+ * console.log(await softmax(matmul(x, x), -1).format());
+ * ```
+ *
+ * @module
+ */
+import './backends/cpu.js';
+
+export * from './backend.js';
+export { createCpuBackend, stridedOffsets } from './backends/cpu.js';
+export * from './composite.js';
+export * from './creation.js';
+export { type OpObserver, type OpRecord, runKernel, runView, setOpObserver } from './dispatch.js';
+export * from './dtype.js';
+export { FluxionError, fmtShape } from './errors.js';
+export { keep, type MemoryStats, memoryStats, Storage, scope } from './memory.js';
+export * from './ops.js';
+export { type Distribution, philox4x32, seedToKey } from './philox.js';
+export * from './random.js';
+export * from './registry.js';
+export * from './shape.js';
+export { type NestedArray, Tensor } from './tensor.js';
+export * from './views.js';

@@ -1,0 +1,153 @@
+/**
+ * Deterministic memory release: reference-counted storage, scopes that dispose what they created,
+ * and counters for `memoryStats()`.
+ *
+ * Every tensor is registered in the innermost open scope when it is created. When the scope's
+ * function returns, every tensor it created is disposed except the ones it returns (found in
+ * arrays and plain objects) and the ones passed to {@link keep}; returned tensors move to the
+ * enclosing scope. A FinalizationRegistry frees the storage of tensors that were garbage-collected
+ * without `dispose()`, as a safety net only, and counts them in `memoryStats().leaked`.
+ */
+import {
+  type Backend,
+  type BackendBuffer,
+  type BackendMemory,
+  type BackendName,
+  backendMemory,
+} from './backend.js';
+import type { DType } from './dtype.js';
+import { FluxionError } from './errors.js';
+import type { Tensor } from './tensor.js';
+
+/** A reference-counted backend buffer shared by a tensor and all its views. */
+export class Storage {
+  private refs = 1;
+  constructor(
+    readonly backend: Backend,
+    readonly buffer: BackendBuffer,
+    readonly dtype: DType,
+    readonly size: number,
+  ) {}
+  /** Adds a reference (a new view or handle). */
+  retain(): this {
+    this.refs++;
+    return this;
+  }
+  /** Drops a reference; the buffer is freed with the last one. */
+  release(): void {
+    if (--this.refs === 0) this.backend.free(this.buffer);
+  }
+}
+
+let liveTensors = 0;
+let leaked = 0;
+const scopes: Set<Tensor>[] = [];
+
+const finalizer = new FinalizationRegistry<Storage>((storage) => {
+  leaked++;
+  liveTensors--;
+  storage.release();
+});
+
+/** Called by the Tensor constructor. */
+export function trackTensor(t: Tensor, storage: Storage): void {
+  liveTensors++;
+  finalizer.register(t, storage, t);
+  scopes.at(-1)?.add(t);
+}
+
+/** Called by `Tensor.dispose()`. */
+export function untrackTensor(t: Tensor, storage: Storage): void {
+  liveTensors--;
+  finalizer.unregister(t);
+  for (const s of scopes) s.delete(t);
+  storage.release();
+}
+
+/**
+ * Excludes tensors from every open scope, so that no scope disposes them (parameters, optimizer
+ * state, `.grad`). Returns its argument.
+ *
+ * @example
+ * ```ts
+ * const w = scope(() => keep(randn([3, 3])));
+ * ```
+ */
+export function keep<T extends Tensor | Tensor[]>(t: T): T {
+  for (const x of Array.isArray(t) ? t : [t]) for (const s of scopes) s.delete(x);
+  return t;
+}
+
+function collect(value: unknown, into: Set<Tensor>, isTensor: (v: unknown) => v is Tensor, depth = 0): void {
+  if (depth > 8 || value === null || typeof value !== 'object') return;
+  if (isTensor(value)) into.add(value);
+  else if (Array.isArray(value)) for (const v of value) collect(v, into, isTensor, depth + 1);
+  else if (Object.getPrototypeOf(value) === Object.prototype) {
+    for (const v of Object.values(value)) collect(v, into, isTensor, depth + 1);
+  }
+}
+
+let tensorCheck: (v: unknown) => v is Tensor = (_v): _v is Tensor => false;
+/** Installed by tensor.ts (avoids an import cycle). */
+export function setTensorCheck(check: (v: unknown) => v is Tensor): void {
+  tensorCheck = check;
+}
+
+/**
+ * Runs `fn` and disposes every tensor created inside it, except the tensors it returns (directly
+ * or inside arrays and plain objects) and those passed to {@link keep}. Like TensorFlow.js's
+ * `tidy`; scopes nest. `fn` must be synchronous: await outside the scope.
+ *
+ * @example
+ * ```ts
+ * const y = scope(() => x.mul(2).add(1).relu()); // the two intermediates are freed here
+ * ```
+ */
+export function scope<T>(fn: () => T): T {
+  const created = new Set<Tensor>();
+  scopes.push(created);
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    scopes.pop();
+    for (const t of created) t.dispose();
+    throw e;
+  }
+  scopes.pop();
+  if (result instanceof Promise) {
+    for (const t of created) t.dispose();
+    throw new FluxionError('scope', 'the function must be synchronous (it returned a Promise)');
+  }
+  const kept = new Set<Tensor>();
+  collect(result, kept, tensorCheck);
+  for (const t of created) {
+    if (kept.has(t)) scopes.at(-1)?.add(t);
+    else t.dispose();
+  }
+  return result;
+}
+
+/** What `memoryStats()` reports. */
+export interface MemoryStats {
+  /** Tensors created and not yet disposed (views count separately; they share storage). */
+  liveTensors: number;
+  /** Tensors that were garbage-collected without `dispose()` (their storage was freed then). */
+  leaked: number;
+  /** Buffers and bytes held by each backend (pooled GPU buffers excluded). */
+  backends: Partial<Record<BackendName, BackendMemory>>;
+}
+
+/**
+ * Live tensors and memory per backend.
+ *
+ * @example
+ * ```ts
+ * const before = memoryStats().backends.cpu?.buffers;
+ * scope(() => ones([100]).exp());
+ * memoryStats().backends.cpu?.buffers === before; // true
+ * ```
+ */
+export function memoryStats(): MemoryStats {
+  return { liveTensors, leaked, backends: backendMemory() };
+}

@@ -1,0 +1,336 @@
+/**
+ * The functional API of the primitives: dtype promotion, broadcasting and scalar lifting happen
+ * here, then {@link runKernel} runs the primitive. Temporaries (casts, broadcast views, scalar
+ * tensors) live in a scope and are freed before the function returns.
+ */
+import { full } from './creation.js';
+import { runKernel } from './dispatch.js';
+import { type DType, isFloat, promoteTypes } from './dtype.js';
+import { FluxionError, fmtShape } from './errors.js';
+import { scope } from './memory.js';
+import {
+  type ArgReduceOp,
+  type BinaryOp,
+  FLOAT_BINARY_OPS,
+  INT_UNARY_OPS,
+  LOGICAL_OPS,
+  type ReduceOp,
+  type UnaryOp,
+} from './registry.js';
+import { broadcastShapes, normalizeAxes, normalizeAxis } from './shape.js';
+import { Tensor } from './tensor.js';
+import { broadcastTo, squeeze, unsqueeze } from './views.js';
+
+/** A tensor or a JavaScript number (which takes the dtype of the tensor it meets). */
+export type TensorOrScalar = Tensor | number;
+
+function checkTensor(op: string, x: unknown): Tensor {
+  if (!(x instanceof Tensor)) throw new FluxionError(op, `expected a Tensor, got ${typeof x}`);
+  x.assertLive(op);
+  return x;
+}
+
+/**
+ * Converts to `dtype` (`bool` is `x ≠ 0`; float→int32 truncates toward zero). Returns the input
+ * itself when it already has that dtype.
+ */
+export function cast(x: Tensor, dtype: DType): Tensor {
+  checkTensor('cast', x);
+  return x.dtype === dtype ? x : runKernel('cast', [x], { dtype });
+}
+
+/** Applies elementwise primitive `op`; int32/bool inputs of float-only math compute in float32. */
+export function unary(op: UnaryOp, x: Tensor): Tensor {
+  checkTensor(op, x);
+  return scope(() => {
+    let input = x;
+    if (op === 'logicalNot') input = cast(x, 'bool');
+    else if (!isFloat(x.dtype) && !(x.dtype === 'int32' && INT_UNARY_OPS.includes(op)))
+      input = cast(x, 'float32');
+    return runKernel(op, [input], {});
+  });
+}
+
+function lift(op: string, v: TensorOrScalar, dtype: DType, like: Tensor): Tensor {
+  if (v instanceof Tensor) return cast(checkTensor(op, v), dtype);
+  if (typeof v !== 'number' && typeof v !== 'boolean')
+    throw new FluxionError(op, `expected a Tensor or a number, got ${typeof v}`);
+  return full([], Number(v), { dtype, backend: like.backend.name });
+}
+
+/** The dtype a binary op computes in, after the promotion rules of `dtype.ts`. */
+function binaryDtype(op: BinaryOp, a: TensorOrScalar, b: TensorOrScalar, ref: Tensor): DType {
+  if (LOGICAL_OPS.includes(op)) return 'bool';
+  const dtype = a instanceof Tensor && b instanceof Tensor ? promoteTypes(op, a.dtype, b.dtype) : ref.dtype;
+  if (FLOAT_BINARY_OPS.includes(op) && !isFloat(dtype)) return 'float32';
+  if (dtype === 'bool' && ['add', 'sub', 'mul', 'maximum', 'minimum'].includes(op)) return 'int32';
+  return dtype;
+}
+
+/** Applies elementwise binary primitive `op` with broadcasting and promotion. */
+export function binary(op: BinaryOp, a: TensorOrScalar, b: TensorOrScalar): Tensor {
+  const ref = a instanceof Tensor ? a : b instanceof Tensor ? b : null;
+  if (!ref) throw new FluxionError(op, 'needs at least one Tensor operand');
+  return scope(() => {
+    const dtype = binaryDtype(op, a, b, ref);
+    const ta = lift(op, a, dtype, ref);
+    const tb = lift(op, b, dtype, ref);
+    const shape = broadcastShapes(op, ta.shape, tb.shape);
+    return runKernel(op, [broadcastTo(ta, shape), broadcastTo(tb, shape)], {});
+  });
+}
+
+/** `neg(x) = −x`. */
+export const neg = (x: Tensor) => unary('neg', x);
+/** `abs(x) = |x|`. */
+export const abs = (x: Tensor) => unary('abs', x);
+/** `sign(x)` ∈ {−1, 0, 1} (NaN stays NaN). */
+export const sign = (x: Tensor) => unary('sign', x);
+/** `exp(x) = eˣ`. */
+export const exp = (x: Tensor) => unary('exp', x);
+/** `expm1(x) = eˣ − 1`, accurate near 0. */
+export const expm1 = (x: Tensor) => unary('expm1', x);
+/** Natural logarithm. */
+export const log = (x: Tensor) => unary('log', x);
+/** `log1p(x) = ln(1 + x)`, accurate near 0. */
+export const log1p = (x: Tensor) => unary('log1p', x);
+/** Square root. */
+export const sqrt = (x: Tensor) => unary('sqrt', x);
+/** `rsqrt(x) = 1/√x`. */
+export const rsqrt = (x: Tensor) => unary('rsqrt', x);
+/** `reciprocal(x) = 1/x`. */
+export const reciprocal = (x: Tensor) => unary('reciprocal', x);
+/** Sine. */
+export const sin = (x: Tensor) => unary('sin', x);
+/** Cosine. */
+export const cos = (x: Tensor) => unary('cos', x);
+/** Hyperbolic tangent. */
+export const tanh = (x: Tensor) => unary('tanh', x);
+/** Logistic sigmoid `1/(1 + e⁻ˣ)`, computed without overflow for any finite x. */
+export const sigmoid = (x: Tensor) => unary('sigmoid', x);
+/** `relu(x) = max(x, 0)` (NaN stays NaN). */
+export const relu = (x: Tensor) => unary('relu', x);
+/** The error function. */
+export const erf = (x: Tensor) => unary('erf', x);
+/** Rounds toward −∞. */
+export const floor = (x: Tensor) => unary('floor', x);
+/** Rounds toward +∞. */
+export const ceil = (x: Tensor) => unary('ceil', x);
+/** Rounds half to even (as PyTorch and WGSL do). */
+export const round = (x: Tensor) => unary('round', x);
+/** Logical not (inputs are cast to bool: non-zero is true). */
+export const logicalNot = (x: Tensor) => unary('logicalNot', x);
+
+/** `a + b` (broadcast). @example `add(tensor([1, 2]), 1)` */
+export const add = (a: TensorOrScalar, b: TensorOrScalar) => binary('add', a, b);
+/** `a − b` (broadcast). */
+export const sub = (a: TensorOrScalar, b: TensorOrScalar) => binary('sub', a, b);
+/** `a · b` (broadcast). */
+export const mul = (a: TensorOrScalar, b: TensorOrScalar) => binary('mul', a, b);
+/** `a / b` (broadcast, true division: integers divide in float32). */
+export const div = (a: TensorOrScalar, b: TensorOrScalar) => binary('div', a, b);
+/** `a ** b` (broadcast, float). */
+export const pow = (a: TensorOrScalar, b: TensorOrScalar) => binary('pow', a, b);
+/** Elementwise maximum (NaN propagates). */
+export const maximum = (a: TensorOrScalar, b: TensorOrScalar) => binary('maximum', a, b);
+/** Elementwise minimum (NaN propagates). */
+export const minimum = (a: TensorOrScalar, b: TensorOrScalar) => binary('minimum', a, b);
+/** `a == b` as bool. */
+export const equal = (a: TensorOrScalar, b: TensorOrScalar) => binary('equal', a, b);
+/** `a != b` as bool. */
+export const notEqual = (a: TensorOrScalar, b: TensorOrScalar) => binary('notEqual', a, b);
+/** `a < b` as bool. */
+export const less = (a: TensorOrScalar, b: TensorOrScalar) => binary('less', a, b);
+/** `a <= b` as bool. */
+export const lessEqual = (a: TensorOrScalar, b: TensorOrScalar) => binary('lessEqual', a, b);
+/** `a > b` as bool. */
+export const greater = (a: TensorOrScalar, b: TensorOrScalar) => binary('greater', a, b);
+/** `a >= b` as bool. */
+export const greaterEqual = (a: TensorOrScalar, b: TensorOrScalar) => binary('greaterEqual', a, b);
+/** Logical and (inputs cast to bool). */
+export const logicalAnd = (a: TensorOrScalar, b: TensorOrScalar) => binary('logicalAnd', a, b);
+/** Logical or (inputs cast to bool). */
+export const logicalOr = (a: TensorOrScalar, b: TensorOrScalar) => binary('logicalOr', a, b);
+/** Logical exclusive or (inputs cast to bool). */
+export const logicalXor = (a: TensorOrScalar, b: TensorOrScalar) => binary('logicalXor', a, b);
+
+/**
+ * `cond ? a : b` elementwise, all three broadcast together.
+ *
+ * @example
+ * ```ts
+ * where(greater(x, 0), x, 0); // relu
+ * ```
+ */
+export function where(cond: Tensor, a: TensorOrScalar, b: TensorOrScalar): Tensor {
+  checkTensor('where', cond);
+  return scope(() => {
+    const ref = a instanceof Tensor ? a : b instanceof Tensor ? b : cond;
+    const dtype =
+      a instanceof Tensor && b instanceof Tensor
+        ? promoteTypes('where', a.dtype, b.dtype)
+        : ref === cond
+          ? 'float32'
+          : ref.dtype;
+    const c = cast(cond, 'bool');
+    const ta = lift('where', a, dtype, cond);
+    const tb = lift('where', b, dtype, cond);
+    const shape = broadcastShapes('where', c.shape, ta.shape, tb.shape);
+    return runKernel('where', [broadcastTo(c, shape), broadcastTo(ta, shape), broadcastTo(tb, shape)], {});
+  });
+}
+
+/** Applies a value reduction; `bool` sums and products count in int32. */
+export function reduce(op: ReduceOp, x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
+  checkTensor(op, x);
+  const norm = normalizeAxes(op, axes, x.rank);
+  return scope(() => {
+    const input = x.dtype === 'bool' && (op === 'sum' || op === 'prod') ? cast(x, 'int32') : x;
+    return runKernel(op, [input], { axes: norm, keepDims });
+  });
+}
+
+/** Sum over `axes` (all axes by default). @example `sum(ones([2, 3]), 1) // [3, 3]` */
+export const sum = (x: Tensor, axes?: number | readonly number[], keepDims = false) =>
+  reduce('sum', x, axes, keepDims);
+/** Product over `axes` (all axes by default). */
+export const prod = (x: Tensor, axes?: number | readonly number[], keepDims = false) =>
+  reduce('prod', x, axes, keepDims);
+/** Maximum over `axes` (all by default); NaN propagates. */
+export const max = (x: Tensor, axes?: number | readonly number[], keepDims = false) =>
+  reduce('max', x, axes, keepDims);
+/** Minimum over `axes` (all by default); NaN propagates. */
+export const min = (x: Tensor, axes?: number | readonly number[], keepDims = false) =>
+  reduce('min', x, axes, keepDims);
+
+function argReduce(op: ArgReduceOp, x: Tensor, axis: number | undefined, keepDims: boolean): Tensor {
+  checkTensor(op, x);
+  const axes = axis === undefined ? normalizeAxes(op, undefined, x.rank) : [normalizeAxis(op, axis, x.rank)];
+  return runKernel(op, [x], { axes, keepDims });
+}
+
+/**
+ * Index of the maximum along `axis` (int32; the first one on ties; of the flattened tensor when
+ * `axis` is omitted). NaN counts as the maximum, as in PyTorch.
+ */
+export const argmax = (x: Tensor, axis?: number, keepDims = false) => argReduce('argmax', x, axis, keepDims);
+/** Index of the minimum along `axis` (see {@link argmax}). */
+export const argmin = (x: Tensor, axis?: number, keepDims = false) => argReduce('argmin', x, axis, keepDims);
+
+/**
+ * Matrix product with NumPy/PyTorch semantics: 1-D operands are promoted to a row (left) or column
+ * (right) and the added axis removed after; batch axes broadcast.
+ *
+ * @example
+ * ```ts
+ * matmul(randn([8, 2, 3]), randn([3, 4])).shape; // [8, 2, 4]
+ * ```
+ */
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  checkTensor('matmul', a);
+  checkTensor('matmul', b);
+  if (a.rank === 0 || b.rank === 0) {
+    throw new FluxionError(
+      'matmul',
+      `both operands need at least one axis, got ${fmtShape(a.shape)} @ ${fmtShape(b.shape)}`,
+    );
+  }
+  const k1 = a.shape[a.rank - 1];
+  const k2 = b.shape[b.rank === 1 ? 0 : b.rank - 2];
+  if (k1 !== k2)
+    throw new FluxionError('matmul', `inner dimensions differ: ${fmtShape(a.shape)} @ ${fmtShape(b.shape)}`);
+  return scope(() => {
+    const dtype =
+      promoteTypes('matmul', a.dtype, b.dtype) === 'bool'
+        ? 'int32'
+        : promoteTypes('matmul', a.dtype, b.dtype);
+    const a2 = a.rank === 1 ? unsqueeze(cast(a, dtype), 0) : cast(a, dtype);
+    const b2 = b.rank === 1 ? unsqueeze(cast(b, dtype), -1) : cast(b, dtype);
+    const batch = broadcastShapes('matmul', a2.shape.slice(0, -2), b2.shape.slice(0, -2));
+    const out = runKernel(
+      'matmul',
+      [
+        broadcastTo(a2, [...batch, ...a2.shape.slice(-2)]),
+        broadcastTo(b2, [...batch, ...b2.shape.slice(-2)]),
+      ],
+      {},
+    );
+    const drop = [...(a.rank === 1 ? [out.rank - 2] : []), ...(b.rank === 1 ? [out.rank - 1] : [])];
+    return drop.length ? squeeze(out, drop) : out;
+  });
+}
+
+/** Joins tensors along an existing axis (dtypes promoted). */
+export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
+  if (tensors.length === 0) throw new FluxionError('concat', 'needs at least one tensor');
+  for (const t of tensors) checkTensor('concat', t);
+  const ax = normalizeAxis('concat', axis, tensors[0].rank);
+  return scope(() => {
+    const dtype = tensors.map((t) => t.dtype).reduce((p, d) => promoteTypes('concat', p, d));
+    return runKernel(
+      'concat',
+      tensors.map((t) => cast(t, dtype)),
+      { axis: ax },
+    );
+  });
+}
+
+/**
+ * Selects entries along `axis` by an int32 index tensor of any shape (NumPy's `take`; PyTorch's
+ * `index_select` for 1-D indices). Indices must lie in [0, size); the CPU backend checks this.
+ *
+ * @example
+ * ```ts
+ * take(embeddings, tokenIds, 0); // [...tokenIds.shape, dim]
+ * ```
+ */
+export function take(x: Tensor, indices: Tensor, axis = 0): Tensor {
+  checkTensor('take', x);
+  checkTensor('take', indices);
+  return runKernel('take', [x, indices], { axis: normalizeAxis('take', axis, x.rank) });
+}
+
+/**
+ * The adjoint of {@link take}: sums the blocks of `src` into `size` slots along `axis`, slot
+ * `indices[i]` receiving block `i`. Duplicated indices accumulate.
+ */
+export function scatterAdd(src: Tensor, indices: Tensor, axis: number, size: number): Tensor {
+  checkTensor('scatterAdd', src);
+  checkTensor('scatterAdd', indices);
+  if (!Number.isInteger(size) || size < 0)
+    throw new FluxionError('scatterAdd', `size must be a non-negative integer, got ${size}`);
+  return runKernel('scatterAdd', [src, indices], { axis: normalizeAxis('scatterAdd', axis, src.rank), size });
+}
+
+/**
+ * Pads each axis with `value`: `widths[i] = [low, high]` or `[low, high, interior]` (interior puts
+ * that many values between neighbours, as XLA's pad does; it is the adjoint of a strided slice).
+ * Missing trailing axes are not padded.
+ *
+ * @example
+ * ```ts
+ * pad(ones([2, 2]), [[1, 1], [0, 2]]).shape; // [4, 4]
+ * ```
+ */
+export function pad(x: Tensor, widths: readonly (readonly number[])[], value = 0): Tensor {
+  checkTensor('pad', x);
+  if (widths.length > x.rank)
+    throw new FluxionError('pad', `${widths.length} widths for a tensor of shape ${fmtShape(x.shape)}`);
+  const full3 = x.shape.map((_, i): [number, number, number] => {
+    const [lo = 0, hi = 0, interior = 0] = widths[i] ?? [];
+    return [lo, hi, interior];
+  });
+  return runKernel('pad', [x], { widths: full3, value });
+}
+
+/** The input if it is contiguous, else a contiguous copy. */
+export function contiguous(x: Tensor): Tensor {
+  checkTensor('contiguous', x);
+  return x.isContiguous ? x : runKernel('copy', [x], {});
+}
+
+/** A contiguous copy (always a new tensor). */
+export function clone(x: Tensor): Tensor {
+  checkTensor('clone', x);
+  return runKernel('copy', [x], {});
+}

@@ -1,0 +1,424 @@
+/**
+ * The op registry: every primitive of Fluxion, its parameters and its shape/dtype rule.
+ *
+ * A primitive is one entry here, one kernel in each backend's table (`backends/cpu.ts`,
+ * `backends/webgpu/kernels.ts`) and one VJP in `@fluxion/autograd`. All of those tables are typed
+ * `{ [K in OpName]: … }`, so a primitive without a kernel or a VJP is a compile error.
+ *
+ * Kinds of primitive:
+ * - `unary`, `binary`: elementwise; binary inputs arrive already broadcast to the output shape (as
+ *   stride-0 views), so kernels never broadcast themselves.
+ * - `reduce` (sum, prod, max, min) and `argReduce` (argmax, argmin) over a sorted set of axes.
+ * - `view` ops (reshape, permute, expand, slice) are metadata over the same storage: no kernel.
+ * - the rest (`where`, `cast`, `matmul`, `concat`, `take`, `scatterAdd`, `pad`, `copy`, `random`)
+ *   each have their own kernel.
+ *
+ * Everything else (mean, softmax, logSumExp, clamp, …) is composed from these in `composite.ts`.
+ */
+import { type DType, isFloat } from './dtype.js';
+import { FluxionError, fmtShape } from './errors.js';
+import type { Distribution } from './philox.js';
+import { reducedShape, shapesEqual, sizeOf } from './shape.js';
+
+/** Elementwise ops of one input. */
+export const UNARY_OPS = [
+  'neg',
+  'abs',
+  'sign',
+  'exp',
+  'expm1',
+  'log',
+  'log1p',
+  'sqrt',
+  'rsqrt',
+  'reciprocal',
+  'sin',
+  'cos',
+  'tanh',
+  'sigmoid',
+  'relu',
+  'erf',
+  'floor',
+  'ceil',
+  'round',
+  'logicalNot',
+] as const;
+/** Name of an elementwise op of one input. */
+export type UnaryOp = (typeof UNARY_OPS)[number];
+
+/** Unary ops that accept int32 as well as floats (the rest need a float input). */
+export const INT_UNARY_OPS: readonly UnaryOp[] = ['neg', 'abs', 'sign'];
+
+/** Elementwise ops of two inputs (broadcast). */
+export const BINARY_OPS = [
+  'add',
+  'sub',
+  'mul',
+  'div',
+  'pow',
+  'maximum',
+  'minimum',
+  'equal',
+  'notEqual',
+  'less',
+  'lessEqual',
+  'greater',
+  'greaterEqual',
+  'logicalAnd',
+  'logicalOr',
+  'logicalXor',
+] as const;
+/** Name of an elementwise op of two inputs. */
+export type BinaryOp = (typeof BINARY_OPS)[number];
+
+/** Binary ops that produce `bool`. */
+export const COMPARISON_OPS: readonly BinaryOp[] = [
+  'equal',
+  'notEqual',
+  'less',
+  'lessEqual',
+  'greater',
+  'greaterEqual',
+];
+/** Binary ops on `bool` inputs. */
+export const LOGICAL_OPS: readonly BinaryOp[] = ['logicalAnd', 'logicalOr', 'logicalXor'];
+/** Binary ops that need float inputs. */
+export const FLOAT_BINARY_OPS: readonly BinaryOp[] = ['div', 'pow'];
+
+/** Reductions producing a value of the input dtype. */
+export const REDUCE_OPS = ['sum', 'prod', 'max', 'min'] as const;
+/** Name of a value reduction. */
+export type ReduceOp = (typeof REDUCE_OPS)[number];
+/** Reductions producing int32 indices. */
+export const ARG_REDUCE_OPS = ['argmax', 'argmin'] as const;
+/** Name of an index reduction. */
+export type ArgReduceOp = (typeof ARG_REDUCE_OPS)[number];
+
+/** View ops: new shape/strides/offset over the same storage. */
+export const VIEW_OPS = ['reshape', 'permute', 'expand', 'slice'] as const;
+/** Name of a view op. */
+export type ViewOp = (typeof VIEW_OPS)[number];
+
+/** Parameters of a reduction: sorted, normalised axes and whether to keep them as size 1. */
+export interface ReduceParams {
+  axes: number[];
+  keepDims: boolean;
+}
+
+/** Parameters of every primitive, by name. */
+export type OpParamMap = { [K in UnaryOp]: Record<string, never> } & {
+  [K in BinaryOp]: Record<string, never>;
+} & { [K in ReduceOp | ArgReduceOp]: ReduceParams } & {
+  /** `where(cond, a, b)`: all three already broadcast to one shape. */
+  where: Record<string, never>;
+  cast: { dtype: DType };
+  /** Batched matmul `[..., M, K] @ [..., K, N]`; batch dims already broadcast to one shape. */
+  matmul: Record<string, never>;
+  concat: { axis: number };
+  /** `take(x, idx, axis)`: out = x.shape[:axis] + idx.shape + x.shape[axis+1:] (NumPy `take`). */
+  take: { axis: number };
+  /** The adjoint of take: `scatterAdd(src, idx, axis, size)` sums src blocks into `size` slots. */
+  scatterAdd: { axis: number; size: number };
+  /** Constant padding per axis: [low, high, interior] (interior = gaps between elements). */
+  pad: { widths: [number, number, number][]; value: number };
+  /** A contiguous copy. */
+  copy: Record<string, never>;
+  /** Random numbers from Philox4x32-10 (see `philox.ts`). */
+  random: {
+    shape: number[];
+    dtype: DType;
+    key: [number, number];
+    offset: number;
+    distribution: Distribution;
+    low: number;
+    high: number;
+  };
+  reshape: { shape: number[] };
+  permute: { axes: number[] };
+  expand: { shape: number[] };
+  /** Per-axis start index and positive step; `shape` is the resulting length per axis. */
+  slice: { starts: number[]; steps: number[]; shape: number[] };
+};
+
+/** Every primitive's name. */
+export type OpName = keyof OpParamMap;
+/** Primitives that run a kernel (everything but the view ops). */
+export type KernelOp = Exclude<OpName, ViewOp>;
+
+/** What a shape rule sees of an input tensor. */
+export interface TensorMeta {
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+}
+
+/** The shape and dtype a primitive produces. */
+export interface OutputMeta {
+  shape: number[];
+  dtype: DType;
+}
+
+/** Registry entry: how a primitive derives its output from its inputs, raising clear errors. */
+export interface OpDef<K extends OpName> {
+  kind: 'unary' | 'binary' | 'reduce' | 'argReduce' | 'view' | 'other';
+  infer(inputs: readonly TensorMeta[], params: OpParamMap[K]): OutputMeta;
+}
+
+const describe = (inputs: readonly TensorMeta[]) =>
+  inputs.map((t) => `${fmtShape(t.shape)} ${t.dtype}`).join(', ');
+
+function sameDtype(op: string, inputs: readonly TensorMeta[]): DType {
+  const d = inputs[0].dtype;
+  for (const t of inputs) {
+    if (t.dtype !== d) throw new FluxionError(op, `inputs must share one dtype, got ${describe(inputs)}`);
+  }
+  return d;
+}
+
+function arity(op: string, inputs: readonly TensorMeta[], n: number): void {
+  if (inputs.length !== n) throw new FluxionError(op, `expected ${n} input(s), got ${inputs.length}`);
+}
+
+function unaryDef(op: UnaryOp): OpDef<UnaryOp> {
+  return {
+    kind: 'unary',
+    infer(inputs) {
+      arity(op, inputs, 1);
+      const { dtype, shape } = inputs[0];
+      const ok =
+        op === 'logicalNot'
+          ? dtype === 'bool'
+          : isFloat(dtype) || (dtype === 'int32' && INT_UNARY_OPS.includes(op));
+      if (!ok) throw new FluxionError(op, `unsupported dtype ${dtype} for input ${fmtShape(shape)}`);
+      return { shape: [...shape], dtype };
+    },
+  };
+}
+
+function binaryDef(op: BinaryOp): OpDef<BinaryOp> {
+  return {
+    kind: 'binary',
+    infer(inputs) {
+      arity(op, inputs, 2);
+      const dtype = sameDtype(op, inputs);
+      if (!shapesEqual(inputs[0].shape, inputs[1].shape)) {
+        throw new FluxionError(op, `kernel inputs must be broadcast first, got ${describe(inputs)}`);
+      }
+      if (LOGICAL_OPS.includes(op) ? dtype !== 'bool' : dtype === 'bool' && !COMPARISON_OPS.includes(op)) {
+        throw new FluxionError(op, `unsupported dtype ${dtype}`);
+      }
+      if (FLOAT_BINARY_OPS.includes(op) && !isFloat(dtype))
+        throw new FluxionError(op, `needs float inputs, got ${dtype}`);
+      return { shape: [...inputs[0].shape], dtype: COMPARISON_OPS.includes(op) ? 'bool' : dtype };
+    },
+  };
+}
+
+function reduceDef(op: ReduceOp | ArgReduceOp, arg: boolean): OpDef<ReduceOp | ArgReduceOp> {
+  return {
+    kind: arg ? 'argReduce' : 'reduce',
+    infer(inputs, { axes, keepDims }) {
+      arity(op, inputs, 1);
+      const { shape, dtype } = inputs[0];
+      if (dtype === 'bool')
+        throw new FluxionError(op, `unsupported dtype bool; cast to int32 or float first`);
+      for (const a of axes) {
+        if (shape[a] === 0 && (arg || op === 'max' || op === 'min')) {
+          throw new FluxionError(op, `cannot reduce an empty axis ${a} of ${fmtShape(shape)}`);
+        }
+      }
+      return { shape: reducedShape(shape, axes, keepDims), dtype: arg ? 'int32' : dtype };
+    },
+  };
+}
+
+const unaryDefs = Object.fromEntries(UNARY_OPS.map((op) => [op, unaryDef(op)])) as {
+  [K in UnaryOp]: OpDef<K>;
+};
+const binaryDefs = Object.fromEntries(BINARY_OPS.map((op) => [op, binaryDef(op)])) as {
+  [K in BinaryOp]: OpDef<K>;
+};
+const reduceDefs = Object.fromEntries([
+  ...REDUCE_OPS.map((op) => [op, reduceDef(op, false)]),
+  ...ARG_REDUCE_OPS.map((op) => [op, reduceDef(op, true)]),
+]) as { [K in ReduceOp | ArgReduceOp]: OpDef<K> };
+
+/** The registry: one entry per primitive. */
+export const OPS: { [K in OpName]: OpDef<K> } = {
+  ...unaryDefs,
+  ...binaryDefs,
+  ...reduceDefs,
+  where: {
+    kind: 'other',
+    infer(inputs) {
+      arity('where', inputs, 3);
+      const [c, a, b] = inputs;
+      if (c.dtype !== 'bool') throw new FluxionError('where', `condition must be bool, got ${c.dtype}`);
+      if (a.dtype !== b.dtype)
+        throw new FluxionError('where', `branches must share one dtype, got ${describe(inputs)}`);
+      if (!shapesEqual(c.shape, a.shape) || !shapesEqual(a.shape, b.shape)) {
+        throw new FluxionError('where', `kernel inputs must be broadcast first, got ${describe(inputs)}`);
+      }
+      return { shape: [...a.shape], dtype: a.dtype };
+    },
+  },
+  cast: {
+    kind: 'other',
+    infer(inputs, { dtype }) {
+      arity('cast', inputs, 1);
+      return { shape: [...inputs[0].shape], dtype };
+    },
+  },
+  matmul: {
+    kind: 'other',
+    infer(inputs) {
+      arity('matmul', inputs, 2);
+      const [a, b] = inputs;
+      const dtype = sameDtype('matmul', inputs);
+      if (dtype === 'bool') throw new FluxionError('matmul', 'unsupported dtype bool');
+      if (a.shape.length < 2 || b.shape.length !== a.shape.length) {
+        throw new FluxionError(
+          'matmul',
+          `kernel needs equal-rank inputs of rank ≥ 2, got ${describe(inputs)}`,
+        );
+      }
+      const r = a.shape.length;
+      if (a.shape[r - 1] !== b.shape[r - 2]) {
+        throw new FluxionError(
+          'matmul',
+          `inner dimensions differ: ${fmtShape(a.shape)} @ ${fmtShape(b.shape)}`,
+        );
+      }
+      if (!shapesEqual(a.shape.slice(0, -2), b.shape.slice(0, -2))) {
+        throw new FluxionError('matmul', `batch dims must be broadcast first, got ${describe(inputs)}`);
+      }
+      return { shape: [...a.shape.slice(0, -1), b.shape[r - 1]], dtype };
+    },
+  },
+  concat: {
+    kind: 'other',
+    infer(inputs, { axis }) {
+      if (inputs.length === 0) throw new FluxionError('concat', 'needs at least one tensor');
+      const dtype = sameDtype('concat', inputs);
+      const first = inputs[0].shape;
+      let total = 0;
+      for (const t of inputs) {
+        const ok = t.shape.length === first.length && t.shape.every((d, i) => i === axis || d === first[i]);
+        if (!ok) throw new FluxionError('concat', `shapes differ outside axis ${axis}: ${describe(inputs)}`);
+        total += t.shape[axis];
+      }
+      const shape = [...first];
+      shape[axis] = total;
+      return { shape, dtype };
+    },
+  },
+  take: {
+    kind: 'other',
+    infer(inputs, { axis }) {
+      arity('take', inputs, 2);
+      const [x, idx] = inputs;
+      if (idx.dtype !== 'int32') throw new FluxionError('take', `indices must be int32, got ${idx.dtype}`);
+      return { shape: [...x.shape.slice(0, axis), ...idx.shape, ...x.shape.slice(axis + 1)], dtype: x.dtype };
+    },
+  },
+  scatterAdd: {
+    kind: 'other',
+    infer(inputs, { axis, size }) {
+      arity('scatterAdd', inputs, 2);
+      const [src, idx] = inputs;
+      if (idx.dtype !== 'int32')
+        throw new FluxionError('scatterAdd', `indices must be int32, got ${idx.dtype}`);
+      const block = src.shape.slice(axis, axis + idx.shape.length);
+      if (!shapesEqual(block, idx.shape)) {
+        throw new FluxionError(
+          'scatterAdd',
+          `source ${fmtShape(src.shape)} does not hold indices ${fmtShape(idx.shape)} at axis ${axis}`,
+        );
+      }
+      return {
+        shape: [...src.shape.slice(0, axis), size, ...src.shape.slice(axis + idx.shape.length)],
+        dtype: src.dtype,
+      };
+    },
+  },
+  pad: {
+    kind: 'other',
+    infer(inputs, { widths }) {
+      arity('pad', inputs, 1);
+      const { shape, dtype } = inputs[0];
+      if (widths.length !== shape.length) {
+        throw new FluxionError('pad', `needs one [low, high, interior] per axis of ${fmtShape(shape)}`);
+      }
+      return {
+        shape: shape.map((d, i) => {
+          const [lo, hi, interior] = widths[i];
+          if (![lo, hi, interior].every((w) => Number.isInteger(w) && w >= 0)) {
+            throw new FluxionError(
+              'pad',
+              `widths must be non-negative integers, got [${widths[i]}] on axis ${i}`,
+            );
+          }
+          return lo + hi + d + Math.max(0, d - 1) * interior;
+        }),
+        dtype,
+      };
+    },
+  },
+  copy: {
+    kind: 'other',
+    infer(inputs) {
+      arity('copy', inputs, 1);
+      return { shape: [...inputs[0].shape], dtype: inputs[0].dtype };
+    },
+  },
+  random: {
+    kind: 'other',
+    infer(inputs, { shape, dtype, distribution }) {
+      arity('random', inputs, 0);
+      if (distribution === 'randint' ? dtype !== 'int32' : !isFloat(dtype)) {
+        throw new FluxionError('random', `${distribution} cannot produce dtype ${dtype}`);
+      }
+      return { shape: [...shape], dtype };
+    },
+  },
+  reshape: {
+    kind: 'view',
+    infer(inputs, { shape }) {
+      const from = inputs[0].shape;
+      if (sizeOf(from) !== sizeOf(shape)) {
+        throw new FluxionError(
+          'reshape',
+          `cannot reshape ${fmtShape(from)} (${sizeOf(from)} elements) to ${fmtShape(shape)}`,
+        );
+      }
+      return { shape: [...shape], dtype: inputs[0].dtype };
+    },
+  },
+  permute: {
+    kind: 'view',
+    infer(inputs, { axes }) {
+      const from = inputs[0].shape;
+      const ok = axes.length === from.length && [...axes].sort((a, b) => a - b).every((a, i) => a === i);
+      if (!ok)
+        throw new FluxionError('permute', `[${axes}] is not a permutation of the axes of ${fmtShape(from)}`);
+      return { shape: axes.map((a) => from[a]), dtype: inputs[0].dtype };
+    },
+  },
+  expand: {
+    kind: 'view',
+    infer(inputs, { shape }) {
+      const from = inputs[0].shape;
+      const ok =
+        shape.length === from.length &&
+        from.every((d, i) => d === shape[i] || d === 1) &&
+        shape.every((d) => d >= 0);
+      if (!ok) throw new FluxionError('expand', `cannot expand ${fmtShape(from)} to ${fmtShape(shape)}`);
+      return { shape: [...shape], dtype: inputs[0].dtype };
+    },
+  },
+  slice: {
+    kind: 'view',
+    infer(inputs, { shape }) {
+      return { shape: [...shape], dtype: inputs[0].dtype };
+    },
+  },
+};
