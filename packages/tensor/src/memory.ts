@@ -56,6 +56,13 @@ export function trackTensor(t: Tensor, storage: Storage): void {
   scopes.at(-1)?.add(t);
 }
 
+/** Called by `Tensor.assign()`: the tensor now holds `next`; `previous` loses a reference. */
+export function swapTrackedStorage(t: Tensor, previous: Storage, next: Storage): void {
+  finalizer.unregister(t);
+  finalizer.register(t, next, t);
+  previous.release();
+}
+
 /** Called by `Tensor.dispose()`. */
 export function untrackTensor(t: Tensor, storage: Storage): void {
   liveTensors--;

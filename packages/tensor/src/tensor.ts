@@ -10,7 +10,14 @@ import * as C from './composite.js';
 import type { DType, TypedArray } from './dtype.js';
 import { FluxionError, fmtShape } from './errors.js';
 import { formatTensor } from './format.js';
-import { keep, type Storage, setTensorCheck, trackTensor, untrackTensor } from './memory.js';
+import {
+  keep,
+  type Storage,
+  setTensorCheck,
+  swapTrackedStorage,
+  trackTensor,
+  untrackTensor,
+} from './memory.js';
 import * as O from './ops.js';
 import { contiguousStrides, isContiguous, sizeOf } from './shape.js';
 import * as V from './views.js';
@@ -44,13 +51,67 @@ export class Tensor implements KernelArg {
 
   /** Use the creation functions (`tensor`, `zeros`, …); this constructor is for backends and ops. */
   constructor(
-    readonly storage: Storage,
+    storage: Storage,
     readonly shape: readonly number[],
-    readonly strides: readonly number[],
-    readonly offset: number,
+    strides: readonly number[],
+    offset: number,
     readonly dtype: DType,
   ) {
+    this._storage = storage;
+    this._strides = strides;
+    this._offset = offset;
     trackTensor(this, storage);
+  }
+  private _storage: Storage;
+  private _strides: readonly number[];
+  private _offset: number;
+
+  /** The reference-counted storage under this view. */
+  get storage(): Storage {
+    return this._storage;
+  }
+  /** Element strides per axis. */
+  get strides(): readonly number[] {
+    return this._strides;
+  }
+  /** Element offset of the first element in the storage. */
+  get offset(): number {
+    return this._offset;
+  }
+
+  /**
+   * Replaces this tensor's values with those of `src` (same shape and dtype, same backend) by
+   * taking a reference to `src`'s storage; `src` stays valid. Optimizers update parameters this
+   * way. Other views of the old storage keep the old values. Returns `this`.
+   *
+   * @example
+   * ```ts
+   * const w = zeros([2]);
+   * w.assign(ones([2])); // w now reads [1, 1]
+   * ```
+   */
+  assign(src: Tensor): this {
+    this.assertLive('assign');
+    src.assertLive('assign');
+    if (
+      src.dtype !== this.dtype ||
+      src.shape.length !== this.shape.length ||
+      src.shape.some((d, i) => d !== this.shape[i])
+    ) {
+      throw new FluxionError(
+        'assign',
+        `source ${fmtShape(src.shape)} ${src.dtype} does not match target ${fmtShape(this.shape)} ${this.dtype}`,
+      );
+    }
+    if (src.backend !== this.backend) {
+      throw new FluxionError('assign', `source is on ${src.backend.name}, target on ${this.backend.name}`);
+    }
+    const old = this._storage;
+    this._storage = src.storage.retain();
+    this._strides = src.strides;
+    this._offset = src.offset;
+    swapTrackedStorage(this, old, this._storage);
+    return this;
   }
 
   /** The backend buffer under this view. */

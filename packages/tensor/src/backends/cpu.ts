@@ -240,8 +240,9 @@ function argReduceKernel(better: (v: number, best: number) => boolean): Kernel<A
 
 /**
  * Batched matmul. Each batch's operands are packed into contiguous float64 rows (so transposed
- * views cost one pass), then C = A·B by the i-k-j loop, whose innermost loop streams a row of B
- * and a row of C.
+ * views cost one pass), then C = A·B by the i-k-j loop over blocks of four rows of A: the
+ * innermost loop streams one row of B into four rows of C, so each B element loaded serves four
+ * multiply-adds.
  */
 const matmulKernel: Kernel<'matmul'> = ([a, b], out) => {
   const r = a.shape.length;
@@ -254,7 +255,7 @@ const matmulKernel: Kernel<'matmul'> = ([a, b], out) => {
   const [sam, sak, sbk, sbn] = [a.strides[r - 2], a.strides[r - 1], b.strides[r - 2], b.strides[r - 1]];
   const A = new Float64Array(M * K);
   const B = new Float64Array(K * N);
-  const row = new Float64Array(N);
+  const C = new Float64Array(4 * N);
   const wrap = a.dtype === 'int32';
   for (let batch = 0; batch < aBatch.length; batch++) {
     for (let i = 0; i < M; i++)
@@ -262,15 +263,30 @@ const matmulKernel: Kernel<'matmul'> = ([a, b], out) => {
     for (let k = 0; k < K; k++)
       for (let j = 0; j < N; j++) B[k * N + j] = bs[bBatch[batch] + k * sbk + j * sbn];
     const base = batch * M * N;
-    for (let i = 0; i < M; i++) {
-      row.fill(0);
+    for (let i0 = 0; i0 < M; i0 += 4) {
+      const rows = Math.min(4, M - i0);
+      C.fill(0);
       for (let k = 0; k < K; k++) {
-        const aik = A[i * K + k];
+        // Rows past M multiply by 0 and are never stored.
+        const a0 = A[i0 * K + k];
+        const a1 = rows > 1 ? A[(i0 + 1) * K + k] : 0;
+        const a2 = rows > 2 ? A[(i0 + 2) * K + k] : 0;
+        const a3 = rows > 3 ? A[(i0 + 3) * K + k] : 0;
         const bRow = k * N;
-        for (let j = 0; j < N; j++) row[j] += aik * B[bRow + j];
+        for (let j = 0; j < N; j++) {
+          const bkj = B[bRow + j];
+          C[j] += a0 * bkj;
+          C[N + j] += a1 * bkj;
+          C[2 * N + j] += a2 * bkj;
+          C[3 * N + j] += a3 * bkj;
+        }
       }
-      for (let j = 0; j < N; j++)
-        out[base + i * N + j] = wrap ? Number(BigInt.asIntN(32, BigInt(row[j]))) : row[j];
+      for (let r4 = 0; r4 < rows; r4++) {
+        for (let j = 0; j < N; j++) {
+          const v = C[r4 * N + j];
+          out[base + (i0 + r4) * N + j] = wrap ? Number(BigInt.asIntN(32, BigInt(v))) : v;
+        }
+      }
     }
   }
 };
