@@ -3,11 +3,15 @@
 // src/index.ts into dist/index.js (ESM; dependencies stay external), then tsc writes the
 // declarations from tsconfig.build.json.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { build } from 'esbuild';
 
 const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
+if (!existsSync('src/index.ts')) {
+  console.log(`${pkg.name}: no sources yet, nothing to build`);
+  process.exit(0);
+}
 await build({
   entryPoints: ['src/index.ts'],
   bundle: true,
