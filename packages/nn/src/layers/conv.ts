@@ -1,0 +1,417 @@
+/**
+ * 2-D convolution and transposed convolution, built from existing differentiable primitives so
+ * that they run on every backend and get gradients for free:
+ *
+ * - `conv2d` is im2col: the input is padded (`pad`), each of the KH·KW kernel offsets takes one
+ *   strided `slice` of it, the slices are stacked into a `[N, C, KH·KW, OH, OW]` column tensor,
+ *   and one batched `matmul` with the weight reshaped to `[G, O/G, C/G·KH·KW]` gives the output.
+ * - `convTranspose2d` is the adjoint of `conv2d`: the input is dilated by the stride (interior
+ *   padding), padded by `dilation·(K−1) − padding` (cropped where that is negative, plus the output
+ *   padding on the high side), and convolved with stride 1 and the spatially flipped kernel whose
+ *   in/out axes are swapped per group.
+ *
+ * The pooling layers (`pool.ts`) reuse {@link windows} with a max or mean over the window axis.
+ */
+import {
+  add,
+  arange,
+  FluxionError,
+  fmtShape,
+  matmul,
+  pad,
+  permute,
+  type RandomOptions,
+  reshape,
+  scope,
+  slice,
+  stack,
+  type Tensor,
+  take,
+} from '@fluxion/tensor';
+import { kaimingUniform, uniform } from '../init.js';
+import { Module, Parameter } from '../module.js';
+import { layerRandom, pair, type Size2 } from './common.js';
+
+/** Geometry of a sliding window over H and W. */
+export interface WindowGeometry {
+  kernel: [number, number];
+  stride: [number, number];
+  padding: [number, number];
+  dilation: [number, number];
+}
+
+/** Output size of a sliding window along one axis: `⌊(n + 2p − d(k − 1) − 1) / s⌋ + 1`. */
+export function convOutputSize(n: number, k: number, s: number, p: number, d: number): number {
+  return Math.floor((n + 2 * p - d * (k - 1) - 1) / s) + 1;
+}
+
+/**
+ * Every window of a `[N, C, H, W]` tensor, stacked: `[N, C, KH·KW, OH, OW]`, window offset
+ * `(i, j)` at index `i·KW + j`. The input is padded with `padValue` first.
+ */
+export function windows(op: string, x: Tensor, g: WindowGeometry, padValue = 0): Tensor {
+  if (x.rank !== 4) throw new FluxionError(op, `expected input [N, C, H, W], got ${fmtShape(x.shape)}`);
+  const [kh, kw] = g.kernel;
+  const [sh, sw] = g.stride;
+  const [ph, pw] = g.padding;
+  const [dh, dw] = g.dilation;
+  const oh = convOutputSize(x.shape[2], kh, sh, ph, dh);
+  const ow = convOutputSize(x.shape[3], kw, sw, pw, dw);
+  if (oh <= 0 || ow <= 0) {
+    throw new FluxionError(
+      op,
+      `input ${fmtShape(x.shape)} is smaller than the kernel [${kh},${kw}] (dilation [${dh},${dw}], padding [${ph},${pw}])`,
+    );
+  }
+  return scope(() => {
+    const padded =
+      ph || pw
+        ? pad(
+            x,
+            [
+              [0, 0],
+              [0, 0],
+              [ph, ph],
+              [pw, pw],
+            ],
+            padValue,
+          )
+        : x;
+    const taps: Tensor[] = [];
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        const top = i * dh;
+        const left = j * dw;
+        taps.push(
+          slice(padded, null, null, [top, top + (oh - 1) * sh + 1, sh], [left, left + (ow - 1) * sw + 1, sw]),
+        );
+      }
+    }
+    return stack(taps, 2);
+  });
+}
+
+/** Options of {@link conv2d}. */
+export interface Conv2dOptions {
+  /** Step of the window (default 1). */
+  stride?: Size2;
+  /** Zeros added on both sides of H and W (default 0). */
+  padding?: Size2;
+  /** Spacing between kernel taps (default 1). */
+  dilation?: Size2;
+  /** Channel groups: input and output channels are split into this many independent convolutions (default 1). */
+  groups?: number;
+}
+
+function geometry(op: string, kernel: [number, number], o: Conv2dOptions): WindowGeometry {
+  return {
+    kernel,
+    stride: pair(op, 'stride', o.stride ?? 1, 1),
+    padding: pair(op, 'padding', o.padding ?? 0, 0),
+    dilation: pair(op, 'dilation', o.dilation ?? 1, 1),
+  };
+}
+
+/**
+ * 2-D cross-correlation (PyTorch's `conv2d`):
+ * `y[n, o, h, w] = b[o] + Σ_{c, i, j} W[o, c, i, j] · x[n, g·C/G + c, h·s + i·d − p, w·s + j·d − p]`
+ * over the input channels `c` of output channel `o`'s group `g`.
+ *
+ * Args:
+ *   x: input `[N, C, H, W]`.
+ *   weight: `[O, C/groups, KH, KW]`.
+ *   bias: `[O]` or null.
+ *   options: stride, padding, dilation (a number or `[h, w]`), groups.
+ *
+ * Shape:
+ *   output `[N, O, OH, OW]`, `OH = ⌊(H + 2p − d(KH − 1) − 1) / s⌋ + 1` (same for W).
+ *
+ * @example
+ * ```ts
+ * conv2d(randn([1, 3, 32, 32]), randn([16, 3, 3, 3]), null, { padding: 1 }).shape; // [1, 16, 32, 32]
+ * ```
+ */
+export function conv2d(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null = null,
+  options: Conv2dOptions = {},
+): Tensor {
+  const groups = options.groups ?? 1;
+  if (x.rank !== 4 || weight.rank !== 4) {
+    throw new FluxionError(
+      'conv2d',
+      `expected input [N, C, H, W] and weight [O, C/groups, KH, KW], got ${fmtShape(x.shape)} and ${fmtShape(weight.shape)}`,
+    );
+  }
+  const [n, c] = x.shape;
+  const [o, cg, kh, kw] = weight.shape;
+  if (!Number.isInteger(groups) || groups < 1 || c % groups !== 0 || o % groups !== 0 || cg !== c / groups) {
+    throw new FluxionError(
+      'conv2d',
+      `input ${fmtShape(x.shape)} and weight ${fmtShape(weight.shape)} do not fit groups=${groups} ` +
+        `(need C and O divisible by groups and weight.shape[1] = C/groups)`,
+    );
+  }
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== o)) {
+    throw new FluxionError('conv2d', `bias must have shape [${o}], got ${fmtShape(bias.shape)}`);
+  }
+  const g = geometry('conv2d', [kh, kw], options);
+  return scope(() => {
+    const cols = windows('conv2d', x, g); // [N, C, KH·KW, OH, OW]
+    const [oh, ow] = cols.shape.slice(3);
+    const colMatrix = reshape(cols, [n, groups, cg * kh * kw, oh * ow]);
+    const w = reshape(weight, [groups, o / groups, cg * kh * kw]);
+    let y = reshape(matmul(w, colMatrix), [n, o, oh, ow]);
+    if (bias) y = add(y, reshape(bias, [o, 1, 1]));
+    return y;
+  });
+}
+
+/** Options of {@link convTranspose2d}. */
+export interface ConvTranspose2dOptions extends Conv2dOptions {
+  /** Extra rows/columns added on the high side of the output (default 0; < stride or dilation). */
+  outputPadding?: Size2;
+}
+
+/** Reverses axis `axis` of `x` (a `take` with descending indices, so it is differentiable). */
+function flip(x: Tensor, axis: number): Tensor {
+  const n = x.shape[axis];
+  return scope(() => take(x, arange(n - 1, -1, -1, { dtype: 'int32', backend: x.backend.name }), axis));
+}
+
+/**
+ * 2-D transposed convolution (PyTorch's `conv_transpose2d`), the adjoint of {@link conv2d} with
+ * the same weight: `⟨conv2d(x, W), y⟩ = ⟨x, convTranspose2d(y, W)⟩` (without bias).
+ *
+ * Args:
+ *   x: input `[N, C, H, W]`.
+ *   weight: `[C, O/groups, KH, KW]` (input channels first, as in PyTorch).
+ *   bias: `[O]` or null.
+ *   options: stride, padding, outputPadding, dilation, groups.
+ *
+ * Shape:
+ *   output `[N, O, OH, OW]`, `OH = (H − 1)·s − 2p + d(KH − 1) + outputPadding + 1` (same for W).
+ *
+ * @example
+ * ```ts
+ * // DCGAN upsampling: 4×4 kernel, stride 2, padding 1 doubles H and W.
+ * convTranspose2d(randn([1, 64, 7, 7]), randn([64, 32, 4, 4]), null, { stride: 2, padding: 1 }).shape; // [1, 32, 14, 14]
+ * ```
+ */
+export function convTranspose2d(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null = null,
+  options: ConvTranspose2dOptions = {},
+): Tensor {
+  const groups = options.groups ?? 1;
+  if (x.rank !== 4 || weight.rank !== 4) {
+    throw new FluxionError(
+      'convTranspose2d',
+      `expected input [N, C, H, W] and weight [C, O/groups, KH, KW], got ${fmtShape(x.shape)} and ${fmtShape(weight.shape)}`,
+    );
+  }
+  const c = x.shape[1];
+  const [wc, og, kh, kw] = weight.shape;
+  if (!Number.isInteger(groups) || groups < 1 || wc !== c || c % groups !== 0) {
+    throw new FluxionError(
+      'convTranspose2d',
+      `input ${fmtShape(x.shape)} and weight ${fmtShape(weight.shape)} do not fit groups=${groups} ` +
+        `(need weight.shape[0] = C, divisible by groups)`,
+    );
+  }
+  const o = og * groups;
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== o)) {
+    throw new FluxionError('convTranspose2d', `bias must have shape [${o}], got ${fmtShape(bias.shape)}`);
+  }
+  const g = geometry('convTranspose2d', [kh, kw], options);
+  const outputPadding = pair('convTranspose2d', 'outputPadding', options.outputPadding ?? 0, 0);
+  outputPadding.forEach((op, a) => {
+    if (op >= Math.max(g.stride[a], g.dilation[a])) {
+      throw new FluxionError(
+        'convTranspose2d',
+        `outputPadding ${op} must be smaller than stride ${g.stride[a]} or dilation ${g.dilation[a]}`,
+      );
+    }
+  });
+  const outSize = [0, 1].map(
+    (a) =>
+      (x.shape[2 + a] - 1) * g.stride[a] -
+      2 * g.padding[a] +
+      g.dilation[a] * (g.kernel[a] - 1) +
+      outputPadding[a] +
+      1,
+  );
+  if (outSize.some((s) => s <= 0)) {
+    throw new FluxionError(
+      'convTranspose2d',
+      `output size ${fmtShape(outSize)} is empty for input ${fmtShape(x.shape)}`,
+    );
+  }
+  return scope(() => {
+    // Dilate by the stride and pad by d(K−1) − p (+ outputPadding on the high side) per axis.
+    const lows = [0, 1].map((a) => g.dilation[a] * (g.kernel[a] - 1) - g.padding[a]);
+    const highs = lows.map((lo, a) => lo + outputPadding[a]);
+    const widths = [0, 1].map((a): [number, number, number] => [
+      Math.max(0, lows[a]),
+      Math.max(0, highs[a]),
+      g.stride[a] - 1,
+    ]);
+    let dilated = pad(x, [[0, 0], [0, 0], ...widths]);
+    if (lows.some((v) => v < 0) || highs.some((v) => v < 0)) {
+      const crop = (a: number): [number, number] => [
+        Math.max(0, -lows[a]),
+        dilated.shape[2 + a] - Math.max(0, -highs[a]),
+      ];
+      dilated = slice(dilated, null, null, crop(0), crop(1));
+    }
+    // [C, O/G, KH, KW] → [G, C/G, O/G, KH, KW] → [G, O/G, C/G, KH, KW] → [O, C/G, KH, KW], flipped.
+    const swapped = reshape(permute(reshape(weight, [groups, c / groups, og, kh, kw]), [0, 2, 1, 3, 4]), [
+      o,
+      c / groups,
+      kh,
+      kw,
+    ]);
+    const kernel = flip(flip(swapped, 2), 3);
+    return conv2d(dilated, kernel, bias, { dilation: g.dilation, groups });
+  });
+}
+
+/** Options of the {@link Conv2d} layer. */
+export interface Conv2dLayerOptions extends Conv2dOptions, RandomOptions {
+  /** Learnable bias (default true). */
+  bias?: boolean;
+}
+
+/**
+ * 2-D convolution layer: `y = conv2d(x, W, b)` (see {@link conv2d} for the formula).
+ *
+ * Args:
+ *   inChannels (C), outChannels (O), kernelSize (a number or `[KH, KW]`).
+ *   options: stride (1), padding (0), dilation (1), groups (1), bias (true), seed / generator,
+ *   dtype, backend.
+ *
+ * Shape:
+ *   `[N, C, H, W]` → `[N, O, OH, OW]`, `OH = ⌊(H + 2p − d(KH − 1) − 1) / s⌋ + 1`.
+ *
+ * Attributes:
+ *   weight: `[O, C/groups, KH, KW]`, PyTorch's default kaiming-uniform with a = √5, i.e.
+ *   U(±1/√fanIn) with `fanIn = C/groups · KH · KW`; bias: `[O]`, U(±1/√fanIn).
+ *
+ * @example
+ * ```ts
+ * const conv = new Conv2d(1, 32, 3, { padding: 1, seed: 0 });
+ * conv.forward(randn([8, 1, 28, 28])).shape; // [8, 32, 28, 28]
+ * ```
+ */
+export class Conv2d extends Module {
+  readonly weight: Parameter;
+  readonly bias: Parameter | null;
+  readonly options: Conv2dOptions;
+
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    kernelSize: Size2,
+    options: Conv2dLayerOptions = {},
+  ) {
+    super();
+    const { stride, padding, dilation, groups = 1, bias = true } = options;
+    const [kh, kw] = pair('Conv2d', 'kernelSize', kernelSize, 1);
+    if (!Number.isInteger(groups) || groups < 1 || inChannels % groups !== 0 || outChannels % groups !== 0) {
+      throw new FluxionError(
+        'Conv2d',
+        `channels ${inChannels} → ${outChannels} are not divisible by groups=${groups}`,
+      );
+    }
+    this.options = { stride, padding, dilation, groups };
+    const random = layerRandom(options);
+    const fanIn = (inChannels / groups) * kh * kw;
+    this.weight = scope(
+      () =>
+        new Parameter(
+          kaimingUniform([outChannels, inChannels / groups, kh, kw], { ...random, a: Math.sqrt(5) }),
+        ),
+    );
+    const bound = 1 / Math.sqrt(fanIn);
+    this.bias = bias
+      ? scope(() => new Parameter(uniform([outChannels], { ...random, low: -bound, high: bound })))
+      : null;
+  }
+
+  forward(x: Tensor): Tensor {
+    return conv2d(x, this.weight, this.bias, this.options);
+  }
+
+  override toString(): string {
+    return `Conv2d(${this.inChannels} → ${this.outChannels}, kernel ${fmtShape(this.weight.shape.slice(2))})`;
+  }
+}
+
+/** Options of the {@link ConvTranspose2d} layer. */
+export interface ConvTranspose2dLayerOptions extends ConvTranspose2dOptions, RandomOptions {
+  /** Learnable bias (default true). */
+  bias?: boolean;
+}
+
+/**
+ * 2-D transposed convolution layer (the gradient of a convolution with respect to its input,
+ * used to upsample): `y = convTranspose2d(x, W, b)`.
+ *
+ * Args:
+ *   inChannels (C), outChannels (O), kernelSize (a number or `[KH, KW]`).
+ *   options: stride (1), padding (0), outputPadding (0), dilation (1), groups (1), bias (true),
+ *   seed / generator, dtype, backend.
+ *
+ * Shape:
+ *   `[N, C, H, W]` → `[N, O, OH, OW]`, `OH = (H − 1)·s − 2p + d(KH − 1) + outputPadding + 1`.
+ *
+ * Attributes:
+ *   weight: `[C, O/groups, KH, KW]`, initialised as PyTorch does: U(±1/√fanIn) where PyTorch's
+ *   fan-in of this weight is `O/groups · KH · KW`; bias: `[O]`, U(±1/√fanIn).
+ *
+ * @example
+ * ```ts
+ * const up = new ConvTranspose2d(64, 32, 4, { stride: 2, padding: 1, seed: 0 });
+ * up.forward(randn([8, 64, 7, 7])).shape; // [8, 32, 14, 14]
+ * ```
+ */
+export class ConvTranspose2d extends Module {
+  readonly weight: Parameter;
+  readonly bias: Parameter | null;
+  readonly options: ConvTranspose2dOptions;
+
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    kernelSize: Size2,
+    options: ConvTranspose2dLayerOptions = {},
+  ) {
+    super();
+    const { stride, padding, outputPadding, dilation, groups = 1, bias = true } = options;
+    const [kh, kw] = pair('ConvTranspose2d', 'kernelSize', kernelSize, 1);
+    if (!Number.isInteger(groups) || groups < 1 || inChannels % groups !== 0 || outChannels % groups !== 0) {
+      throw new FluxionError(
+        'ConvTranspose2d',
+        `channels ${inChannels} → ${outChannels} are not divisible by groups=${groups}`,
+      );
+    }
+    this.options = { stride, padding, outputPadding, dilation, groups };
+    const random = layerRandom(options);
+    const shape = [inChannels, outChannels / groups, kh, kw];
+    this.weight = scope(() => new Parameter(kaimingUniform(shape, { ...random, a: Math.sqrt(5) })));
+    const bound = 1 / Math.sqrt((outChannels / groups) * kh * kw);
+    this.bias = bias
+      ? scope(() => new Parameter(uniform([outChannels], { ...random, low: -bound, high: bound })))
+      : null;
+  }
+
+  forward(x: Tensor): Tensor {
+    return convTranspose2d(x, this.weight, this.bias, this.options);
+  }
+
+  override toString(): string {
+    return `ConvTranspose2d(${this.inChannels} → ${this.outChannels}, kernel ${fmtShape(this.weight.shape.slice(2))})`;
+  }
+}

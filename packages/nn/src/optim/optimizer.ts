@@ -1,0 +1,264 @@
+/**
+ * The optimizer base class: parameter groups with their own hyper-parameters, per-parameter state
+ * tensors kept out of scopes, `zeroGrad`, `step` and `stateDict` / `loadStateDict`.
+ *
+ * A subclass only states its update rule: given a parameter, its gradient, its state tensors and
+ * its group's hyper-parameters, return the new parameter and the new state, written with tensor
+ * ops. The base class runs that rule under `noGrad` in a scope and writes the results with
+ * `assign()`, so values never visit the host and every temporary is freed each step.
+ */
+import { noGrad } from '@fluxion/autograd';
+import { FluxionError, fmtShape, keep, scope, shapesEqual, type Tensor } from '@fluxion/tensor';
+
+/** Hyper-parameters of an optimizer: numbers and flags, `lr` always among them. */
+export type HyperParams = { lr: number } & Record<string, number | boolean>;
+
+/** A parameter group as stored: its parameters and its hyper-parameters. */
+export type ParamGroup<H extends HyperParams> = H & { params: Tensor[] };
+
+/** A parameter group as given to a constructor: hyper-parameters missing here come from the defaults. */
+export type ParamGroupSpec<H extends HyperParams> = Partial<H> & { params: Iterable<Tensor> };
+
+/** Per-parameter state: the number of steps taken and named tensors (moments, buffers). */
+export interface ParamState {
+  step: number;
+  tensors: Record<string, Tensor>;
+}
+
+/** What an update rule returns: the new parameter value and the new state tensors. */
+export interface UpdateResult {
+  param: Tensor;
+  state: Record<string, Tensor>;
+}
+
+/**
+ * An optimizer's state in the shape safetensors stores: state tensors named
+ * `state.<parameter index>.<name>`, and JSON metadata (type, hyper-parameters, step counts).
+ */
+export interface OptimizerStateDict {
+  tensors: Record<string, Tensor>;
+  metadata: Record<string, string>;
+}
+
+const METADATA_KEY = 'fluxion.optimizer';
+
+interface SavedMetadata {
+  type: string;
+  groups: Record<string, number | boolean | number[]>[];
+  steps: Record<string, number>;
+}
+
+/**
+ * Base class of the optimizers.
+ *
+ * @example
+ * ```ts
+ * const opt = new Adam(model.parameters(), { lr: 1e-3 });
+ * opt.zeroGrad();
+ * lossFn().backward();
+ * opt.step();
+ * ```
+ */
+export abstract class Optimizer<H extends HyperParams> {
+  /** The parameter groups; hyper-parameters may be changed between steps (schedulers set `lr`). */
+  readonly paramGroups: ParamGroup<H>[];
+  private readonly state = new Map<Tensor, ParamState>();
+
+  constructor(
+    params: Iterable<Tensor> | readonly ParamGroupSpec<H>[],
+    readonly defaults: H,
+  ) {
+    const list = [...(params as Iterable<Tensor | ParamGroupSpec<H>>)];
+    const specs: ParamGroupSpec<H>[] =
+      list.length > 0 && !isGroupSpec(list[0])
+        ? [{ params: list as Tensor[] } as unknown as ParamGroupSpec<H>]
+        : (list as ParamGroupSpec<H>[]);
+    const seen = new Set<Tensor>();
+    this.paramGroups = specs.map((spec) => {
+      const group = { ...defaults, ...spec, params: [...spec.params] } as ParamGroup<H>;
+      for (const p of group.params) {
+        if (seen.has(p)) throw new FluxionError(this.name, 'a parameter appears in more than one group');
+        seen.add(p);
+        if (!p.dtype.startsWith('float')) {
+          throw new FluxionError(this.name, `parameters must be float, got ${fmtShape(p.shape)} ${p.dtype}`);
+        }
+      }
+      this.validate(group);
+      return group;
+    });
+    if (seen.size === 0) throw new FluxionError(this.name, 'got an empty parameter list');
+  }
+
+  /** The optimizer's name in errors and state dicts; subclasses return a literal (minifiers rename classes). */
+  get name(): string {
+    return 'Optimizer';
+  }
+
+  /** Checks a group's hyper-parameters; throws a FluxionError naming the bad one. */
+  protected validate(group: H): void {
+    for (const [key, value] of Object.entries(group)) {
+      if (typeof value === 'number' && !(value >= 0)) {
+        throw new FluxionError(this.name, `${key} must be a non-negative number, got ${value}`);
+      }
+    }
+  }
+
+  /** Creates the state tensors of a parameter before its first step. */
+  protected abstract initState(param: Tensor, group: ParamGroup<H>): Record<string, Tensor>;
+
+  /**
+   * The update rule: new parameter value and state from the current ones. `state.step` has already
+   * been incremented (it is 1 on the first step). Runs under `noGrad` in a scope.
+   */
+  protected abstract update(
+    param: Tensor,
+    grad: Tensor,
+    state: ParamState,
+    group: ParamGroup<H>,
+  ): UpdateResult;
+
+  /** Every parameter, in group order (the indices of the state dict). */
+  private allParams(): Tensor[] {
+    return this.paramGroups.flatMap((g) => g.params);
+  }
+
+  /** Drops every parameter's gradient (`grad = null`), as PyTorch's `zero_grad(set_to_none=True)`. */
+  zeroGrad(): void {
+    for (const p of this.allParams()) p.zeroGrad();
+  }
+
+  /** Applies one update to every parameter that has a gradient. */
+  step(): void {
+    noGrad(() => {
+      for (const group of this.paramGroups) {
+        for (const param of group.params) {
+          const grad = param.grad;
+          if (!grad) continue;
+          if (!shapesEqual(grad.shape, param.shape) || grad.dtype !== param.dtype) {
+            throw new FluxionError(
+              this.name,
+              `gradient ${fmtShape(grad.shape)} ${grad.dtype} does not match parameter ${fmtShape(param.shape)} ${param.dtype}`,
+            );
+          }
+          const state = this.stateOf(param, group);
+          state.step++;
+          scope(() => {
+            const result = this.update(param, grad, state, group);
+            for (const [name, value] of Object.entries(result.state)) state.tensors[name].assign(value);
+            param.assign(result.param);
+          });
+        }
+      }
+    });
+  }
+
+  private stateOf(param: Tensor, group: ParamGroup<H>): ParamState {
+    let state = this.state.get(param);
+    if (!state) {
+      const tensors = scope(() => noGrad(() => this.initState(param, group)));
+      for (const t of Object.values(tensors)) keep(t);
+      state = { step: 0, tensors };
+      this.state.set(param, state);
+    }
+    return state;
+  }
+
+  /**
+   * The state as safetensors stores it: tensors `state.<index>.<name>` (the live tensors, not
+   * copies) and metadata with the type, each group's hyper-parameters and parameter indices, and
+   * the step counts.
+   *
+   * @example
+   * ```ts
+   * const { tensors, metadata } = opt.stateDict();
+   * const bytes = await saveSafetensors(tensors, metadata);
+   * ```
+   */
+  stateDict(): OptimizerStateDict {
+    const params = this.allParams();
+    const tensors: Record<string, Tensor> = {};
+    const steps: Record<string, number> = {};
+    params.forEach((p, i) => {
+      const s = this.state.get(p);
+      if (!s) return;
+      steps[i] = s.step;
+      for (const [name, t] of Object.entries(s.tensors)) tensors[`state.${i}.${name}`] = t;
+    });
+    let index = 0;
+    const groups = this.paramGroups.map(({ params: ps, ...hyper }) => ({
+      ...(hyper as Record<string, number | boolean>),
+      params: ps.map(() => index++),
+    }));
+    const meta: SavedMetadata = { type: this.name, groups, steps };
+    return { tensors, metadata: { [METADATA_KEY]: JSON.stringify(meta) } };
+  }
+
+  /**
+   * Restores a state saved by {@link Optimizer.stateDict} (possibly through safetensors) into an
+   * optimizer of the same type over parameters of the same shapes: hyper-parameters, step counts
+   * and state tensors (shared, not copied). Mismatches are FluxionErrors, and nothing changes then.
+   */
+  loadStateDict(stateDict: OptimizerStateDict): void {
+    const raw = stateDict.metadata?.[METADATA_KEY];
+    if (raw === undefined) throw new FluxionError('loadStateDict', `no '${METADATA_KEY}' metadata entry`);
+    let meta: SavedMetadata;
+    try {
+      meta = JSON.parse(raw) as SavedMetadata;
+    } catch {
+      throw new FluxionError('loadStateDict', `the '${METADATA_KEY}' metadata is not valid JSON`);
+    }
+    if (meta.type !== this.name) {
+      throw new FluxionError('loadStateDict', `state of a ${meta.type} cannot be loaded into a ${this.name}`);
+    }
+    const params = this.allParams();
+    const sizes = this.paramGroups.map((g) => g.params.length);
+    const savedSizes = (meta.groups ?? []).map((g) => (Array.isArray(g.params) ? g.params.length : -1));
+    if (!shapesEqual(sizes, savedSizes)) {
+      throw new FluxionError(
+        'loadStateDict',
+        `saved groups hold [${savedSizes}] parameters, this optimizer's groups hold [${sizes}]`,
+      );
+    }
+    const loaded = new Map<Tensor, ParamState>();
+    const problems: string[] = [];
+    for (const [key, t] of Object.entries(stateDict.tensors)) {
+      const match = /^state\.(\d+)\.(\w+)$/.exec(key);
+      const p = match ? params[Number(match[1])] : undefined;
+      if (!match || !p) {
+        problems.push(`unexpected entry '${key}'`);
+        continue;
+      }
+      if (!shapesEqual(t.shape, p.shape) || t.backend !== p.backend || !t.dtype.startsWith('float')) {
+        problems.push(
+          `'${key}' is ${fmtShape(t.shape)} ${t.dtype} on ${t.backend.name}, the parameter ${fmtShape(p.shape)} ${p.dtype} on ${p.backend.name}`,
+        );
+        continue;
+      }
+      const s = loaded.get(p) ?? { step: meta.steps?.[match[1]] ?? 0, tensors: {} };
+      s.tensors[match[2]] = t;
+      loaded.set(p, s);
+    }
+    if (problems.length) throw new FluxionError('loadStateDict', problems.join('; '));
+    meta.groups.forEach(({ params: _indices, ...hyper }, i) => {
+      Object.assign(this.paramGroups[i], hyper);
+    });
+    for (const s of this.state.values()) for (const t of Object.values(s.tensors)) t.dispose();
+    this.state.clear();
+    for (const [p, s] of loaded) {
+      // retain(): a kept handle of the saved storage; a cast is a new tensor, kept too.
+      const own = (t: Tensor) => (t.dtype === p.dtype ? t.retain() : keep(t.cast(p.dtype)));
+      const tensors = Object.fromEntries(Object.entries(s.tensors).map(([name, t]) => [name, own(t)]));
+      this.state.set(p, { step: s.step, tensors });
+    }
+  }
+
+  /** Releases the state tensors. */
+  dispose(): void {
+    for (const s of this.state.values()) for (const t of Object.values(s.tensors)) t.dispose();
+    this.state.clear();
+  }
+}
+
+function isGroupSpec(x: unknown): x is { params: Iterable<Tensor> } {
+  return typeof x === 'object' && x !== null && 'params' in x && !('shape' in x);
+}
