@@ -38,8 +38,8 @@ export function imageGrid(
   return encodePng(W, H, 1, out);
 }
 
-// A 3×5 bitmap font for chart labels: each glyph is 5 rows of 3 bits.
-const FONT: Record<string, number[]> = {
+/** A 3×5 bitmap font for chart labels (bench/ draws with it too): each glyph is 5 rows of 3 bits. */
+export const FONT: Record<string, number[]> = {
   '0': [7, 5, 5, 5, 7],
   '1': [2, 6, 2, 2, 7],
   '2': [7, 1, 7, 4, 7],

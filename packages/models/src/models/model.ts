@@ -1,0 +1,74 @@
+/**
+ * What every generative model of this package shares: a config, named modules and optimizers
+ * (what a checkpoint saves), one training step on a batch, and sampling to pixels in [0, 1].
+ */
+import type { Module, Optimizer } from '@fluxion/nn';
+import { Generator, type Tensor } from '@fluxion/tensor';
+import type { Batch } from '../data/dataset.js';
+
+/** The model families `fluxion train` knows. */
+export const MODEL_KINDS = ['gan', 'dcgan', 'cgan', 'wgan-gp', 'vae', 'convvae', 'cvae'] as const;
+/** One of {@link MODEL_KINDS}. */
+export type ModelKind = (typeof MODEL_KINDS)[number];
+
+/** An optimizer of any hyper-parameter type. */
+// biome-ignore lint/suspicious/noExplicitAny: optimizers differ in their hyper-parameters
+export type AnyOptimizer = Optimizer<any>;
+
+/** Options every model accepts. */
+export interface BaseConfig {
+  kind: ModelKind;
+  /** Size of the latent code z. */
+  latent: number;
+  /** Learning rate of every optimizer. */
+  lr: number;
+  /** Seed of the parameters' initialisation and of the model's noise stream. */
+  seed: number;
+  /** Image height and width (MNIST: 28). */
+  height: number;
+  width: number;
+  /** Number of classes for conditional models (MNIST: 10). */
+  classes: number;
+}
+
+/** Losses of one training step, by name (`d`, `g`, `recon`, `kl`, …), in nats or loss units. */
+export type StepLosses = Record<string, number>;
+
+/**
+ * A trainable generative model.
+ *
+ * @example
+ * ```ts
+ * const model = createModel({ kind: 'vae' });
+ * const losses = await model.trainStep(batch);
+ * const pixels = model.sample(64); // [64, 784] in [0, 1]
+ * ```
+ */
+export interface GenerativeModel {
+  readonly config: BaseConfig;
+  /** The stream of noise (latents, reparameterisation, penalties); its offset is checkpointed. */
+  readonly noise: Generator;
+  /** Whether `sample` accepts labels. */
+  readonly conditional: boolean;
+  /** Named networks (checkpointed as `<name>.<parameter>`). */
+  modules(): Record<string, Module>;
+  /** Named optimizers (checkpointed under `optim.<name>.…`). */
+  optimizers(): Record<string, AnyOptimizer>;
+  /** One update on a batch of images in [0, 1] (and labels); returns the losses. */
+  trainStep(batch: Batch): Promise<StepLosses>;
+  /** `n` generated images `[n, height·width]` in [0, 1]; `labels` (one per image) for conditional models. */
+  sample(n: number, options?: { labels?: readonly number[] }): Tensor;
+}
+
+/** Sets training or evaluation mode on every module of a model. */
+export function setTraining(model: GenerativeModel, training: boolean): void {
+  for (const m of Object.values(model.modules())) {
+    if (training) m.train();
+    else m.eval();
+  }
+}
+
+/** A fresh noise generator for a model seed (distinct from the initialisation streams). */
+export function noiseGenerator(seed: number): Generator {
+  return new Generator(seed * 7919 + 104729);
+}
