@@ -2,6 +2,8 @@
 // Runs a TypeScript entry point: bundles it with esbuild (workspace packages resolved to their
 // sources, `webgpu` and other npm dependencies left external) into a temporary .mjs next to the
 // repository's node_modules, then imports it with the remaining arguments in process.argv.
+// TensorFlow.js (a bench peer) is the exception: it is bundled from its ES modules, because its
+// Node (CommonJS) build has no gradients registered.
 //
 //   node scripts/run-ts.mjs bench/src/main.ts ops --runs 5
 import { mkdirSync } from 'node:fs';
@@ -27,7 +29,19 @@ await build({
   outfile,
   sourcemap: 'inline',
   conditions: ['source'],
-  packages: 'external',
+  mainFields: ['module', 'main'],
+  plugins: [
+    {
+      name: 'external-packages',
+      setup(b) {
+        b.onResolve({ filter: /^[^./]/ }, (args) =>
+          args.path.startsWith('@fluxion/') || args.path.startsWith('@tensorflow/')
+            ? undefined
+            : { external: true },
+        );
+      },
+    },
+  ],
   alias: Object.fromEntries(
     ['tensor', 'autograd', 'nn', 'models'].map((p) => [
       `@fluxion/${p}`,
@@ -36,7 +50,11 @@ await build({
   ),
   logLevel: 'warning',
   banner: {
-    js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+    js: [
+      "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+      "import { fileURLToPath as __fu } from 'node:url'; const __filename = __fu(import.meta.url);",
+      "const __dirname = __filename.slice(0, __filename.lastIndexOf('/'));",
+    ].join(' '),
   },
 });
 process.argv = [process.argv[0], resolve(entry), ...rest];

@@ -9,8 +9,8 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadSafetensors, saveSafetensors } from '@fluxion/nn';
 import { FluxionError, type Tensor } from '@fluxion/tensor';
-import { Gan } from './models/gan.js';
 import { createModel, type ModelConfig } from './models/factory.js';
+import { Gan } from './models/gan.js';
 import type { GenerativeModel } from './models/model.js';
 import type { LossHistory, TrainPosition } from './train.js';
 
@@ -76,7 +76,8 @@ export async function saveCheckpoint(
 /** Splits `prefix.rest` entries of a record into the ones under `prefix.` (prefix removed). */
 function under<T>(record: Record<string, T>, prefix: string): Record<string, T> {
   const out: Record<string, T> = {};
-  for (const [key, v] of Object.entries(record)) if (key.startsWith(`${prefix}.`)) out[key.slice(prefix.length + 1)] = v;
+  for (const [key, v] of Object.entries(record))
+    if (key.startsWith(`${prefix}.`)) out[key.slice(prefix.length + 1)] = v;
   return out;
 }
 
@@ -99,13 +100,17 @@ export function loadCheckpoint(dir: string): { model: GenerativeModel; meta: Che
   } catch (e) {
     throw new FluxionError('loadCheckpoint', `cannot read a checkpoint in '${dir}': ${(e as Error).message}`);
   }
-  if (meta.format !== 1) throw new FluxionError('loadCheckpoint', `unknown checkpoint format ${meta.format} in '${dir}'`);
+  if (meta.format !== 1)
+    throw new FluxionError('loadCheckpoint', `unknown checkpoint format ${meta.format} in '${dir}'`);
   const model = createModel(meta.config.kind, meta.config);
   const { tensors, metadata } = loadSafetensors(bytes);
   try {
     for (const [name, module] of Object.entries(model.modules())) module.loadStateDict(under(tensors, name));
     for (const [name, opt] of Object.entries(model.optimizers())) {
-      opt.loadStateDict({ tensors: under(tensors, `optim.${name}`), metadata: under(metadata, `optim.${name}`) });
+      opt.loadStateDict({
+        tensors: under(tensors, `optim.${name}`),
+        metadata: under(metadata, `optim.${name}`),
+      });
     }
   } finally {
     for (const t of Object.values(tensors)) t.dispose();

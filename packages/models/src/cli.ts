@@ -11,8 +11,8 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { FluxionError, setBackend } from '@fluxion/tensor';
 import * as tensorApi from '@fluxion/tensor';
+import { FluxionError, setBackend } from '@fluxion/tensor';
 import cliProgress from 'cli-progress';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { type ImageDataset, loadIdxDataset, loadMnist, splitDataset } from './data/dataset.js';
@@ -66,20 +66,23 @@ run 'fluxion <command> --help' for its options`,
 function intOption(name: string, value: string | undefined, fallback: number, min = 1): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}, got '${value}'`);
+  if (!Number.isInteger(n) || n < min)
+    throw new UsageError(`--${name} must be an integer ≥ ${min}, got '${value}'`);
   return n;
 }
 
 function numberOption(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} must be a positive number, got '${value}'`);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new UsageError(`--${name} must be a positive number, got '${value}'`);
   return n;
 }
 
 /** Selects the backend: the named one, or WebGPU when an adapter exists (one line otherwise). */
 async function chooseBackend(name: string | undefined): Promise<string> {
-  if (name !== undefined && name !== 'webgpu' && name !== 'cpu') throw new UsageError(`--backend must be webgpu or cpu, got '${name}'`);
+  if (name !== undefined && name !== 'webgpu' && name !== 'cpu')
+    throw new UsageError(`--backend must be webgpu or cpu, got '${name}'`);
   const api = tensorApi as unknown as {
     initWebGPU?: () => Promise<unknown>;
     useBestBackend?: () => Promise<string>;
@@ -106,7 +109,9 @@ function loadData(dir: string | undefined): { train: ImageDataset; test: ImageDa
   const trainImages = file('train-images-idx3-ubyte');
   const trainLabels = file('train-labels-idx1-ubyte');
   if (!trainImages || !trainLabels) {
-    throw new UsageError(`--data ${dir}: expected train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] there`);
+    throw new UsageError(
+      `--data ${dir}: expected train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] there`,
+    );
   }
   const testImages = file('t10k-images-idx3-ubyte');
   const testLabels = file('t10k-labels-idx1-ubyte');
@@ -116,7 +121,9 @@ function loadData(dir: string | undefined): { train: ImageDataset; test: ImageDa
 }
 
 async function writeSampleGrid(model: GenerativeModel, path: string, n = 64, label?: number): Promise<void> {
-  const labels = model.conditional ? Array.from({ length: n }, (_, i) => label ?? i % model.config.classes) : undefined;
+  const labels = model.conditional
+    ? Array.from({ length: n }, (_, i) => label ?? i % model.config.classes)
+    : undefined;
   const images = model.sample(n, { labels });
   const data = await images.data();
   images.dispose();
@@ -176,7 +183,8 @@ async function train(args: string[]): Promise<void> {
   let batchSize = intOption('batch-size', values['batch-size'], isGanKind(kind) ? 64 : 128);
   if (values.resume) {
     const loaded = loadCheckpoint(out);
-    if (loaded.meta.config.kind !== kind) throw new UsageError(`--resume: ${out} holds a ${loaded.meta.config.kind}, not a ${kind}`);
+    if (loaded.meta.config.kind !== kind)
+      throw new UsageError(`--resume: ${out} holds a ${loaded.meta.config.kind}, not a ${kind}`);
     model = loaded.model;
     from = loaded.meta.position;
     history = loaded.meta.history;
@@ -191,8 +199,12 @@ async function train(args: string[]): Promise<void> {
   }
   mkdirSync(out, { recursive: true });
   const stepsPerEpoch = Math.floor(trainData.count / batchSize);
-  const maxSteps = values['max-steps'] === undefined ? undefined : intOption('max-steps', values['max-steps'], 0);
-  const total = Math.min(epochs * stepsPerEpoch, (from?.globalStep ?? 0) + (maxSteps ?? Number.POSITIVE_INFINITY));
+  const maxSteps =
+    values['max-steps'] === undefined ? undefined : intOption('max-steps', values['max-steps'], 0);
+  const total = Math.min(
+    epochs * stepsPerEpoch,
+    (from?.globalStep ?? 0) + (maxSteps ?? Number.POSITIVE_INFINITY),
+  );
   console.log(
     `training ${kind} on ${trainData.count} images (batch ${batchSize}, ${stepsPerEpoch} steps/epoch, ${epochs} epochs) on ${backend}; output in ${out}`,
   );
@@ -213,7 +225,8 @@ async function train(args: string[]): Promise<void> {
     await saveCheckpoint(out, model, position, history, run);
     setTraining(model, false);
     await writeSampleGrid(model, join(out, `samples-epoch-${position.epoch}.png`));
-    if (model instanceof Vae) await writeReconstructions(model, test, join(out, `reconstructions-epoch-${position.epoch}.png`));
+    if (model instanceof Vae)
+      await writeReconstructions(model, test, join(out, `reconstructions-epoch-${position.epoch}.png`));
     setTraining(model, true);
     writeFileSync(join(out, 'loss.png'), lossCurve(smoothHistory(history)));
   };
@@ -237,7 +250,9 @@ async function train(args: string[]): Promise<void> {
   bar.stop();
   if (result.position.step > 0) await snapshot(result.position);
   const seconds = (performance.now() - started) / 1000;
-  console.log(`trained ${stepsThisRun} steps in ${seconds.toFixed(1)} s (${(stepsThisRun / seconds).toFixed(2)} steps/s); wrote ${out}/`);
+  console.log(
+    `trained ${stepsThisRun} steps in ${seconds.toFixed(1)} s (${(stepsThisRun / seconds).toFixed(2)} steps/s); wrote ${out}/`,
+  );
 }
 
 /** Moving averages of the loss history (window 20), so the curve shows the trend. */
@@ -275,9 +290,11 @@ async function sample(args: string[]): Promise<void> {
   const n = intOption('n', values.n, 64);
   let label: number | undefined;
   if (values.label !== undefined) {
-    if (!model.conditional) throw new UsageError(`--label needs a conditional model; ${model.config.kind} is not one`);
+    if (!model.conditional)
+      throw new UsageError(`--label needs a conditional model; ${model.config.kind} is not one`);
     label = intOption('label', values.label, 0, 0);
-    if (label >= model.config.classes) throw new UsageError(`--label must be below ${model.config.classes}, got ${label}`);
+    if (label >= model.config.classes)
+      throw new UsageError(`--label must be below ${model.config.classes}, got ${label}`);
   }
   const out = values.out ?? 'samples.png';
   setTraining(model, false);
@@ -391,4 +408,3 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     return 1;
   }
 }
-

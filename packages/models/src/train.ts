@@ -4,7 +4,7 @@
  * continues exactly as an uninterrupted one would.
  */
 import { type Batch, batches, type ImageDataset } from './data/dataset.js';
-import { type GenerativeModel, setTraining, type StepLosses } from './models/model.js';
+import { type GenerativeModel, type StepLosses, setTraining } from './models/model.js';
 
 /** Where a run is: the next batch to train on. */
 export interface TrainPosition {
@@ -62,7 +62,8 @@ export async function fit(
   const history: LossHistory = options.history ?? {};
   const position: TrainPosition = { ...(options.from ?? { epoch: 0, step: 0, globalStep: 0 }) };
   const stepsPerEpoch = Math.floor(data.count / batchSize);
-  if (stepsPerEpoch === 0) throw new Error(`fit: batch size ${batchSize} exceeds the ${data.count} training images`);
+  if (stepsPerEpoch === 0)
+    throw new Error(`fit: batch size ${batchSize} exceeds the ${data.count} training images`);
   let taken = 0;
   setTraining(model, true);
   while (position.epoch < epochs && taken < maxSteps) {

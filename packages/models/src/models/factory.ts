@@ -17,7 +17,10 @@ export function isGanKind(kind: ModelKind): kind is GanConfig['kind'] {
 /** The default config of a kind with `overrides` applied. */
 export function modelConfig(kind: ModelKind, overrides: Partial<ModelConfig> = {}): ModelConfig {
   if (!MODEL_KINDS.includes(kind)) {
-    throw new FluxionError('createModel', `unknown model '${kind}'; expected one of ${MODEL_KINDS.join(', ')}`);
+    throw new FluxionError(
+      'createModel',
+      `unknown model '${kind}'; expected one of ${MODEL_KINDS.join(', ')}`,
+    );
   }
   const base = isGanKind(kind) ? ganDefaults(kind) : vaeDefaults(kind);
   return { ...base, ...overrides, kind } as ModelConfig;

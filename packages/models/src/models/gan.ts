@@ -43,8 +43,14 @@ import {
   tensor,
 } from '@fluxion/tensor';
 import type { Batch } from '../data/dataset.js';
+import {
+  type AnyOptimizer,
+  type BaseConfig,
+  type GenerativeModel,
+  noiseGenerator,
+  type StepLosses,
+} from './model.js';
 import { dcganDiscriminator, dcganGenerator, mlpDiscriminator, mlpGenerator } from './networks.js';
-import { type AnyOptimizer, type BaseConfig, type GenerativeModel, noiseGenerator, type StepLosses } from './model.js';
 
 /** How the two players are scored. */
 export type GanObjective = 'non-saturating' | 'minimax' | 'wgan-gp';
@@ -117,8 +123,10 @@ export class Gan implements GenerativeModel {
     if (architecture === 'dcgan' && (conditional || height !== 28 || width !== 28)) {
       throw new Error('Gan: the DCGAN architecture is unconditional and 28×28');
     }
-    this.generator = architecture === 'dcgan' ? dcganGenerator(latent, seed) : mlpGenerator(latent + extra, pixels, seed);
-    this.discriminator = architecture === 'dcgan' ? dcganDiscriminator(seed + 1) : mlpDiscriminator(pixels + extra, seed + 1);
+    this.generator =
+      architecture === 'dcgan' ? dcganGenerator(latent, seed) : mlpGenerator(latent + extra, pixels, seed);
+    this.discriminator =
+      architecture === 'dcgan' ? dcganDiscriminator(seed + 1) : mlpDiscriminator(pixels + extra, seed + 1);
     const betas = { beta1: config.beta1, beta2: config.beta2 };
     this.optG = new Adam(this.generator.parameters(), { lr: config.lr, ...betas });
     this.optD = new Adam(this.discriminator.parameters(), { lr: config.lr, ...betas });
@@ -157,7 +165,10 @@ export class Gan implements GenerativeModel {
     const dFake = this.discriminate(fake, labels);
     if (objective !== 'wgan-gp') {
       // −[log D(x) + log(1 − D(G(z)))], from logits.
-      return add(bceWithLogits(dReal, fullLike(dReal, 1 - labelSmoothing)), bceWithLogits(dFake, fullLike(dFake, 0)));
+      return add(
+        bceWithLogits(dReal, fullLike(dReal, 1 - labelSmoothing)),
+        bceWithLogits(dFake, fullLike(dFake, 0)),
+      );
     }
     // Critic: E[D(G(z))] − E[D(x)] + λ E[(‖∇ₓ̂ D(x̂)‖₂ − 1)²], x̂ = εx + (1 − ε)G(z).
     const eps = rand([real.shape[0], 1], { generator: this.noise });
@@ -226,7 +237,8 @@ export class Gan implements GenerativeModel {
   /** `n` images in [0, 1]; conditional models take one label per image (random digits otherwise). */
   sample(n: number, options: { labels?: readonly number[] } = {}): Tensor {
     const { classes, conditional } = this.config;
-    if (options.labels && options.labels.length !== n) throw new Error(`sample: ${options.labels.length} labels for ${n} images`);
+    if (options.labels && options.labels.length !== n)
+      throw new Error(`sample: ${options.labels.length} labels for ${n} images`);
     const wasTraining = this.generator.training;
     this.generator.eval();
     try {

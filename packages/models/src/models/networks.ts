@@ -26,7 +26,12 @@ const seeder = (seed: number) => {
  * The seed article's generator: z → 256 → 512 → 1024 → 784 with LeakyReLU(0.2) between layers and
  * tanh at the end (pixels in [−1, 1]: the sigmoid output of the seed collapses, see the README).
  */
-export function mlpGenerator(inputs: number, pixels: number, seed: number, hidden = [256, 512, 1024]): Sequential {
+export function mlpGenerator(
+  inputs: number,
+  pixels: number,
+  seed: number,
+  hidden = [256, 512, 1024],
+): Sequential {
   const s = seeder(seed);
   const layers = [inputs, ...hidden].flatMap((n, i, all) =>
     i < hidden.length ? [new Dense(n, all[i + 1], s()), new LeakyReLU(0.2)] : [],

@@ -38,7 +38,13 @@ import {
   tensor,
 } from '@fluxion/tensor';
 import type { Batch } from '../data/dataset.js';
-import { type AnyOptimizer, type BaseConfig, type GenerativeModel, noiseGenerator, type StepLosses } from './model.js';
+import {
+  type AnyOptimizer,
+  type BaseConfig,
+  type GenerativeModel,
+  noiseGenerator,
+  type StepLosses,
+} from './model.js';
 import { convDecoder, convEncoderBody, mlpDecoder, mlpEncoderBody } from './networks.js';
 
 /** Configuration of a {@link Vae}. */
@@ -109,7 +115,8 @@ export class Vae implements GenerativeModel {
     const features = architecture === 'conv' ? 64 * 7 * 7 : 128;
     this.muHead = new Dense(features, latent, { seed: seed * 1000 + 500 });
     this.logVarHead = new Dense(features, latent, { seed: seed * 1000 + 501 });
-    this.decoder = architecture === 'conv' ? convDecoder(latent, seed + 1) : mlpDecoder(latent + extra, pixels, seed + 1);
+    this.decoder =
+      architecture === 'conv' ? convDecoder(latent, seed + 1) : mlpDecoder(latent + extra, pixels, seed + 1);
     const params = [this.encoder, this.muHead, this.logVarHead, this.decoder].flatMap((m) => m.parameters());
     this.optimizer = new Adam(params, { lr: config.lr });
     this.noise = noiseGenerator(seed);
@@ -167,7 +174,8 @@ export class Vae implements GenerativeModel {
   /** log p(x|z) per image `[n]`, in nats. */
   logLikelihood(x: Tensor, raw: Tensor): Tensor {
     return scope(() => {
-      if (this.config.likelihood === 'bernoulli') return neg(sum(bceWithLogits(raw, x, { reduction: 'none' }), 1));
+      if (this.config.likelihood === 'bernoulli')
+        return neg(sum(bceWithLogits(raw, x, { reduction: 'none' }), 1));
       const { sigma } = this.config;
       const perPixel = add(mul(square(sub(x, raw)), 1 / (sigma * sigma)), Math.log(sigma * sigma) + LOG_2PI);
       return mul(sum(perPixel, 1), -0.5);
@@ -179,7 +187,10 @@ export class Vae implements GenerativeModel {
     return scope(() => {
       const q = this.encode(x, labels);
       const raw = this.decodeRaw(this.reparameterize(q), labels);
-      return { recon: neg(mean(this.logLikelihood(x, raw))), kl: gaussianKl(q.mu, q.logVar, { reduction: 'batchmean' }) };
+      return {
+        recon: neg(mean(this.logLikelihood(x, raw))),
+        kl: gaussianKl(q.mu, q.logVar, { reduction: 'batchmean' }),
+      };
     });
   }
 
@@ -259,7 +270,8 @@ export class Vae implements GenerativeModel {
 
   /** `n` images decoded from z ~ N(0, I); conditional models take one label per image (random otherwise). */
   sample(n: number, options: { labels?: readonly number[] } = {}): Tensor {
-    if (options.labels && options.labels.length !== n) throw new Error(`sample: ${options.labels.length} labels for ${n} images`);
+    if (options.labels && options.labels.length !== n)
+      throw new Error(`sample: ${options.labels.length} labels for ${n} images`);
     return noGrad(() =>
       scope(() => {
         const z = randn([n, this.config.latent], { generator: this.noise });
