@@ -47,6 +47,7 @@ run 'fluxion <command> --help' for its options`,
   --out DIR          where checkpoints and images go (default out/<model>)
   --resume           continue the run saved in --out
   --max-steps N      stop after N steps (a short run)
+  --minutes X        stop after X minutes of training (at a step boundary)
   --help             this text`,
   sample: `usage: fluxion sample --checkpoint DIR [--n 64] [--label D] [--out grid.png]
 
@@ -162,6 +163,7 @@ async function train(args: string[]): Promise<void> {
       out: { type: 'string' },
       resume: { type: 'boolean' },
       'max-steps': { type: 'string' },
+      minutes: { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -201,6 +203,7 @@ async function train(args: string[]): Promise<void> {
   const stepsPerEpoch = Math.floor(trainData.count / batchSize);
   const maxSteps =
     values['max-steps'] === undefined ? undefined : intOption('max-steps', values['max-steps'], 0);
+  const minutes = numberOption('minutes', values.minutes);
   const total = Math.min(
     epochs * stepsPerEpoch,
     (from?.globalStep ?? 0) + (maxSteps ?? Number.POSITIVE_INFINITY),
@@ -235,6 +238,7 @@ async function train(args: string[]): Promise<void> {
     batchSize,
     from,
     maxSteps,
+    seconds: minutes === undefined ? undefined : minutes * 60,
     history,
     onStep: ({ globalStep, losses }) => {
       stepsThisRun++;

@@ -35,6 +35,8 @@ export interface FitOptions {
   from?: TrainPosition;
   /** Stop after this many steps in this call (for short runs and tests). */
   maxSteps?: number;
+  /** Stop at the first step boundary after this many seconds of training in this call. */
+  seconds?: number;
   /** History to append to (a checkpoint's). */
   history?: LossHistory;
   onStep?: (info: StepInfo) => void | Promise<void>;
@@ -65,15 +67,17 @@ export async function fit(
   if (stepsPerEpoch === 0)
     throw new Error(`fit: batch size ${batchSize} exceeds the ${data.count} training images`);
   let taken = 0;
+  const deadline = performance.now() + 1000 * (options.seconds ?? Number.POSITIVE_INFINITY);
+  const done = () => taken >= maxSteps || performance.now() > deadline;
   setTraining(model, true);
-  while (position.epoch < epochs && taken < maxSteps) {
+  while (position.epoch < epochs && !done()) {
     let index = 0;
     for (const batch of batches(data, batchSize, { seed: dataSeed, epoch: position.epoch })) {
       if (index++ < position.step) {
         disposeBatch(batch);
         continue;
       }
-      if (taken >= maxSteps) {
+      if (done()) {
         disposeBatch(batch);
         break;
       }
