@@ -21,10 +21,10 @@ import {
   log,
   log1p,
   max,
+  maximum,
   mul,
   neg,
   notEqual,
-  relu,
   sigmoid,
   sqrt,
   sub,
@@ -140,9 +140,13 @@ export function clamp(x: Tensor, lo?: TensorOrScalar, hi?: TensorOrScalar): Tens
   });
 }
 
-/** `softplus(x) = log(1 + eˣ)`, computed as `relu(x) + log1p(e^−|x|)`: exact and finite for any x. */
+/**
+ * `softplus(x) = log(1 + eˣ)`, computed as `max(x, 0) + log1p(e^−|x|)`: exact and finite for any x.
+ * `maximum(x, 0)` rather than `relu(x)`: its gradient at a tie is ½, which makes the composite's
+ * gradient at 0 the true σ(0) = ½ (with relu'(0) = 0 it would be 0).
+ */
 export function softplus(x: Tensor): Tensor {
-  return scope(() => add(relu(x), log1p(exp(neg(abs(x))))));
+  return scope(() => add(maximum(x, 0), log1p(exp(neg(abs(x))))));
 }
 
 /** `log σ(x) = −softplus(−x)`, stable for any finite x. */

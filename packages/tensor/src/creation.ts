@@ -31,7 +31,9 @@ export function fromArray(
   if (!b.dtypes.includes(dtype))
     throw new FluxionError('tensor', `the ${b.name} backend has no dtype ${dtype}`);
   const size = sizeOf(shape);
-  const host = data.constructor === allocArray(dtype, 0).constructor ? data : allocArray(dtype, size);
+  // bool is stored as 0/1: a Uint8Array of other bytes is normalised, not taken as is.
+  const reuse = dtype !== 'bool' && data.constructor === allocArray(dtype, 0).constructor;
+  const host = reuse ? data : allocArray(dtype, size);
   if (host !== data) for (let i = 0; i < size; i++) host[i] = dtype === 'bool' ? (data[i] ? 1 : 0) : data[i];
   const storage = new Storage(b, b.alloc(dtype, size), dtype, size);
   if (size > 0) b.upload(storage.buffer, host);

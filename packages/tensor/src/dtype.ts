@@ -8,7 +8,10 @@
  *   dtype, and `bool` with `int32` gives `int32`.
  * - `float32` with `float64` is an error: a silent change of precision would make gradient checks
  *   meaningless. Cast explicitly with `cast(x, 'float64')`.
- * - A JavaScript number is "weakly typed" (as in JAX): it takes the dtype of the tensor it meets.
+ * - A JavaScript number is "weakly typed" (as in JAX): it takes the dtype of the tensor it meets,
+ *   unless its kind is higher: a fraction (or ±∞, NaN) with an int32/bool tensor computes in
+ *   float32, an integer with a bool tensor in int32. So `add(x, 2)` keeps the dtype of x, while
+ *   `add(int32Tensor, 0.5)` is float32 1.5, not a truncated 1.
  * - Float-only math (`exp`, `log`, `div`, …) on `int32`/`bool` computes in `float32`.
  */
 import { FluxionError } from './errors.js';
@@ -79,6 +82,22 @@ export function promoteTypes(op: string, a: DType, b: DType): DType {
     throw new FluxionError(op, `cannot mix dtypes ${a} and ${b}; cast one explicitly`);
   }
   return DTYPES.indexOf(a) > DTYPES.indexOf(b) ? a : b;
+}
+
+/**
+ * The dtype a tensor of `dtype` and a weakly typed JavaScript number or boolean compute in: the
+ * tensor's, unless the value's kind (bool < int32 < float32) is higher.
+ *
+ * @example
+ * ```ts
+ * promoteWithScalar('float64', 2);   // 'float64'
+ * promoteWithScalar('int32', 0.5);   // 'float32'
+ * promoteWithScalar('bool', 3);      // 'int32'
+ * ```
+ */
+export function promoteWithScalar(dtype: DType, value: number | boolean): DType {
+  const kind: DType = typeof value === 'boolean' ? 'bool' : Number.isInteger(value) ? 'int32' : 'float32';
+  return DTYPES.indexOf(kind) > DTYPES.indexOf(dtype) ? kind : dtype;
 }
 
 /** Asserts that `dtype` is a known dtype; returns it. */

@@ -5,7 +5,7 @@
  */
 import { full } from './creation.js';
 import { runKernel } from './dispatch.js';
-import { type DType, isFloat, promoteTypes } from './dtype.js';
+import { type DType, isFloat, promoteTypes, promoteWithScalar } from './dtype.js';
 import { FluxionError, fmtShape } from './errors.js';
 import { scope } from './memory.js';
 import {
@@ -61,7 +61,10 @@ function lift(op: string, v: TensorOrScalar, dtype: DType, like: Tensor): Tensor
 /** The dtype a binary op computes in, after the promotion rules of `dtype.ts`. */
 function binaryDtype(op: BinaryOp, a: TensorOrScalar, b: TensorOrScalar, ref: Tensor): DType {
   if (LOGICAL_OPS.includes(op)) return 'bool';
-  const dtype = a instanceof Tensor && b instanceof Tensor ? promoteTypes(op, a.dtype, b.dtype) : ref.dtype;
+  const dtype =
+    a instanceof Tensor && b instanceof Tensor
+      ? promoteTypes(op, a.dtype, b.dtype)
+      : promoteWithScalar(ref.dtype, (a instanceof Tensor ? b : a) as number);
   if (FLOAT_BINARY_OPS.includes(op) && !isFloat(dtype)) return 'float32';
   if (dtype === 'bool' && ['add', 'sub', 'mul', 'maximum', 'minimum'].includes(op)) return 'int32';
   return dtype;
@@ -171,7 +174,7 @@ export function where(cond: Tensor, a: TensorOrScalar, b: TensorOrScalar): Tenso
         ? promoteTypes('where', a.dtype, b.dtype)
         : ref === cond
           ? 'float32'
-          : ref.dtype;
+          : promoteWithScalar(ref.dtype, (a instanceof Tensor ? b : a) as number);
     const c = cast(cond, 'bool');
     const ta = lift('where', a, dtype, cond);
     const tb = lift('where', b, dtype, cond);
@@ -299,7 +302,15 @@ export function scatterAdd(src: Tensor, indices: Tensor, axis: number, size: num
   checkTensor('scatterAdd', indices);
   if (!Number.isInteger(size) || size < 0)
     throw new FluxionError('scatterAdd', `size must be a non-negative integer, got ${size}`);
-  return runKernel('scatterAdd', [src, indices], { axis: normalizeAxis('scatterAdd', axis, src.rank), size });
+  if (indices.rank > src.rank) {
+    throw new FluxionError(
+      'scatterAdd',
+      `indices ${fmtShape(indices.shape)} have more axes than the source ${fmtShape(src.shape)}`,
+    );
+  }
+  // `axis` is an axis of the output (as in the `take` this inverts), whose rank is src − idx + 1.
+  const outRank = src.rank - indices.rank + 1;
+  return runKernel('scatterAdd', [src, indices], { axis: normalizeAxis('scatterAdd', axis, outRank), size });
 }
 
 /**

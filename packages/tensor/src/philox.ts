@@ -11,6 +11,7 @@
  * Weyl constants between rounds. 32×32→64 products are computed from 16-bit halves, the same
  * arithmetic the WGSL version uses (WGSL has no 64-bit integers).
  */
+import { FluxionError } from './errors.js';
 
 const M0 = 0xd2511f53;
 const M1 = 0xcd9e8d57;
@@ -82,7 +83,7 @@ export type Distribution = 'uniform' | 'normal' | 'randint';
 
 /** Turns a seed (any safe integer) into a Philox key. */
 export function seedToKey(seed: number): [number, number] {
-  if (!Number.isSafeInteger(seed)) throw new Error(`seed must be a safe integer, got ${seed}`);
+  if (!Number.isSafeInteger(seed)) throw new FluxionError('seed', `seed must be a safe integer, got ${seed}`);
   const lo = seed >>> 0;
   const hi = Math.floor(seed / 4294967296) >>> 0;
   return [lo, (hi ^ 0x5eed5eed) >>> 0];

@@ -25,8 +25,12 @@ export function contiguousStrides(shape: Shape): number[] {
   return strides;
 }
 
-/** Whether a view with these strides is laid out row-major without gaps (size-1 axes ignored). */
+/**
+ * Whether a view with these strides is laid out row-major without gaps (size-1 axes ignored; an
+ * empty view is trivially contiguous).
+ */
 export function isContiguous(shape: Shape, strides: readonly number[]): boolean {
+  if (shape.includes(0)) return true;
   let expected = 1;
   for (let i = shape.length - 1; i >= 0; i--) {
     if (shape[i] === 1) continue;

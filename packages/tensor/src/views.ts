@@ -84,8 +84,8 @@ export type SliceSpec =
   | number
   | null
   | undefined
-  | [number?, number?, number?]
-  | readonly (number | undefined)[];
+  | [(number | null)?, (number | null)?, (number | null)?]
+  | readonly (number | null | undefined)[];
 
 /**
  * Python-style slicing, one spec per leading axis (missing trailing specs keep their axes).
@@ -120,7 +120,8 @@ export function slice(x: Tensor, ...specs: SliceSpec[]): Tensor {
       drop.push(axis);
       return;
     }
-    const [start, stop, step = 1] = spec ?? [];
+    const [start, stop, stepOrNull] = spec ?? [];
+    const step = stepOrNull ?? 1;
     if (!Number.isInteger(step) || step <= 0) {
       throw new FluxionError('slice', `step must be a positive integer, got ${step} on axis ${axis}`);
     }
