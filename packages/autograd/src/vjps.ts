@@ -1,0 +1,380 @@
+/**
+ * The VJP table: one rule per primitive of the op registry, typed `{ [K in OpName]: … }` so that a
+ * primitive without a rule is a compile error (`null` marks the non-differentiable ones:
+ * comparisons, logic, argmax/argmin, random).
+ *
+ * A rule maps the gradient `g` of the op's output to the gradients of its inputs (the
+ * vector-Jacobian product). Rules are written with the same public, differentiable ops users call,
+ * so with `createGraph` the backward pass is itself recorded and gradients of gradients work.
+ * Binary kernels see inputs already broadcast by `expand` views, so broadcasting is undone in one
+ * place only: the `expand` rule, through {@link sumToShape}.
+ *
+ * Points of non-differentiability follow PyTorch: relu'(0) = 0, abs'(0) = 0, sign/floor/ceil/round
+ * have zero gradients, and where several elements tie for a max/min (or `maximum(a, b)` has
+ * a = b) the gradient is shared equally among them.
+ */
+import {
+  add,
+  broadcastTo,
+  cast,
+  cos,
+  div,
+  equal,
+  exp,
+  FluxionError,
+  fmtShape,
+  greater,
+  greaterEqual,
+  isFloat,
+  less,
+  log,
+  logicalAnd,
+  matmul,
+  mul,
+  neg,
+  type OpName,
+  type OpParamMap,
+  pad,
+  permute,
+  pow,
+  prod,
+  reshape,
+  type SliceSpec,
+  scatterAdd,
+  scope,
+  shapesEqual,
+  sign,
+  sin,
+  slice,
+  sub,
+  sum,
+  type Tensor,
+  take,
+  transpose,
+  type UnaryOp,
+  where,
+  zerosLike,
+} from '@fluxion/tensor';
+import type { InputMeta } from './graph.js';
+
+/**
+ * What a VJP rule receives besides the output gradient.
+ *
+ * @example
+ * ```ts
+ * const mulRule: VjpRule<'mul'> = {
+ *   saveInputs: 'all',
+ *   vjp: (g, { inputs: [a, b], needs }) => [needs[0] ? mul(g, b) : null, needs[1] ? mul(g, a) : null],
+ * };
+ * ```
+ */
+export interface VjpContext<K extends OpName> {
+  /** The op's parameters. */
+  readonly params: OpParamMap[K];
+  /** Saved input values by position: only those listed in the rule's `saveInputs`. */
+  readonly inputs: readonly Tensor[];
+  /** The saved output value: only when the rule sets `saveOutput`. */
+  readonly output: Tensor;
+  /** Shape and dtype of every input. */
+  readonly meta: readonly InputMeta[];
+  /** Which inputs a gradient is wanted for (a rule may skip the others and return null). */
+  readonly needs: readonly boolean[];
+}
+
+/**
+ * The derivative of one primitive.
+ *
+ * @example
+ * ```ts
+ * // d(eˣ) = eˣ · dx, read from the saved output
+ * const expRule: VjpRule<'exp'> = { saveOutput: true, vjp: (g, { output }) => [mul(g, output)] };
+ * ```
+ */
+export interface VjpRule<K extends OpName> {
+  /** Input positions whose values the rule reads (`'all'` for every input). */
+  readonly saveInputs?: readonly number[] | 'all';
+  /** Whether the rule reads the op's output. */
+  readonly saveOutput?: boolean;
+  /** The input gradients, one per input (null: no gradient). */
+  vjp(g: Tensor, ctx: VjpContext<K>): readonly (Tensor | null)[];
+}
+
+/**
+ * One rule (or null: not differentiable) per primitive; a primitive missing from a table of this
+ * type is a compile error.
+ *
+ * @example
+ * ```ts
+ * const table: VjpTable = { ...VJPS, exp: { saveOutput: true, vjp: (g, { output }) => [mul(g, output)] } };
+ * ```
+ */
+export type VjpTable = { readonly [K in OpName]: VjpRule<K> | null };
+
+/**
+ * Sums a gradient over the axes that broadcasting added or stretched, back to `shape` (the one
+ * place where broadcasting is undone).
+ *
+ * @example
+ * ```ts
+ * sumToShape(ones([4, 2, 3]), [2, 1]).shape; // [2, 1], every entry 12
+ * ```
+ */
+export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
+  if (shapesEqual(g.shape, shape)) return g;
+  const lead = g.rank - shape.length;
+  if (lead < 0 || shape.some((d, i) => d !== 1 && d !== g.shape[lead + i])) {
+    throw new FluxionError('sumToShape', `cannot sum ${fmtShape(g.shape)} to ${fmtShape(shape)}`);
+  }
+  const axes = g.shape.flatMap((d, i) => (i < lead || (shape[i - lead] === 1 && d !== 1) ? [i] : []));
+  return scope(() => reshape(sum(g, axes, true), shape));
+}
+
+/** `shape` with the reduced axes kept as size 1. */
+const keptShape = (shape: readonly number[], axes: readonly number[]) =>
+  shape.map((d, i) => (axes.includes(i) ? 1 : d));
+
+/** Elements covered by `n` picks at stride `step`: from the first to the last, inclusive. */
+const span = (n: number, step: number) => (n === 0 ? 0 : (n - 1) * step + 1);
+
+/** A slice of `x` along one axis only. */
+function sliceAxis(x: Tensor, axis: number, start: number, stop: number, step = 1): Tensor {
+  return slice(x, ...x.shape.map((_, i): SliceSpec => (i === axis ? [start, stop, step] : null)));
+}
+
+/** A unary rule reading the saved input. */
+const fromInput = (f: (g: Tensor, x: Tensor) => Tensor): VjpRule<UnaryOp> => ({
+  saveInputs: [0],
+  vjp: (g, { inputs: [x] }) => [f(g, x)],
+});
+
+/** A unary rule reading the saved output. */
+const fromOutput = (f: (g: Tensor, y: Tensor) => Tensor): VjpRule<UnaryOp> => ({
+  saveOutput: true,
+  vjp: (g, { output }) => [f(g, output)],
+});
+
+/** Piecewise-constant functions: zero gradient (PyTorch's convention). */
+const zeroGradient: VjpRule<UnaryOp> = { vjp: (g) => [zerosLike(g)] };
+
+/**
+ * maximum/minimum of two tensors: the winner takes the gradient; on a tie each gets half (the
+ * numerical derivative there).
+ */
+const elementwiseExtremum = (wins: (a: Tensor, b: Tensor) => Tensor): VjpRule<'maximum' | 'minimum'> => ({
+  saveInputs: 'all',
+  vjp: (g, { inputs: [a, b], needs }) => {
+    const share = (mine: Tensor, theirs: Tensor) =>
+      where(wins(mine, theirs), g, where(equal(mine, theirs), mul(g, 0.5), 0));
+    return [needs[0] ? share(a, b) : null, needs[1] ? share(b, a) : null];
+  },
+});
+
+/** max/min over axes: the gradient goes to the extreme elements, shared equally among ties. */
+const reduceExtremum: VjpRule<'max' | 'min'> = {
+  saveInputs: [0],
+  saveOutput: true,
+  vjp: (g, { inputs: [x], output: y, params: { axes } }) => {
+    const kept = keptShape(x.shape, axes);
+    const isExtreme = cast(equal(x, reshape(y, kept)), g.dtype);
+    return [div(mul(reshape(g, kept), isExtreme), sum(isExtreme, axes, true))];
+  },
+};
+
+/**
+ * The rule of every primitive, used by `backward()`.
+ *
+ * @example
+ * ```ts
+ * VJPS.argmax;          // null: not differentiable
+ * VJPS.exp?.saveOutput; // true: d(eˣ) reads the output
+ * ```
+ */
+export const VJPS: VjpTable = {
+  // d(−x) = −dx
+  neg: { vjp: (g) => [neg(g)] },
+  // d|x| = sign(x) · dx, so abs'(0) = 0
+  abs: fromInput((g, x) => mul(g, sign(x))),
+  // piecewise constant: zero gradient
+  sign: zeroGradient,
+  floor: zeroGradient,
+  ceil: zeroGradient,
+  round: zeroGradient,
+  // d(eˣ) = eˣ · dx
+  exp: fromOutput((g, y) => mul(g, y)),
+  // d(eˣ − 1) = eˣ · dx = (y + 1) · dx
+  expm1: fromOutput((g, y) => mul(g, add(y, 1))),
+  // d(ln x) = dx / x
+  log: fromInput((g, x) => div(g, x)),
+  // d ln(1 + x) = dx / (1 + x)
+  log1p: fromInput((g, x) => div(g, add(x, 1))),
+  // d√x = dx / (2√x)
+  sqrt: fromOutput((g, y) => div(mul(g, 0.5), y)),
+  // d(x^−½) = −½ x^−³ᐟ² · dx = −½ y³ · dx
+  rsqrt: fromOutput((g, y) => mul(mul(g, -0.5), mul(y, mul(y, y)))),
+  // d(1/x) = −dx / x² = −y² · dx
+  reciprocal: fromOutput((g, y) => neg(mul(g, mul(y, y)))),
+  // d sin x = cos x · dx
+  sin: fromInput((g, x) => mul(g, cos(x))),
+  // d cos x = −sin x · dx
+  cos: fromInput((g, x) => neg(mul(g, sin(x)))),
+  // d tanh x = (1 − tanh² x) · dx
+  tanh: fromOutput((g, y) => mul(g, sub(1, mul(y, y)))),
+  // dσ(x) = σ(x)(1 − σ(x)) · dx, from the output: finite for any x
+  sigmoid: fromOutput((g, y) => mul(g, mul(y, sub(1, y)))),
+  // d relu x = [x > 0] · dx, so relu'(0) = 0
+  relu: fromOutput((g, y) => where(greater(y, 0), g, 0)),
+  // d erf x = 2/√π · e^(−x²) · dx
+  erf: fromInput((g, x) => mul(g, mul(exp(neg(mul(x, x))), 2 / Math.sqrt(Math.PI)))),
+  logicalNot: null,
+
+  // d(a + b) = da + db
+  add: { vjp: (g) => [g, g] },
+  // d(a − b) = da − db
+  sub: { vjp: (g, { needs }) => [g, needs[1] ? neg(g) : null] },
+  // d(a · b) = b · da + a · db
+  mul: {
+    saveInputs: 'all',
+    vjp: (g, { inputs: [a, b], needs }) => [needs[0] ? mul(g, b) : null, needs[1] ? mul(g, a) : null],
+  },
+  // d(a / b) = da / b − a / b² · db
+  div: {
+    saveInputs: 'all',
+    vjp: (g, { inputs: [a, b], needs }) => [
+      needs[0] ? div(g, b) : null,
+      needs[1] ? neg(div(div(mul(g, a), b), b)) : null,
+    ],
+  },
+  // d(aᵇ) = b aᵇ⁻¹ · da + aᵇ ln a · db. At a = 0 the terms read 0 · ∞: the first is 0 where
+  // b = 0 too (a⁰ is constant), the second 0 where b ≥ 0, as in PyTorch. (PyTorch masks the first
+  // wherever b = 0, which loses the mixed second derivative 1/a there; this masks only a = b = 0.)
+  pow: {
+    saveInputs: 'all',
+    saveOutput: true,
+    vjp: (g, { inputs: [a, b], output: y, needs }) => [
+      needs[0] ? where(logicalAnd(equal(a, 0), equal(b, 0)), 0, mul(g, mul(b, pow(a, sub(b, 1))))) : null,
+      needs[1] ? where(logicalAnd(equal(a, 0), greaterEqual(b, 0)), 0, mul(g, mul(y, log(a)))) : null,
+    ],
+  },
+  // d max(a, b) = [a > b] · da + [b > a] · db, halves on a tie
+  maximum: elementwiseExtremum(greater),
+  // d min(a, b) = [a < b] · da + [b < a] · db, halves on a tie
+  minimum: elementwiseExtremum(less),
+  equal: null,
+  notEqual: null,
+  less: null,
+  lessEqual: null,
+  greater: null,
+  greaterEqual: null,
+  logicalAnd: null,
+  logicalOr: null,
+  logicalXor: null,
+
+  // d Σ x = Σ dx: every summed element receives the output's gradient
+  sum: {
+    vjp: (g, { meta: [x], params: { axes } }) => [broadcastTo(reshape(g, keptShape(x.shape, axes)), x.shape)],
+  },
+  // d Π x = Σᵢ (Π_{j≠i} xⱼ) · dxᵢ. The product of the others is y / xᵢ without zeros; with one zero
+  // only that element gets the product of the rest; with two or more zeros every gradient is 0.
+  prod: {
+    saveInputs: [0],
+    vjp: (g, { inputs: [x], params: { axes } }) => {
+      const isZero = equal(x, 0);
+      const nonZero = where(isZero, 1, x);
+      const productOfNonZero = prod(nonZero, axes, true);
+      const zeros = sum(cast(isZero, g.dtype), axes, true);
+      const others = where(
+        isZero,
+        where(equal(zeros, 1), productOfNonZero, 0),
+        where(equal(zeros, 0), div(productOfNonZero, nonZero), 0),
+      );
+      return [mul(reshape(g, keptShape(x.shape, axes)), others)];
+    },
+  },
+  // d max x = dx at the maximum, shared equally among ties (PyTorch's amax convention)
+  max: reduceExtremum,
+  // d min x = dx at the minimum, shared equally among ties
+  min: reduceExtremum,
+  argmax: null,
+  argmin: null,
+
+  // d(c ? a : b) = c ? da : db
+  where: {
+    saveInputs: [0],
+    vjp: (g, { inputs: [c], needs }) => [
+      null,
+      needs[1] ? where(c, g, 0) : null,
+      needs[2] ? where(c, 0, g) : null,
+    ],
+  },
+  // a cast between float dtypes is the identity: cast the gradient back (integers get none)
+  cast: { vjp: (g, { meta: [x] }) => [isFloat(x.dtype) ? cast(g, x.dtype) : null] },
+  // d(A · B) = dA · B + A · dB ⇒ Ā = G · Bᵀ, B̄ = Aᵀ · G (transposed views, no copies)
+  matmul: {
+    saveInputs: 'all',
+    vjp: (g, { inputs: [a, b], needs }) => [
+      needs[0] ? matmul(g, transpose(b)) : null,
+      needs[1] ? matmul(transpose(a), g) : null,
+    ],
+  },
+  // concat copies blocks: each input's gradient is its block of g
+  concat: {
+    vjp: (g, { meta, needs, params: { axis } }) => {
+      let start = 0;
+      return meta.map((m, i) => {
+        start += m.shape[axis];
+        return needs[i] ? sliceAxis(g, axis, start - m.shape[axis], start) : null;
+      });
+    },
+  },
+  // take gathers; its adjoint scatters the gradient back, summing over repeated indices
+  take: {
+    saveInputs: [1],
+    vjp: (g, { inputs: [, indices], meta: [x], params: { axis } }) => [
+      scatterAdd(g, indices, axis, x.shape[axis]),
+      null,
+    ],
+  },
+  // scatterAdd sums blocks into slots; its adjoint gathers each block's slot
+  scatterAdd: {
+    saveInputs: [1],
+    vjp: (g, { inputs: [, indices], params: { axis } }) => [take(g, indices, axis), null],
+  },
+  // pad places x inside a larger array: its gradient is the strided slice where x landed
+  pad: {
+    vjp: (g, { meta: [x], params: { widths } }) => [
+      slice(
+        g,
+        ...widths.map(([low, , interior], i): SliceSpec => {
+          const step = interior + 1;
+          return [low, low + span(x.shape[i], step), step];
+        }),
+      ),
+    ],
+  },
+  // d copy(x) = dx
+  copy: { vjp: (g) => [g] },
+  random: null,
+
+  // a view's gradient is the same view undone
+  reshape: { vjp: (g, { meta: [x] }) => [reshape(g, x.shape)] },
+  permute: {
+    vjp: (g, { params: { axes } }) => {
+      const inverse = new Array<number>(axes.length);
+      axes.forEach((a, i) => {
+        inverse[a] = i;
+      });
+      return [permute(g, inverse)];
+    },
+  },
+  // expand repeats elements: their gradients are summed back
+  expand: { vjp: (g, { meta: [x] }) => [sumToShape(g, x.shape)] },
+  // a (strided) slice's gradient is g padded with zeros back to the input's shape
+  slice: {
+    vjp: (g, { meta: [x], params: { starts, steps, shape } }) => [
+      pad(
+        g,
+        starts.map((start, i) => [start, x.shape[i] - start - span(shape[i], steps[i]), steps[i] - 1]),
+      ),
+    ],
+  },
+};
