@@ -14,6 +14,8 @@ import './backends/cpu.js';
 
 export * from './backend.js';
 export { createCpuBackend, stridedOffsets } from './backends/cpu.js';
+export { type AdapterSummary, WebGPUBackend, type WebGPUStats } from './backends/webgpu/backend.js';
+export { initWebGPU, useBestBackend, type WebGPUOptions } from './backends/webgpu/device.js';
 export * from './composite.js';
 export * from './creation.js';
 export { type OpObserver, type OpRecord, runKernel, runView, setOpObserver } from './dispatch.js';

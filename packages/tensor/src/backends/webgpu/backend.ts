@@ -1,0 +1,286 @@
+/**
+ * The WebGPU backend: the `Backend` interface over a GPUDevice.
+ *
+ * - Storage: float32, int32 and bool, every element 4 bytes (bool is one u32, converted from and
+ *   to the Uint8Array the rest of Fluxion uses on upload and read).
+ * - Execution: kernels (see `kernels.ts`) record dispatches into one command encoder
+ *   (`recorder.ts`); `read` and `sync` submit it. Nothing reads back inside an op.
+ * - Memory: buffers come from a pool by size class (`buffers.ts`); `memory()` counts the buffers
+ *   handed out, not the pooled ones.
+ * - Errors: WebGPU reports shader-compile, validation and out-of-memory errors asynchronously; they
+ *   are collected and thrown as FluxionError at the next `read`/`sync`. A lost device makes every
+ *   later call throw a FluxionError naming the op.
+ */
+import type { Backend, BackendBuffer, BackendMemory, KernelArg } from '../../backend.js';
+import { allocArray, type DType, type TypedArray } from '../../dtype.js';
+import { FluxionError } from '../../errors.js';
+import type { KernelOp, OpParamMap } from '../../registry.js';
+import { BUFFER_USAGE, BufferPool, type GpuBuffer } from './buffers.js';
+import type { KernelContext, MatmulVariant } from './context.js';
+import { KERNELS, type WebGPUKernel } from './kernels.js';
+import { type ErrorSink, PipelineCache } from './pipelines.js';
+import { type DispatchSpec, Recorder } from './recorder.js';
+
+/** GPUMapMode.READ. */
+const MAP_READ = 0x1;
+
+/** The adapter a backend runs on, as reported by WebGPU. */
+export interface AdapterSummary {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** Whether the adapter is a software/fallback one (e.g. lavapipe, SwiftShader). */
+  isFallbackAdapter: boolean;
+  /** Optional features Fluxion enabled on the device. */
+  features: string[];
+}
+
+/** Construction options of {@link WebGPUBackend}. */
+export interface WebGPUBackendOptions {
+  device: GPUDevice;
+  adapterInfo: AdapterSummary;
+  /** An object that must stay referenced while the device lives (Dawn's GPU instance in Node). */
+  owner?: unknown;
+  /** Whether `destroy()` may destroy the device (false for a device the user supplied). */
+  ownsDevice?: boolean;
+  /** Bytes of freed buffers kept for reuse (default 256 MiB). */
+  maxPooledBytes?: number;
+  /** Submit after this many dispatches (default 128). */
+  maxDispatchesPerSubmit?: number;
+}
+
+/** Pool and pipeline statistics (diagnostics). */
+export interface WebGPUStats {
+  pooledBytes: number;
+  pipelines: number;
+  dispatches: number;
+  submits: number;
+}
+
+/**
+ * The WebGPU implementation of {@link Backend}. Create it with `initWebGPU()`, which also
+ * registers it; construct it directly only to run a second, unregistered device.
+ *
+ * @example
+ * ```ts
+ * const backend = await initWebGPU();
+ * console.log(backend.adapterInfo.description);
+ * ```
+ */
+export class WebGPUBackend implements Backend, KernelContext, ErrorSink {
+  readonly name = 'webgpu' as const;
+  readonly dtypes: readonly DType[] = ['float32', 'int32', 'bool'];
+  readonly adapterInfo: AdapterSummary;
+  readonly device: GPUDevice;
+  readonly subgroups8: boolean;
+  matmulVariant: MatmulVariant = 'register';
+  /** Keeps Dawn's instance alive as long as this backend (see DESIGN.md). */
+  private readonly owner: unknown;
+  private readonly ownsDevice: boolean;
+  private readonly pool: BufferPool;
+  private readonly pipelines: PipelineCache;
+  private readonly recorder: Recorder;
+  private readonly maxBindingBytes: number;
+  private lost: GPUDeviceLostInfo | null = null;
+  private destroyed = false;
+  private pendingError: { error: FluxionError; primary: boolean } | null = null;
+  private readonly checks = new Set<Promise<void>>();
+  private currentOp = 'webgpu';
+
+  constructor(options: WebGPUBackendOptions) {
+    const { device } = options;
+    this.device = device;
+    this.adapterInfo = options.adapterInfo;
+    this.owner = options.owner;
+    this.ownsDevice = options.ownsDevice ?? false;
+    this.maxBindingBytes = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
+    this.subgroups8 = device.features.has('subgroups') && (device.adapterInfo?.subgroupMinSize ?? 0) >= 8;
+    this.pool = new BufferPool(
+      (bytes) => this.createBuffer(bytes),
+      options.maxPooledBytes ?? 256 * 2 ** 20,
+      () => this.recorder.clearBindGroups(),
+    );
+    this.pipelines = new PipelineCache(device, this);
+    this.recorder = new Recorder(device, this.pool, this.pipelines, options.maxDispatchesPerSubmit ?? 128);
+    device.lost.then((info) => {
+      this.lost = info;
+    });
+    device.addEventListener('uncapturederror', (event) => {
+      const { message } = (event as GPUUncapturedErrorEvent).error;
+      // "invalid due to a previous error" follows a compile or allocation error reported better.
+      this.report(
+        new FluxionError(this.currentOp, `WebGPU error: ${message}`),
+        !/previous error/.test(message),
+      );
+    });
+  }
+
+  // ---- Backend ----
+
+  alloc(dtype: DType, size: number): BackendBuffer {
+    this.assertUsable('alloc');
+    const bytes = Math.max(1, size) * 4;
+    if (bytes > this.maxBindingBytes) {
+      throw new FluxionError(
+        'alloc',
+        `a ${dtype} tensor of ${size} elements needs ${mib(bytes)}, over this device's storage-buffer binding limit of ${mib(this.maxBindingBytes)}`,
+      );
+    }
+    return this.pool.acquire(bytes);
+  }
+
+  upload(buffer: BackendBuffer, data: TypedArray): void {
+    this.assertUsable('upload');
+    const b = buffer as GpuBuffer;
+    // A pooled buffer may still be used by unsubmitted work, which writeBuffer would overtake.
+    if (this.recorder.isPending(b)) this.pool.exchangeForIdle(b, this.recorder.epoch);
+    const words = data instanceof Uint8Array ? Uint32Array.from(data) : data;
+    if (words instanceof Float64Array) throw new FluxionError('upload', 'the webgpu backend has no float64');
+    this.device.queue.writeBuffer(b.gpu, 0, words.buffer, words.byteOffset, words.byteLength);
+  }
+
+  async read(buffer: BackendBuffer, dtype: DType, size: number): Promise<TypedArray> {
+    this.assertUsable('read');
+    if (size === 0) return allocArray(dtype, 0);
+    const bytes = size * 4;
+    const staging = this.device.createBuffer({ size: bytes, usage: MAP_READ | BUFFER_USAGE.COPY_DST });
+    try {
+      this.recorder.copy(buffer as GpuBuffer, staging, bytes);
+      this.recorder.flush();
+      try {
+        await staging.mapAsync(MAP_READ, 0, bytes);
+      } catch (e) {
+        this.assertUsable('read');
+        await this.throwPending();
+        throw new FluxionError('read', `mapping the staging buffer failed: ${(e as Error).message}`);
+      }
+      const copy = staging.getMappedRange(0, bytes).slice(0);
+      staging.unmap();
+      await this.throwPending();
+      if (dtype === 'float32') return new Float32Array(copy);
+      if (dtype === 'int32') return new Int32Array(copy);
+      if (dtype === 'bool') return Uint8Array.from(new Uint32Array(copy), (v) => (v ? 1 : 0));
+      throw new FluxionError('read', `the webgpu backend has no dtype ${dtype}`);
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  free(buffer: BackendBuffer): void {
+    if (this.destroyed) return;
+    this.pool.release(buffer as GpuBuffer, this.recorder.epoch);
+  }
+
+  run<K extends KernelOp>(op: K, inputs: readonly KernelArg[], out: KernelArg, params: OpParamMap[K]): void {
+    this.assertUsable(op);
+    this.currentOp = op;
+    (KERNELS[op] as WebGPUKernel<K>)(this, inputs, out, params);
+  }
+
+  memory(): BackendMemory {
+    return this.pool.live();
+  }
+
+  async sync(): Promise<void> {
+    this.assertUsable('sync');
+    this.recorder.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    this.assertUsable('sync');
+    await this.throwPending();
+  }
+
+  // ---- KernelContext ----
+
+  dispatch(spec: DispatchSpec): void {
+    this.recorder.dispatch(spec);
+  }
+
+  scratch(size: number): GpuBuffer {
+    return this.alloc('float32', size) as GpuBuffer;
+  }
+
+  release(buffer: GpuBuffer): void {
+    this.free(buffer);
+  }
+
+  // ---- ErrorSink ----
+
+  report(error: FluxionError, primary = true): void {
+    if (!this.pendingError || (primary && !this.pendingError.primary)) this.pendingError = { error, primary };
+  }
+
+  track(check: Promise<void>): void {
+    this.checks.add(check);
+    check.finally(() => this.checks.delete(check));
+  }
+
+  // ---- Extras ----
+
+  /** Submits recorded work without waiting for it. */
+  flush(): void {
+    this.recorder.flush();
+  }
+
+  /** Pool, pipeline and dispatch counters. */
+  stats(): WebGPUStats {
+    return {
+      pooledBytes: this.pool.pooled(),
+      pipelines: this.pipelines.compiled,
+      dispatches: this.recorder.totalDispatches,
+      submits: this.recorder.epoch,
+    };
+  }
+
+  /** Frees pooled buffers (and the device, when this backend created it). */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.recorder.flush();
+    this.destroyed = true;
+    this.pool.clear();
+    this.recorder.destroy();
+    if (this.ownsDevice) this.device.destroy();
+    void this.owner;
+  }
+
+  /** Throws the first asynchronous GPU error recorded so far, after pending checks settle. */
+  private async throwPending(): Promise<void> {
+    while (this.checks.size > 0) await Promise.all([...this.checks]);
+    const pending = this.pendingError;
+    if (pending) {
+      this.pendingError = null;
+      throw pending.error;
+    }
+  }
+
+  private assertUsable(op: string): void {
+    if (this.lost && !this.destroyed) {
+      throw new FluxionError(
+        op,
+        `the WebGPU device was lost (${this.lost.reason}: ${this.lost.message}); call initWebGPU() again`,
+      );
+    }
+    if (this.destroyed) throw new FluxionError(op, 'this webgpu backend was destroyed');
+  }
+
+  /** Creates a storage buffer, reporting out-of-memory as a FluxionError at the next sync. */
+  private createBuffer(bytes: number): GPUBuffer {
+    this.device.pushErrorScope('out-of-memory');
+    const buffer = this.device.createBuffer({
+      size: bytes,
+      usage: BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_SRC | BUFFER_USAGE.COPY_DST,
+    });
+    const op = this.currentOp;
+    this.track(
+      this.device.popErrorScope().then((error) => {
+        if (error)
+          this.report(new FluxionError(op, `out of GPU memory allocating ${mib(bytes)}: ${error.message}`));
+      }),
+    );
+    return buffer;
+  }
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+}

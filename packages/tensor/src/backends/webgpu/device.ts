@@ -1,0 +1,183 @@
+/**
+ * Getting a WebGPU device and making it Fluxion's backend.
+ *
+ * In a browser the adapter comes from `navigator.gpu`; in Node from the `webgpu` npm package
+ * (Dawn), imported dynamically so that the package still loads in a browser. Dawn's instance (the
+ * object `create()` returns) is kept referenced for the life of the process: if it were garbage
+ * collected, Dawn would tear the instance down under a live device and the process would crash a
+ * few dispatches later (see DESIGN.md).
+ *
+ * The device gets the adapter's real limits (storage-buffer binding size, buffer size, workgroup
+ * storage and invocations) and the optional features Fluxion can use (`subgroups`,
+ * `timestamp-query`, `shader-f16`).
+ */
+import { type BackendName, registerBackend, setBackend } from '../../backend.js';
+import { FluxionError } from '../../errors.js';
+import { type AdapterSummary, WebGPUBackend } from './backend.js';
+import type { MatmulVariant } from './context.js';
+import { chooseMatmulVariant } from './matmul.js';
+
+/** Options of {@link initWebGPU}. */
+export interface WebGPUOptions {
+  /** Which adapter to prefer where there are several. */
+  powerPreference?: GPUPowerPreference;
+  /** Dawn toggles for `create()` in Node, e.g. `['backend=opengles']`. */
+  dawnOptions?: string[];
+  /** Use this existing device instead of requesting one (it is not destroyed by Fluxion). */
+  device?: GPUDevice;
+  /** `'compatibility'` for adapters that only offer WebGPU compatibility mode (e.g. OpenGL ES). */
+  featureLevel?: 'core' | 'compatibility';
+  /** Matmul kernel family; `'auto'` (default) measures them at initialisation. */
+  matmulVariant?: MatmulVariant | 'auto';
+  /** Bytes of freed GPU buffers kept for reuse (default 256 MiB). */
+  maxPooledBytes?: number;
+}
+
+/** Optional features Fluxion enables when the adapter has them. */
+const WANTED_FEATURES: GPUFeatureName[] = ['subgroups', 'timestamp-query', 'shader-f16'];
+
+/** Limits requested at the adapter's maximum. */
+const WANTED_LIMITS = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupSizeZ',
+  'maxComputeWorkgroupsPerDimension',
+  'maxStorageBuffersPerShaderStage',
+  'maxUniformBufferBindingSize',
+] as const;
+
+/** Dawn instances by options; never released (see the module comment). */
+const dawnInstances = new Map<string, GPU>();
+
+interface DawnModule {
+  create(options: string[]): GPU;
+}
+
+async function getGpu(options: WebGPUOptions): Promise<GPU> {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (nav?.gpu) return nav.gpu;
+  const proc = (
+    globalThis as { process?: { versions?: { node?: string }; env: Record<string, string | undefined> } }
+  ).process;
+  if (!proc?.versions?.node) {
+    throw new FluxionError('initWebGPU', 'this environment has no WebGPU (navigator.gpu is undefined)');
+  }
+  proc.env.XDG_RUNTIME_DIR ??= '/tmp';
+  const key = JSON.stringify(options.dawnOptions ?? []);
+  let gpu = dawnInstances.get(key);
+  if (!gpu) {
+    const specifier = 'webgpu';
+    let dawn: DawnModule;
+    try {
+      dawn = (await import(/* @vite-ignore */ specifier)) as DawnModule;
+    } catch (e) {
+      throw new FluxionError(
+        'initWebGPU',
+        `the 'webgpu' npm package (Dawn for Node) could not be loaded: ${(e as Error).message}`,
+      );
+    }
+    gpu = dawn.create(options.dawnOptions ?? []);
+    dawnInstances.set(key, gpu);
+  }
+  return gpu;
+}
+
+function summarize(info: GPUAdapterInfo | undefined, features: string[], fallback: boolean): AdapterSummary {
+  return {
+    vendor: info?.vendor ?? '',
+    architecture: info?.architecture ?? '',
+    device: info?.device ?? '',
+    description: info?.description ?? '',
+    isFallbackAdapter: (info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ?? fallback,
+    features,
+  };
+}
+
+/**
+ * Creates the WebGPU backend, registers it as `'webgpu'` and makes it the current backend.
+ * Throws a FluxionError when no adapter or device can be had.
+ *
+ * @example
+ * ```ts
+ * const gpu = await initWebGPU({ powerPreference: 'high-performance' });
+ * console.log(gpu.adapterInfo.description); // e.g. "llvmpipe: Mesa 25.0.7 (LLVM 15.0.6)"
+ * const y = matmul(randn([256, 256]), randn([256, 256])); // runs on the GPU
+ * ```
+ */
+export async function initWebGPU(options: WebGPUOptions = {}): Promise<WebGPUBackend> {
+  let device = options.device;
+  let gpu: GPU | undefined;
+  let summary: AdapterSummary;
+  if (device) {
+    summary = summarize(device.adapterInfo, [...device.features].map(String), false);
+  } else {
+    gpu = await getGpu(options);
+    const request: GPURequestAdapterOptions & { featureLevel?: string } = {};
+    if (options.powerPreference) request.powerPreference = options.powerPreference;
+    if (options.featureLevel) request.featureLevel = options.featureLevel;
+    const adapter = await gpu.requestAdapter(request);
+    if (!adapter) {
+      throw new FluxionError(
+        'initWebGPU',
+        'no WebGPU adapter was found (on Linux without a GPU, install Mesa lavapipe; see DESIGN.md)',
+      );
+    }
+    const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f));
+    const requiredLimits: Record<string, number> = {};
+    const limits = adapter.limits as unknown as Record<string, number | undefined>;
+    for (const name of WANTED_LIMITS) {
+      const value = limits[name];
+      if (typeof value === 'number') requiredLimits[name] = value;
+    }
+    try {
+      device = await adapter.requestDevice({ requiredFeatures, requiredLimits, label: 'fluxion' });
+    } catch (e) {
+      throw new FluxionError('initWebGPU', `the adapter refused a device: ${(e as Error).message}`);
+    }
+    const fallback = (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false;
+    summary = summarize(adapter.info, requiredFeatures, fallback);
+  }
+  const backend = new WebGPUBackend({
+    device,
+    adapterInfo: summary,
+    owner: gpu,
+    ownsDevice: !options.device,
+    maxPooledBytes: options.maxPooledBytes,
+  });
+  const variant = options.matmulVariant ?? 'auto';
+  backend.matmulVariant =
+    variant === 'auto'
+      ? await chooseMatmulVariant(backend, `${summary.vendor}|${summary.architecture}|${summary.description}`)
+      : variant;
+  registerBackend(backend);
+  setBackend('webgpu');
+  return backend;
+}
+
+/**
+ * Uses WebGPU when an adapter is available, else keeps the CPU backend and prints one line saying
+ * why. With `FLUXION_REQUIRE_WEBGPU=1` in the environment a missing adapter throws instead.
+ * Returns the name of the backend now current.
+ *
+ * @example
+ * ```ts
+ * const name = await useBestBackend(); // 'webgpu' or 'cpu'
+ * ```
+ */
+export async function useBestBackend(options: WebGPUOptions = {}): Promise<BackendName> {
+  try {
+    await initWebGPU(options);
+    return 'webgpu';
+  } catch (e) {
+    const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env;
+    if (env?.FLUXION_REQUIRE_WEBGPU === '1') throw e;
+    const reason = e instanceof Error ? e.message : String(e);
+    console.warn(`fluxion: WebGPU is unavailable (${reason.split('\n')[0]}); using the CPU backend`);
+    setBackend('cpu');
+    return 'cpu';
+  }
+}

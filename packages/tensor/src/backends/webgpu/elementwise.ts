@@ -1,0 +1,259 @@
+/**
+ * Elementwise kernels from one template: unary and binary math, comparisons, logic, `where`,
+ * `cast`, `copy`, and a constant fill (used by `pad`). The template takes a WGSL expression over
+ * the loaded inputs `x0`, `x1`, `x2` and reads every input through its own strides and offset
+ * (broadcasts are stride-0 views, transposes and slices are strides), so views need no copy.
+ *
+ * Algorithm: adjacent axes that all operands walk contiguously are merged on the host first. When
+ * at most one axis is left, element i of operand k sits at `offset_k + i·stride_k` (the common
+ * case: contiguous tensors, scalars broadcast with stride 0); otherwise the shader turns i into
+ * offsets with one division per axis, done by multiplying with f32 reciprocals (`fastDiv`), since
+ * CPU adapters have no vector integer division. Pipelines are bucketed by that merged rank (1 to
+ * 8) and never see shapes or strides: those travel in the parameter block. Each invocation handles `VALUES_PER_THREAD`
+ * elements, `WORKGROUP` apart, so neighbouring invocations touch neighbouring memory.
+ *
+ * Special values follow the CPU backend: see the helpers in `wgsl.ts`.
+ */
+import type { KernelArg } from '../../backend.js';
+import type { BinaryOp, KernelOp, OpParamMap, UnaryOp } from '../../registry.js';
+import { bufferOf, type Destination, type KernelContext } from './context.js';
+import { checkRank, mergeAxes, putList, scalarBits } from './layout.js';
+import {
+  ENTRY_ARGS,
+  helpersFor,
+  PARAM_WORDS,
+  PARAMS_DECL,
+  putReciprocals,
+  storageDecl,
+  stridedOffsetCode,
+  wgslType,
+} from './wgsl.js';
+
+const WORKGROUP = 64;
+const VALUES_PER_THREAD = 4;
+
+type ScalarType = 'f32' | 'i32' | 'u32';
+
+/** The expression of each unary primitive, by the WGSL type of its input. */
+const UNARY_WGSL: { [K in UnaryOp]: (t: ScalarType) => string } = {
+  neg: () => '-x0',
+  abs: () => 'abs(x0)',
+  sign: (t) => (t === 'f32' ? 'signF(x0)' : 'sign(x0)'),
+  exp: () => 'expF(x0)',
+  expm1: () => 'expm1F(x0)',
+  log: () => 'logF(x0)',
+  log1p: () => 'log1pF(x0)',
+  sqrt: () => 'sqrtF(x0)',
+  rsqrt: () => '1.0 / sqrtF(x0)',
+  reciprocal: () => '1.0 / x0',
+  sin: () => 'sin(x0)',
+  cos: () => 'cos(x0)',
+  tanh: () => 'tanhF(x0)',
+  sigmoid: () => 'sigmoidF(x0)',
+  relu: () => 'select(x0, 0.0, x0 <= 0.0 && !isNan(x0))',
+  erf: () => 'erfF(x0)',
+  floor: () => 'floor(x0)',
+  ceil: () => 'ceil(x0)',
+  round: () => 'round(x0)',
+  logicalNot: () => 'select(0u, 1u, x0 == 0u)',
+};
+
+const bool = (cond: string) => `select(0u, 1u, ${cond})`;
+
+/** The expression of each binary primitive, by the WGSL type of its inputs. */
+const BINARY_WGSL: { [K in BinaryOp]: (t: ScalarType) => string } = {
+  add: () => 'x0 + x1',
+  sub: () => 'x0 - x1',
+  mul: () => 'x0 * x1',
+  div: () => 'x0 / x1',
+  pow: () => 'powF(x0, x1)',
+  maximum: (t) => (t === 'f32' ? 'maxNan(x0, x1)' : 'max(x0, x1)'),
+  minimum: (t) => (t === 'f32' ? 'minNan(x0, x1)' : 'min(x0, x1)'),
+  equal: () => bool('x0 == x1'),
+  // Written as !(==) so that NaN ≠ NaN whatever comparison the compiler picks.
+  notEqual: () => bool('!(x0 == x1)'),
+  less: () => bool('x0 < x1'),
+  lessEqual: () => bool('x0 <= x1'),
+  greater: () => bool('x0 > x1'),
+  greaterEqual: () => bool('x0 >= x1'),
+  logicalAnd: () => bool('x0 != 0u && x1 != 0u'),
+  logicalOr: () => bool('x0 != 0u || x1 != 0u'),
+  logicalXor: () => bool('(x0 != 0u) != (x1 != 0u)'),
+};
+
+/** The conversion expression from one stored type to another (`cast`). */
+function castExpr(from: ScalarType, to: ScalarType): string {
+  if (from === to) return 'x0';
+  if (to === 'u32') return from === 'f32' ? bool('x0 != 0.0 || isNan(x0)') : bool('x0 != 0');
+  if (from === 'u32') return to === 'f32' ? 'select(0.0, 1.0, x0 != 0u)' : 'select(0, 1, x0 != 0u)';
+  return to === 'i32' ? 'f32ToI32(x0)' : 'f32(x0)';
+}
+
+/** One elementwise launch: an expression over inputs read through their strides. */
+export interface ElementwiseLaunch {
+  /** Op name for errors and pipeline labels. */
+  op: string;
+  /** WGSL expression over `x0`, `x1`, `x2` producing the output type. */
+  expr: string;
+  /** Inputs, each viewed with the iteration shape. */
+  inputs: readonly KernelArg[];
+  /** Where element i of the iteration space goes. */
+  out: Destination;
+  /** The iteration shape. */
+  shape: readonly number[];
+  /** A constant the expression reads as `constant` (bit pattern of the output type). */
+  constant?: number;
+}
+
+function elementwiseSource(types: ScalarType[], outType: ScalarType, expr: string, rank: number): string {
+  const n = types.length;
+  const decls = types.map((t, k) => storageDecl(k + 1, `in${k}`, t, false));
+  decls.push(storageDecl(n + 1, 'out', outType, true));
+  const args = types.map((t, k) => `x${k}: ${t}`).join(', ');
+  const operands = [
+    { name: 'oo', offsetWord: 2, strideBase: 12 },
+    ...types.map((_, k) => ({ name: `o${k}`, offsetWord: 20 + 9 * k, strideBase: 21 + 9 * k })),
+  ];
+  const offsets =
+    rank <= 1
+      ? operands.map((o) => `let ${o.name} = p(${o.offsetWord}u) + i * p(${o.strideBase}u);`).join('\n      ')
+      : stridedOffsetCode({ flat: 'i', rank, shapeBase: 4, reciprocalBase: 56 }, operands);
+  const call = `compute(${types.map((_, k) => `in${k}[o${k}]`).join(', ')})`;
+  return `${PARAMS_DECL}
+${decls.join('\n')}
+${helpersFor(`${expr} ${offsets}`)}
+fn compute(${args}) -> ${outType} {
+  let constant = bitcast<${outType}>(p(3u));
+  return ${expr};
+}
+@compute @workgroup_size(${WORKGROUP})
+fn main(${ENTRY_ARGS}) {
+  let base = workgroupIndex(wid, nwg) * ${WORKGROUP * VALUES_PER_THREAD}u + lid;
+  for (var v = 0u; v < ${VALUES_PER_THREAD}u; v++) {
+    let i = base + v * ${WORKGROUP}u;
+    if (i >= p(0u)) { return; }
+    {
+      ${offsets}
+      out[oo] = ${call};
+    }
+  }
+}`;
+}
+
+/**
+ * Records one elementwise launch.
+ *
+ * Parameter words: 0 count, 1 rank, 2 output offset, 3 constant, 4… shape, 12… output strides,
+ * then for input k: 20+9k offset, 21+9k… strides; 56… reciprocals of the shape.
+ */
+export function runElementwise(ctx: KernelContext, launch: ElementwiseLaunch): void {
+  const { op, expr, inputs, out, shape } = launch;
+  const merged = mergeAxes(shape, [out.strides, ...inputs.map((x) => x.strides)]);
+  checkRank(op, merged, shape);
+  const count = merged.shape.reduce((a, b) => a * b, 1);
+  if (count === 0) return;
+  const rank = merged.shape.length;
+  const types = inputs.map((x) => wgslType(op, x.dtype));
+  const outType = wgslType(op, out.dtype);
+  const words: number[] = new Array(PARAM_WORDS).fill(0);
+  words[0] = count;
+  words[1] = merged.shape.length;
+  words[2] = out.offset;
+  words[3] = launch.constant ?? 0;
+  putList(words, 4, merged.shape, 1);
+  putList(words, 12, merged.strides[0]);
+  inputs.forEach((x, k) => {
+    words[20 + 9 * k] = x.offset;
+    putList(words, 21 + 9 * k, merged.strides[k + 1]);
+  });
+  if (rank > 1) putReciprocals(words, 56, merged.shape);
+  ctx.dispatch({
+    op,
+    key: `ew|${expr}|${types.join(',')}>${outType}|${Math.max(rank, 1)}`,
+    source: () => elementwiseSource(types, outType, expr, Math.max(rank, 1)),
+    inputs: inputs.length,
+    outputs: 1,
+    buffers: [...inputs.map(bufferOf), out.buffer],
+    params: words,
+    workgroups: Math.ceil(count / (WORKGROUP * VALUES_PER_THREAD)),
+  });
+}
+
+/** The contiguous output destination of a kernel. */
+export const destinationOf = (out: KernelArg): Destination => ({
+  buffer: bufferOf(out),
+  dtype: out.dtype,
+  offset: out.offset,
+  strides: out.strides,
+});
+
+type Kernel<K extends KernelOp> = (
+  ctx: KernelContext,
+  inputs: readonly KernelArg[],
+  out: KernelArg,
+  params: OpParamMap[K],
+) => void;
+
+/** The kernel of unary primitive `op`. */
+export function unaryKernel(op: UnaryOp): Kernel<UnaryOp> {
+  return (ctx, [x], out) =>
+    runElementwise(ctx, {
+      op,
+      expr: UNARY_WGSL[op](wgslType(op, x.dtype)),
+      inputs: [x],
+      out: destinationOf(out),
+      shape: out.shape,
+    });
+}
+
+/** The kernel of binary primitive `op`. */
+export function binaryKernel(op: BinaryOp): Kernel<BinaryOp> {
+  return (ctx, [a, b], out) =>
+    runElementwise(ctx, {
+      op,
+      expr: BINARY_WGSL[op](wgslType(op, a.dtype)),
+      inputs: [a, b],
+      out: destinationOf(out),
+      shape: out.shape,
+    });
+}
+
+/** `where(cond, a, b)`. */
+export const whereKernel: Kernel<'where'> = (ctx, inputs, out) =>
+  runElementwise(ctx, {
+    op: 'where',
+    expr: 'select(x2, x1, x0 != 0u)',
+    inputs,
+    out: destinationOf(out),
+    shape: out.shape,
+  });
+
+/** `cast(x, dtype)`. */
+export const castKernel: Kernel<'cast'> = (ctx, [x], out, { dtype }) =>
+  runElementwise(ctx, {
+    op: 'cast',
+    expr: castExpr(wgslType('cast', x.dtype), wgslType('cast', dtype)),
+    inputs: [x],
+    out: destinationOf(out),
+    shape: out.shape,
+  });
+
+/** Copies a strided view into a strided destination (copy, concat, pad). */
+export function copyInto(ctx: KernelContext, op: string, x: KernelArg, out: Destination): void {
+  runElementwise(ctx, { op, expr: 'x0', inputs: [x], out, shape: x.shape });
+}
+
+/** Fills `size` elements of a contiguous buffer with `value`. */
+export function fill(ctx: KernelContext, op: string, out: Destination, size: number, value: number): void {
+  runElementwise(ctx, {
+    op,
+    expr: 'constant',
+    inputs: [],
+    out,
+    shape: [size],
+    constant: scalarBits(value, wgslType(op, out.dtype)),
+  });
+}
+
+/** `copy(x)`: a contiguous copy. */
+export const copyKernel: Kernel<'copy'> = (ctx, [x], out) => copyInto(ctx, 'copy', x, destinationOf(out));

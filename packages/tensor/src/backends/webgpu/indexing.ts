@@ -1,0 +1,198 @@
+/**
+ * Indexing kernels: `take` (gather along an axis), `scatterAdd` (its adjoint), `concat` and `pad`.
+ *
+ * - take: one invocation per output element reads its index, then the selected input element.
+ * - scatterAdd: one invocation per output element loops over all indices and sums the source
+ *   blocks whose index equals its slot. Duplicated indices therefore accumulate, deterministically
+ *   and without atomics; the cost is (output size × number of indices) index reads, fine for the
+ *   label/embedding sizes this is used with.
+ * - concat: one strided copy per input into its window of the output (the elementwise template
+ *   writes through an output view).
+ * - pad: a fill with the pad value, then a strided copy of the input into the interior, whose
+ *   strides carry the interior padding.
+ *
+ * WebGPU cannot raise an error from inside a kernel without a readback, so an out-of-range index
+ * (the CPU backend throws) reads as 0 in `take` and is skipped by `scatterAdd`: a documented
+ * difference of this backend.
+ */
+import type { KernelArg } from '../../backend.js';
+import type { KernelOp, OpParamMap } from '../../registry.js';
+import { contiguousStrides, sizeOf } from '../../shape.js';
+import { bufferOf, type KernelContext } from './context.js';
+import { copyInto, destinationOf, fill } from './elementwise.js';
+import { checkRank, mergeAxes, putList } from './layout.js';
+import {
+  ENTRY_ARGS,
+  helpersFor,
+  PARAMS_DECL,
+  putReciprocals,
+  storageDecl,
+  stridedOffsetCode,
+  wgslType,
+} from './wgsl.js';
+
+const WORKGROUP = 64;
+
+type Kernel<K extends KernelOp> = (
+  ctx: KernelContext,
+  inputs: readonly KernelArg[],
+  out: KernelArg,
+  params: OpParamMap[K],
+) => void;
+
+function takeSource(t: string): string {
+  return `${PARAMS_DECL}
+${storageDecl(1, 'x', t, false)}
+${storageDecl(2, 'idx', 'i32', false)}
+${storageDecl(3, 'out', t, true)}
+${helpersFor('fastDiv(')}
+@compute @workgroup_size(${WORKGROUP})
+fn main(${ENTRY_ARGS}) {
+  let i = workgroupIndex(wid, nwg) * ${WORKGROUP}u + lid;
+  if (i >= p(0u)) { return; }
+  ${stridedOffsetCode({ flat: 'i', rank: 'p(1u)', shapeBase: 8, reciprocalBase: 32 }, [
+    { name: 'ox', offsetWord: 2, strideBase: 16 },
+    { name: 'oi', offsetWord: 3, strideBase: 24 },
+  ])}
+  let v = idx[oi];
+  let inRange = v >= 0 && u32(v) < p(4u);
+  out[p(6u) + i] = select(${t}(0), x[ox + u32(max(v, 0)) * p(5u)], inRange);
+}`;
+}
+
+/**
+ * `take(x, idx, axis)`. Parameter words: 0 count, 1 rank, 2 x offset, 3 idx offset, 4 axis size,
+ * 5 x stride along the axis, 6 output offset, 8… output shape, 16… x strides and 24… idx strides
+ * per output axis (0 where the axis belongs to the other operand), 32… reciprocals of the shape.
+ */
+export const takeKernel: Kernel<'take'> = (ctx, [x, idx], out, { axis }) => {
+  const before = x.shape.slice(0, axis).length;
+  const after = x.shape.length - axis - 1;
+  const zeros = (n: number) => new Array<number>(n).fill(0);
+  const xStrides = [...x.strides.slice(0, axis), ...zeros(idx.shape.length), ...x.strides.slice(axis + 1)];
+  const idxStrides = [...zeros(before), ...idx.strides, ...zeros(after)];
+  const merged = mergeAxes(out.shape, [xStrides, idxStrides]);
+  checkRank('take', merged, out.shape);
+  const count = sizeOf(out.shape);
+  const words: number[] = new Array(32).fill(0);
+  Object.assign(words, [
+    count,
+    merged.shape.length,
+    x.offset,
+    idx.offset,
+    x.shape[axis],
+    x.strides[axis],
+    out.offset,
+  ]);
+  putList(words, 8, merged.shape, 1);
+  putList(words, 16, merged.strides[0]);
+  putList(words, 24, merged.strides[1]);
+  putReciprocals(words, 32, merged.shape);
+  const t = wgslType('take', x.dtype);
+  ctx.dispatch({
+    op: 'take',
+    key: `take|${t}`,
+    source: () => takeSource(t),
+    inputs: 2,
+    outputs: 1,
+    buffers: [bufferOf(x), bufferOf(idx), bufferOf(out)],
+    params: words,
+    workgroups: Math.ceil(count / WORKGROUP),
+  });
+};
+
+function scatterAddSource(t: string): string {
+  return `${PARAMS_DECL}
+${storageDecl(1, 'src', t, false)}
+${storageDecl(2, 'idx', 'i32', false)}
+${storageDecl(3, 'out', t, true)}
+@compute @workgroup_size(${WORKGROUP})
+fn main(${ENTRY_ARGS}) {
+  let flat = workgroupIndex(wid, nwg) * ${WORKGROUP}u + lid;
+  if (flat >= p(0u)) { return; }
+  let ranks = p(7u);
+  let q = flat % p(6u);
+  let rest = flat / p(6u);
+  let slot = i32(rest % p(4u));
+  let pre = rest / p(4u);
+  ${stridedOffsetCode({ flat: 'pre', rank: 'ranks & 255u', shapeBase: 8 }, [
+    { name: 'preOffset', offsetWord: 2, strideBase: 16 },
+  ])}
+  ${stridedOffsetCode({ flat: 'q', rank: '(ranks >> 8u) & 255u', shapeBase: 24 }, [
+    { name: 'base', offsetWord: 'preOffset', strideBase: 32 },
+  ])}
+  var acc = ${t}(0);
+  for (var i = 0u; i < p(1u); i++) {
+    ${stridedOffsetCode({ flat: 'i', rank: 'ranks >> 16u', shapeBase: 40 }, [
+      { name: 'oi', offsetWord: 3, strideBase: 48 },
+      { name: 'os', offsetWord: 'base', strideBase: 56 },
+    ])}
+    if (idx[oi] == slot) { acc += src[os]; }
+  }
+  out[p(5u) + flat] = acc;
+}`;
+}
+
+/**
+ * `scatterAdd(src, idx, axis, size)`. Parameter words: 0 count, 1 number of indices, 2 src
+ * offset, 3 idx offset, 4 size, 5 output offset, 6 elements after the slot axis, 7 ranks (pre |
+ * post << 8 | idx << 16), 8/16 pre shape/src strides, 24/32 post shape/src strides, 40 idx shape,
+ * 48 idx strides, 56 src strides over the idx axes.
+ */
+export const scatterAddKernel: Kernel<'scatterAdd'> = (ctx, [src, idx], out, { axis, size }) => {
+  const k = idx.shape.length;
+  const pre = mergeAxes(src.shape.slice(0, axis), [src.strides.slice(0, axis)]);
+  const post = mergeAxes(src.shape.slice(axis + k), [src.strides.slice(axis + k)]);
+  const over = mergeAxes(idx.shape, [idx.strides, src.strides.slice(axis, axis + k)]);
+  for (const m of [pre, post, over]) checkRank('scatterAdd', m, src.shape);
+  const count = sizeOf(out.shape);
+  const words: number[] = new Array(64).fill(0);
+  Object.assign(words, [
+    count,
+    sizeOf(idx.shape),
+    src.offset,
+    idx.offset,
+    size,
+    out.offset,
+    sizeOf(post.shape),
+    pre.shape.length | (post.shape.length << 8) | (over.shape.length << 16),
+  ]);
+  putList(words, 8, pre.shape, 1);
+  putList(words, 16, pre.strides[0]);
+  putList(words, 24, post.shape, 1);
+  putList(words, 32, post.strides[0]);
+  putList(words, 40, over.shape, 1);
+  putList(words, 48, over.strides[0]);
+  putList(words, 56, over.strides[1]);
+  const t = wgslType('scatterAdd', src.dtype);
+  ctx.dispatch({
+    op: 'scatterAdd',
+    key: `scatterAdd|${t}`,
+    source: () => scatterAddSource(t),
+    inputs: 2,
+    outputs: 1,
+    buffers: [bufferOf(src), bufferOf(idx), bufferOf(out)],
+    params: words,
+    workgroups: Math.ceil(count / WORKGROUP),
+  });
+};
+
+/** `concat(xs, axis)`: each input copied into its window of the output. */
+export const concatKernel: Kernel<'concat'> = (ctx, inputs, out, { axis }) => {
+  const strides = contiguousStrides(out.shape);
+  let position = 0;
+  for (const x of inputs) {
+    const offset = out.offset + position * strides[axis];
+    copyInto(ctx, 'concat', x, { buffer: bufferOf(out), dtype: out.dtype, offset, strides });
+    position += x.shape[axis];
+  }
+};
+
+/** `pad(x, widths, value)`: fill, then copy the input into the strided interior. */
+export const padKernel: Kernel<'pad'> = (ctx, [x], out, { widths, value }) => {
+  const strides = contiguousStrides(out.shape);
+  fill(ctx, 'pad', { ...destinationOf(out), strides: [1] }, sizeOf(out.shape), value);
+  const offset = out.offset + widths.reduce((o, [low], d) => o + low * strides[d], 0);
+  const interior = strides.map((s, d) => s * (widths[d][2] + 1));
+  copyInto(ctx, 'pad', x, { buffer: bufferOf(out), dtype: out.dtype, offset, strides: interior });
+};

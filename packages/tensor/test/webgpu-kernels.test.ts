@@ -1,0 +1,519 @@
+/**
+ * Targeted WebGPU tests beyond the shared case table: matmul sizes past the tiles, transposed
+ * and batched operands for every kernel family, reductions over millions of elements, special
+ * values against the CPU backend, grids over 65,535 workgroups, Philox bit-parity, flat memory
+ * over 1,000 scoped iterations, dispatch batching and pipeline reuse, and the errors (binding
+ * limit, shader compile failure with its WGSL, lost device).
+ */
+
+import * as T from '@fluxion/tensor';
+import {
+  argmax,
+  type BackendName,
+  cast,
+  FluxionError,
+  Generator,
+  matmul,
+  pad,
+  rand,
+  randint,
+  randn,
+  registerBackend,
+  scope,
+  setBackend,
+  type Tensor,
+  take,
+  tensor,
+  useBestBackend,
+  type WebGPUBackend,
+} from '@fluxion/tensor';
+import fc from 'fast-check';
+import { afterEach, describe, expect, test, vi } from 'vitest';
+import { expectAllClose, runs, valuesOf } from './helpers.js';
+import { skipNote, webgpuEnv } from './webgpu-env.js';
+
+const gpu = await webgpuEnv();
+const backend = gpu.backend as WebGPUBackend;
+
+/** Deterministic pseudo-random values in [-1, 1). */
+function values(n: number, seed = 1): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = (s / 2 ** 32) * 2 - 1;
+  }
+  return out;
+}
+
+/** The same tensor on both backends. */
+function pair(shape: number[], seed: number): [Tensor, Tensor] {
+  const data = values(
+    shape.reduce((a, b) => a * b, 1),
+    seed,
+  );
+  return [tensor(data, shape, { backend: 'cpu' }), tensor(data, shape, { backend: 'webgpu' })];
+}
+
+/** Runs `fn` on CPU and WebGPU copies of the same inputs and compares. */
+async function compareBackends(
+  shapes: number[][],
+  fn: (xs: Tensor[], backend: BackendName) => Tensor,
+  tol = { atol: 1e-5, rtol: 1e-4 },
+): Promise<void> {
+  const pairs = shapes.map((s, i) => pair(s, i + 7));
+  try {
+    const expected = scope(() =>
+      fn(
+        pairs.map((p) => p[0]),
+        'cpu',
+      ),
+    );
+    const actual = scope(() =>
+      fn(
+        pairs.map((p) => p[1]),
+        'webgpu',
+      ),
+    );
+    expect(actual.shape).toEqual(expected.shape);
+    await expectAllClose(actual, expected, tol);
+    expected.dispose();
+    actual.dispose();
+  } finally {
+    for (const p of pairs) for (const t of p) t.dispose();
+  }
+}
+
+describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
+  afterEach(() => setBackend('cpu'));
+
+  test('reports the adapter and enabled features', () => {
+    expect(backend.name).toBe('webgpu');
+    expect(typeof backend.adapterInfo.description).toBe('string');
+    expect(Array.isArray(backend.adapterInfo.features)).toBe(true);
+    expect(['subgroup', 'register', 'shared']).toContain(backend.matmulVariant);
+  });
+
+  describe('matmul', () => {
+    const variants = () =>
+      (['subgroup', 'register', 'shared'] as const).filter((v) => v !== 'subgroup' || backend.subgroups8);
+    const sizes: [number, number, number][] = [
+      [1, 1, 1],
+      [17, 17, 17],
+      [129, 129, 129],
+      [257, 65, 130],
+      [1, 300, 7],
+      [70, 3, 1],
+      [5, 0, 4],
+    ];
+    test.each(sizes)('M=%i K=%i N=%i, every layout and kernel family', async (M, K, N) => {
+      const previous = backend.matmulVariant;
+      try {
+        for (const variant of variants()) {
+          backend.matmulVariant = variant;
+          const tol = { atol: 1e-4, rtol: 1e-4 };
+          await compareBackends(
+            [
+              [M, K],
+              [K, N],
+            ],
+            ([a, b]) => matmul(a, b),
+            tol,
+          );
+          await compareBackends(
+            [
+              [K, M],
+              [K, N],
+            ],
+            ([a, b]) => matmul(a.T, b),
+            tol,
+          ); // Aᵀ·B
+          await compareBackends(
+            [
+              [M, K],
+              [N, K],
+            ],
+            ([a, b]) => matmul(a, b.T),
+            tol,
+          ); // A·Bᵀ
+          await compareBackends(
+            [
+              [K, M],
+              [N, K],
+            ],
+            ([a, b]) => matmul(a.T, b.T),
+            tol,
+          );
+        }
+      } finally {
+        backend.matmulVariant = previous;
+      }
+    });
+
+    test('batched, with broadcast (stride-0) batch dims and sliced operands', async () => {
+      const previous = backend.matmulVariant;
+      try {
+        for (const variant of variants()) {
+          backend.matmulVariant = variant;
+          await compareBackends(
+            [
+              [3, 1, 33, 20],
+              [4, 20, 9],
+            ],
+            ([a, b]) => matmul(a, b),
+          );
+          await compareBackends([[2, 40, 30]], ([a]) =>
+            matmul(a.slice(null, [1, 40, 2]), a.slice(null, [0, 40, 4]).T),
+          );
+          await compareBackends(
+            [
+              [6, 16],
+              [2, 16, 8],
+            ],
+            ([a, b]) => matmul(a, b.slice([1, 2])),
+          );
+        }
+      } finally {
+        backend.matmulVariant = previous;
+      }
+    });
+
+    test('int32 wraps like the CPU backend', async () => {
+      const a = tensor(new Int32Array([70000, 3, -5, 2]), [2, 2]);
+      const b = tensor(new Int32Array([70000, 1, 4, -2]), [2, 2]);
+      const expected = await matmul(a, b).data();
+      const actual = await matmul(a.contiguous(), b).data();
+      setBackend('webgpu');
+      const ga = tensor(new Int32Array([70000, 3, -5, 2]), [2, 2]);
+      const gb = tensor(new Int32Array([70000, 1, 4, -2]), [2, 2]);
+      expect(Array.from(await matmul(ga, gb).data())).toEqual(Array.from(expected));
+      expect(Array.from(actual)).toEqual(Array.from(expected));
+    });
+  });
+
+  test('large, permuted and sliced views through elementwise ops and reductions', async () => {
+    const dim = fc.constantFrom<number>(1, 2, 17, 31, 129, 257);
+    const shape = fc.array(dim, { minLength: 1, maxLength: 4 }).filter((s) => s.reduce((a, b) => a * b, 1) <= 300_000);
+    const sample = shape.chain((s) =>
+      fc.record({
+        shape: fc.constant(s),
+        order: fc.shuffledSubarray(
+          s.map((_, i) => i),
+          { minLength: s.length, maxLength: s.length },
+        ),
+        step: fc.constantFrom(1, 2, 3),
+        axes: fc.subarray(s.map((_, i) => i)),
+      }),
+    );
+    await fc.assert(
+      fc.asyncProperty(sample, async ({ shape: s, order, step, axes }) => {
+        const view = (x: Tensor) => x.permute(order).slice(...order.map(() => [0, null, step] as [number, null, number]));
+        const tol = { atol: 1e-3, rtol: 1e-4 };
+        await compareBackends([s, s], ([a, b]) => T.exp(view(a)).mul(view(b)).add(view(b).sum(-1, true)), tol);
+        await compareBackends([s], ([a]) => view(a).sum(axes), tol);
+        await compareBackends([s], ([a]) => view(a).max(axes, true), tol);
+      }),
+      runs(12),
+    );
+  });
+
+  describe('reductions', () => {
+    test('sums, max and argmax over more than a million elements', async () => {
+      const n = 2 ** 21 + 3;
+      const data = values(n, 3);
+      data[1_500_000] = 7;
+      const x = tensor(data, [n], { backend: 'webgpu' });
+      let exact = 0;
+      for (const v of data) exact += v;
+      expect(Math.abs((await x.sum().item()) - exact)).toBeLessThan(1e-3 * Math.sqrt(n) * 1e-2 + 0.05);
+      expect(await x.max().item()).toBe(7);
+      expect(await argmax(x).item()).toBe(1_500_000);
+      data[1_700_000] = Number.NaN;
+      const withNan = tensor(data, [n], { backend: 'webgpu' });
+      expect(await withNan.max().item()).toBeNaN();
+      expect(await argmax(withNan).item()).toBe(1_700_000);
+      for (const t of [x, withNan]) t.dispose();
+    });
+
+    test('long rows split over workgroups, short rows one per invocation, any axis set', async () => {
+      const tol = { atol: 1e-3, rtol: 1e-4 };
+      await compareBackends([[3, 50_000]], ([x]) => x.sum(1), tol);
+      await compareBackends([[50_000, 3]], ([x]) => x.sum(0), tol);
+      await compareBackends([[1100, 700]], ([x]) => x.max(0), tol);
+      await compareBackends([[4, 5, 6, 7]], ([x]) => x.permute([2, 0, 3, 1]).sum([0, 2]), tol);
+      await compareBackends([[9, 8, 7]], ([x]) => T.min(x.slice(null, [0, 8, 3]), [0, 2], true), tol);
+      await compareBackends([[3, 40_000]], ([x]) => T.argmin(x, 1), tol);
+      await compareBackends([[40_000, 3]], ([x]) => T.argmax(x, 0), tol);
+      await compareBackends([[300, 1]], ([x]) => T.prod(x.add(1.5), 0), { atol: 1e-3, rtol: 1e-3 });
+    });
+
+    test('ties give the first index; empty reductions give the identity', async () => {
+      setBackend('webgpu');
+      const ties = tensor([
+        [1, 3, 3, 0],
+        [2, 2, 2, 2],
+      ]);
+      expect(await argmax(ties, 1).array()).toEqual([1, 0]);
+      expect(await T.argmin(ties, 1).array()).toEqual([3, 0]);
+      const empty = T.zeros([3, 0]);
+      expect(await empty.sum(1).array()).toEqual([0, 0, 0]);
+      expect(await T.prod(empty, 1).array()).toEqual([1, 1, 1]);
+    });
+  });
+
+  describe('special values match the CPU backend', () => {
+    const specials = [
+      0,
+      -0,
+      1,
+      -1,
+      0.5,
+      -0.5,
+      1.5,
+      2.5,
+      -2.5,
+      3,
+      1e-7,
+      -1e-7,
+      1e-30,
+      10,
+      -10,
+      20,
+      88,
+      89,
+      -88,
+      -104,
+      100,
+      -100,
+      1e6,
+      -1e6,
+      3.4e38,
+      -3.4e38,
+      Number.POSITIVE_INFINITY,
+      Number.NEGATIVE_INFINITY,
+      Number.NaN,
+    ];
+    const unary = T.UNARY_OPS.filter((op) => op !== 'logicalNot');
+    const loose = { atol: 1e-5, rtol: 1e-4 };
+    /** Ops with documented precision limits of WGSL built-ins, and the arguments they get. */
+    const trig = new Set(['sin', 'cos']);
+
+    test.each(unary)('%s', async (op) => {
+      const inputs = trig.has(op)
+        ? specials.filter((v) => !Number.isFinite(v) || Math.abs(v) <= 100)
+        : specials;
+      const f = (x: Tensor) => T.unary(op, x);
+      const expected = await f(tensor(inputs, { backend: 'cpu' })).data();
+      const actual = await f(tensor(inputs, { backend: 'webgpu' })).data();
+      await expectAllClose(actual, expected, trig.has(op) ? { atol: 5e-4, rtol: 1e-4 } : loose);
+    });
+
+    test.each(T.BINARY_OPS.filter((op) => !T.LOGICAL_OPS.includes(op)))('%s on all pairs', async (op) => {
+      const a = tensor(specials, [specials.length, 1], { backend: 'cpu' });
+      const b = tensor(specials, [1, specials.length], { backend: 'cpu' });
+      const expected = await T.binary(op, a, b).data();
+      const ga = tensor(specials, [specials.length, 1], { backend: 'webgpu' });
+      const gb = tensor(specials, [1, specials.length], { backend: 'webgpu' });
+      const actual = await T.binary(op, ga, gb).data();
+      await expectAllClose(actual, expected, op === 'pow' ? { atol: 1e-5, rtol: 1e-4 } : loose);
+    });
+
+    test('casts truncate, saturate and send NaN to 0; bool is x ≠ 0', async () => {
+      const xs = [
+        2.7,
+        -2.7,
+        0.5,
+        -0.5,
+        3e9,
+        -3e9,
+        Number.POSITIVE_INFINITY,
+        Number.NEGATIVE_INFINITY,
+        Number.NaN,
+        -0,
+      ];
+      for (const dtype of ['int32', 'bool'] as const) {
+        const expected = await cast(tensor(xs, { backend: 'cpu' }), dtype).data();
+        const actual = await cast(tensor(xs, { backend: 'webgpu' }), dtype).data();
+        expect(Array.from(actual)).toEqual(Array.from(expected));
+      }
+      const ints = new Int32Array([2147483647, -2147483648, 0, 5]);
+      const back = await cast(cast(tensor(ints, [4], { backend: 'webgpu' }), 'bool'), 'float32').data();
+      expect(Array.from(back)).toEqual([1, 1, 0, 1]);
+    });
+
+    test('round is half to even; sigmoid and erf are accurate far out', async () => {
+      setBackend('webgpu');
+      expect(await T.round(tensor([0.5, 1.5, 2.5, -0.5, -1.5, -2.5])).array()).toEqual([0, 2, 2, -0, -2, -2]);
+      const s = await T.sigmoid(tensor([-100, 100, -30])).data();
+      expect(s[0]).toBeGreaterThanOrEqual(0);
+      expect(s[0]).toBeLessThan(1e-40);
+      expect(s[1]).toBe(1);
+      expect(Math.abs(s[2] / 9.357622968839299e-14 - 1)).toBeLessThan(1e-5);
+      const erfs = await T.erf(tensor([0.1, 1, 2, 3.5])).data();
+      const reference = [0.1124629160182849, 0.8427007929497149, 0.9953222650189527, 0.9999992569016276];
+      for (const [i, v] of reference.entries()) expect(Math.abs(erfs[i] - v)).toBeLessThan(2.5e-7);
+    });
+  });
+
+  test('a grid over 65,535 workgroups per dimension is split and computed in full', async () => {
+    // 64 invocations × 4 values per workgroup: this needs 65,552 workgroups.
+    const n = 64 * 4 * 65_535 + 4099;
+    setBackend('webgpu');
+    const y = scope(() => T.ones([n]).mul(3));
+    expect(await y.sum().item()).toBe(Math.fround(3 * n));
+    expect(Array.from(await y.slice([n - 3, n]).data())).toEqual([3, 3, 3]);
+    y.dispose();
+  });
+
+  test('random: Philox bits equal the CPU backend, across a 2³² counter carry', async () => {
+    for (const draw of [
+      (g: Generator, b: BackendName) => rand([1000], { generator: g, backend: b }),
+      (g: Generator, b: BackendName) => randint(-7, 2 ** 30, [1000], { generator: g, backend: b }),
+    ]) {
+      const [g1, g2] = [new Generator(42), new Generator(42)];
+      g1.offset = g2.offset = 2 ** 32 - 500;
+      expect(Array.from(await draw(g2, 'webgpu').data())).toEqual(Array.from(await draw(g1, 'cpu').data()));
+    }
+    const expected = await randn([4096], { seed: 9, backend: 'cpu' }).data();
+    const actual = await randn([4096], { seed: 9, backend: 'webgpu' }).data();
+    await expectAllClose(actual, expected, { atol: 2e-6, rtol: 1e-5 });
+  });
+
+  test('take reads out-of-range indices as 0 (documented: no readback inside kernels)', async () => {
+    setBackend('webgpu');
+    const x = tensor([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
+    const idx = tensor(new Int32Array([2, 5, -1, 0]));
+    expect(await take(x, idx, 1).array()).toEqual([
+      [3, 0, 0, 1],
+      [6, 0, 0, 4],
+    ]);
+  });
+
+  test('bool tensors round-trip as one u32 per element', async () => {
+    setBackend('webgpu');
+    const b = tensor([true, false, true]);
+    expect(await b.array()).toEqual([true, false, true]);
+    expect(await T.logicalNot(b).array()).toEqual([false, true, false]);
+    expect(await pad(b, [[1, 1]], 1).array()).toEqual([true, true, false, true, true]);
+  });
+
+  test('1,000 scoped iterations keep the live buffer count flat', async () => {
+    setBackend('webgpu');
+    const w = tensor(values(64 * 32), [64, 32]);
+    const step = () =>
+      scope(() => {
+        const x = rand([16, 64], { seed: 1 });
+        const h = T.relu(matmul(x, w)).add(1);
+        return h.sum();
+      });
+    for (let i = 0; i < 10; i++) step().dispose();
+    await backend.sync();
+    const before = backend.memory();
+    const pooledBefore = backend.stats().pooledBytes;
+    for (let i = 0; i < 1000; i++) step().dispose();
+    await backend.sync();
+    expect(backend.memory()).toEqual(before);
+    expect(backend.stats().pooledBytes).toBeLessThanOrEqual(pooledBefore + 2 ** 20);
+    w.dispose();
+  });
+
+  test('dispatches are batched: no submit inside ops, and new shapes compile nothing', async () => {
+    setBackend('webgpu');
+    const x = tensor(values(100), [10, 10]);
+    scope(() => x.exp().add(x).sum(0)).dispose();
+    await backend.sync();
+    const { submits, pipelines } = backend.stats();
+    scope(() => {
+      let y = x;
+      for (let i = 0; i < 100; i++) y = y.mul(1.01).add(x);
+      return y;
+    }).dispose();
+    expect(backend.stats().submits - submits).toBeLessThanOrEqual(2);
+    for (const shape of [[3], [7, 11], [2, 3, 5], [13, 1, 17]]) {
+      scope(() => T.ones(shape).exp().add(T.ones(shape)).sum(0)).dispose();
+    }
+    expect(backend.stats().pipelines).toBe(pipelines);
+    x.dispose();
+  });
+
+  describe('errors', () => {
+    test('a tensor over the binding limit is a clear error', () => {
+      const limit = backend.device.limits.maxStorageBufferBindingSize;
+      const n = Math.floor(limit / 4) + 1;
+      expect(() => backend.alloc('float32', n)).toThrow(FluxionError);
+      expect(() => backend.alloc('float32', n)).toThrow(
+        /float32 tensor of \d+ elements .* over this device's storage-buffer binding limit/,
+      );
+    });
+
+    test('a shader compile failure names the op and quotes the generated WGSL', async () => {
+      const out = backend.scratch(4);
+      backend.dispatch({
+        op: 'brokenOp',
+        key: 'test|broken',
+        source: () => 'fn main( { this is not wgsl }',
+        inputs: 0,
+        outputs: 1,
+        buffers: [out],
+        params: [],
+        workgroups: 1,
+      });
+      const error = await backend.sync().catch((e: unknown) => e);
+      backend.release(out);
+      expect(error).toBeInstanceOf(FluxionError);
+      expect((error as FluxionError).op).toBe('brokenOp');
+      expect((error as FluxionError).message).toMatch(/generated WGSL[\s\S]*this is not wgsl/);
+      await backend.sync();
+    });
+
+    test('a lost device makes later calls throw a FluxionError naming the op', async () => {
+      const { initWebGPU } = T;
+      const second = await initWebGPU({ matmulVariant: 'register' });
+      registerBackend(backend);
+      setBackend('cpu');
+      const buffer = second.alloc('float32', 4);
+      second.device.destroy();
+      await second.device.lost;
+      const arg = { buffer, shape: [4], strides: [1], offset: 0, dtype: 'float32' as const };
+      expect(() => second.run('exp', [arg], arg, {})).toThrow(/exp: the WebGPU device was lost/);
+      expect(() => second.alloc('float32', 4)).toThrow(FluxionError);
+    });
+
+    test('useBestBackend falls back to the CPU with one line, or throws when WebGPU is required', async () => {
+      const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+      const saved = process.env.FLUXION_REQUIRE_WEBGPU;
+      try {
+        delete process.env.FLUXION_REQUIRE_WEBGPU;
+        const badDevice = {
+          get adapterInfo() {
+            throw new Error('no adapter here');
+          },
+        } as unknown as GPUDevice;
+        expect(await useBestBackend({ device: badDevice })).toBe('cpu');
+        expect(warn).toHaveBeenCalledTimes(1);
+        expect(String(warn.mock.calls[0][0])).toMatch(
+          /^fluxion: WebGPU is unavailable \(.*\); using the CPU backend$/,
+        );
+        process.env.FLUXION_REQUIRE_WEBGPU = '1';
+        await expect(useBestBackend({ device: badDevice })).rejects.toThrow(/no adapter here/);
+      } finally {
+        if (saved === undefined) delete process.env.FLUXION_REQUIRE_WEBGPU;
+        else process.env.FLUXION_REQUIRE_WEBGPU = saved;
+        warn.mockRestore();
+      }
+    });
+  });
+
+  test('values read back equal what was written, for every dtype', async () => {
+    for (const [data, shape] of [
+      [new Float32Array([1.5, -2, Number.NaN, Number.POSITIVE_INFINITY]), [2, 2]],
+      [new Int32Array([2147483647, -2147483648, 0, 7]), [4]],
+    ] as const) {
+      const t = tensor(data, [...shape], { backend: 'webgpu' });
+      expect(await valuesOf(t)).toEqual(Array.from(data as ArrayLike<number>));
+    }
+  });
+});
