@@ -193,7 +193,9 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
 
   test('large, permuted and sliced views through elementwise ops and reductions', async () => {
     const dim = fc.constantFrom<number>(1, 2, 17, 31, 129, 257);
-    const shape = fc.array(dim, { minLength: 1, maxLength: 4 }).filter((s) => s.reduce((a, b) => a * b, 1) <= 300_000);
+    const shape = fc
+      .array(dim, { minLength: 1, maxLength: 4 })
+      .filter((s) => s.reduce((a, b) => a * b, 1) <= 300_000);
     const sample = shape.chain((s) =>
       fc.record({
         shape: fc.constant(s),
@@ -207,9 +209,14 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
     );
     await fc.assert(
       fc.asyncProperty(sample, async ({ shape: s, order, step, axes }) => {
-        const view = (x: Tensor) => x.permute(order).slice(...order.map(() => [0, null, step] as [number, null, number]));
+        const view = (x: Tensor) =>
+          x.permute(order).slice(...order.map(() => [0, null, step] as [number, null, number]));
         const tol = { atol: 1e-3, rtol: 1e-4 };
-        await compareBackends([s, s], ([a, b]) => T.exp(view(a)).mul(view(b)).add(view(b).sum(-1, true)), tol);
+        await compareBackends(
+          [s, s],
+          ([a, b]) => T.exp(view(a)).mul(view(b)).add(view(b).sum(-1, true)),
+          tol,
+        );
         await compareBackends([s], ([a]) => view(a).sum(axes), tol);
         await compareBackends([s], ([a]) => view(a).max(axes, true), tol);
       }),
@@ -415,7 +422,10 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
     const pooledBefore = backend.stats().pooledBytes;
     for (let i = 0; i < 1000; i++) step().dispose();
     await backend.sync();
-    expect(backend.memory()).toEqual(before);
+    // ≤ rather than =: tensors other tests dropped without dispose() may be collected meanwhile.
+    const after = backend.memory();
+    expect(after.buffers).toBeLessThanOrEqual(before.buffers);
+    expect(after.bytes).toBeLessThanOrEqual(before.bytes);
     expect(backend.stats().pooledBytes).toBeLessThanOrEqual(pooledBefore + 2 ** 20);
     w.dispose();
   });

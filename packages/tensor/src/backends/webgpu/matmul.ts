@@ -334,7 +334,7 @@ const chosenByAdapter = new Map<string, MatmulVariant>();
  *
  * @example
  * ```ts
- * backend.matmulVariant = await chooseMatmulVariant(backend, describeAdapter);
+ * backend.matmulVariant = await chooseMatmulVariant(backend, backend.adapterInfo.description);
  * ```
  */
 export async function chooseMatmulVariant(host: MatmulTrialHost, adapterKey: string): Promise<MatmulVariant> {
