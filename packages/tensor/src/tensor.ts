@@ -5,8 +5,9 @@
  * The methods here are thin conveniences over the functional API (`ops.ts`, `views.ts`,
  * `composite.ts`), so `x.add(y)` and `add(x, y)` are the same code.
  */
-import type { Backend, KernelArg } from './backend.js';
+import type { Backend, BackendName, KernelArg } from './backend.js';
 import * as C from './composite.js';
+import { fromArray } from './creation.js';
 import type { DType, TypedArray } from './dtype.js';
 import { FluxionError, fmtShape } from './errors.js';
 import { formatTensor } from './format.js';
@@ -206,6 +207,21 @@ export class Tensor implements KernelArg {
     if (this.size !== 1)
       throw new FluxionError('item', `needs exactly one element, got shape ${fmtShape(this.shape)}`);
     return (await this.data())[0];
+  }
+
+  /**
+   * This tensor on another backend: itself when it is already there, else a contiguous copy
+   * (read back, uploaded). The dtype must exist there (float64 is CPU-only).
+   *
+   * @example
+   * ```ts
+   * const g = await tensor([1, 2, 3], { backend: 'cpu' }).to('webgpu');
+   * ```
+   */
+  async to(backend: BackendName): Promise<Tensor> {
+    this.assertLive('to');
+    if (backend === this.backend.name) return this;
+    return fromArray(await this.data(), this.shape, this.dtype, backend);
   }
 
   /** Shape, dtype and backend; values need an async read: see {@link Tensor.format}. */
