@@ -20,6 +20,7 @@ export * from './data/dataset.js';
 export * from './data/idx.js';
 export * from './image/grid.js';
 export * from './image/png.js';
+export * from './metrics/index.js';
 export * from './models/factory.js';
 export * from './models/gan.js';
 export * from './models/model.js';
