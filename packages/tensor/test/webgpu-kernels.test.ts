@@ -419,7 +419,6 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
     for (let i = 0; i < 10; i++) step().dispose();
     await backend.sync();
     const before = backend.memory();
-    const pooledBefore = backend.stats().pooledBytes;
     for (let i = 0; i < 1000; i++) step().dispose();
     await backend.sync();
     // ≤ rather than =: tensors other tests dropped without dispose() may be collected meanwhile.
@@ -428,7 +427,6 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
     expect(after.bytes).toBeLessThanOrEqual(before.bytes);
     // The pool may hold buffers that in-flight work still used (more of them the further the
     // adapter lags behind recording, e.g. on a loaded machine); what is guaranteed is its bound.
-    expect(pooledBefore).toBeGreaterThanOrEqual(0);
     expect(backend.stats().pooledBytes).toBeLessThanOrEqual(256 * 2 ** 20);
     w.dispose();
   });
