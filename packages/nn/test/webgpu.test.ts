@@ -106,7 +106,7 @@ function floats(
 /** Values rounded to multiples of 0.5, so that windows hold ties. */
 function quantised(shape: number[], seed: number): HostInput {
   const h = floats(shape, seed, { scale: 1.5 });
-  h.data.forEach((v, i) => (h.data[i] = Math.round(v * 2) / 2));
+  for (let i = 0; i < h.data.length; i++) h.data[i] = Math.round(h.data[i] * 2) / 2;
   return h;
 }
 
