@@ -1,0 +1,76 @@
+/**
+ * The WebGPU adapter every engine of a run shares: `navigator.gpu` from the `webgpu` package
+ * (Dawn) in Node, or the browser's own, and a short name for the adapter used in results files.
+ *
+ * Dawn's instance (what `create()` returns) is kept in a module-level variable for the life of the
+ * process: if it were garbage-collected, Dawn would tear down the instance under live devices and
+ * the process would crash a few dispatches later (see DESIGN.md).
+ */
+
+/** The adapter a run uses. */
+export interface AdapterSetup {
+  /** Short name for file names and tables: `lavapipe`, `swiftshader`, `nvidia-h200`, … */
+  name: string;
+  /** Vendor, architecture, device and description as the adapter reports them. */
+  info: Record<string, string>;
+  /** Optional features the adapter offers (e.g. `timestamp-query`). */
+  features: string[];
+}
+
+// Keeps Dawn's instances alive for the life of the process (see the module comment).
+const dawnInstances: GPU[] = [];
+
+/**
+ * `llvmpipe: Mesa 25.0.7 (LLVM 15.0.6)` → `lavapipe`; `NVIDIA H200` → `nvidia-h200`: a stable short
+ * name for an adapter from what it reports.
+ */
+export function adapterName(info: Record<string, string>): string {
+  const text = `${info.vendor ?? ''} ${info.device ?? ''} ${info.description ?? ''}`.toLowerCase();
+  if (text.includes('llvmpipe') || text.includes('lavapipe')) return 'lavapipe';
+  if (text.includes('swiftshader')) return 'swiftshader';
+  const model = (info.description || info.device || info.vendor || 'unknown-adapter').toLowerCase();
+  return model
+    .replace(/\(.*?\)/g, ' ')
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .split('-')
+    .slice(0, 4)
+    .join('-');
+}
+
+/**
+ * Exposes `navigator.gpu` (with a `userAgent`, which jax-js needs) and WebGPU's global constants,
+ * then asks for the default adapter. Returns null, with the reason on stderr, when there is none.
+ */
+export async function setupWebGPU(): Promise<AdapterSetup | null> {
+  process.env.XDG_RUNTIME_DIR ??= '/tmp';
+  const g = globalThis as { navigator?: { gpu?: GPU; userAgent?: string } };
+  if (!g.navigator?.gpu) {
+    let webgpu: { create(options: string[]): GPU; globals: object };
+    try {
+      webgpu = (await import('webgpu')) as typeof webgpu;
+    } catch (e) {
+      console.error(`bench: no WebGPU (the 'webgpu' package did not load: ${(e as Error).message})`);
+      return null;
+    }
+    Object.assign(globalThis, webgpu.globals);
+    const dawnInstance = webgpu.create([]);
+    dawnInstances.push(dawnInstance);
+    Object.defineProperty(globalThis, 'navigator', {
+      value: { ...(g.navigator ?? {}), gpu: dawnInstance, userAgent: g.navigator?.userAgent ?? 'node' },
+      configurable: true,
+      writable: true,
+    });
+  }
+  const adapter = await g.navigator!.gpu!.requestAdapter();
+  if (!adapter) {
+    console.error('bench: WebGPU has no adapter here; only the CPU engines run');
+    return null;
+  }
+  const raw = adapter.info;
+  const info: Record<string, string> = {};
+  for (const key of ['vendor', 'architecture', 'device', 'description'] as const) {
+    if (raw[key]) info[key] = raw[key];
+  }
+  return { name: adapterName(info), info, features: [...adapter.features].map(String).sort() };
+}

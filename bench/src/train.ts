@@ -1,0 +1,100 @@
+/**
+ * The `train` suite (issue 7): one training step of the seed GAN (batch 64), the VAE (batch 128)
+ * and a DCGAN (batch 64), as defined in models.ts, on every engine from the same initial weights
+ * and inputs. Before timing, two steps' losses are compared with the reference engine's, so
+ * forward, backward and the Adam update all agree. A step's time includes uploading its inputs
+ * and waiting for the device; the losses are not read back while timing.
+ */
+import type { Engine, StepRunner } from './engines/engine.js';
+import type { BenchResult } from './harness.js';
+import {
+  DCGAN,
+  GAN,
+  type HostTensor,
+  initialParams,
+  type ModelSpec,
+  modelNetworks,
+  type StepInputs,
+  stepFlops,
+  stepInputs,
+  VAE,
+} from './models.js';
+import { type BenchCase, runCase, type SuiteContext } from './suite.js';
+
+/** A model's seeded initial parameters, one list per network. */
+export function modelParams(spec: ModelSpec): Promise<HostTensor[][]> {
+  return Promise.all(modelNetworks(spec).map((net, i) => initialParams(net, 100 + i)));
+}
+
+/** Builds an engine's runner for a model, or throws the engine's reason for not having one. */
+export async function makeRunner(
+  engine: Engine,
+  spec: ModelSpec,
+  params: HostTensor[][],
+): Promise<StepRunner> {
+  const runner = await engine.trainer(spec, params);
+  if (typeof runner === 'string') throw new Error(runner);
+  return runner;
+}
+
+/** Losses agree to this (float32 engines, two Adam steps from the same start). */
+export const LOSS_TOLERANCE = { rtol: 2e-3, atol: 2e-4 };
+
+/**
+ * Skips engines whose convolutions make a DCGAN step take minutes: the plain-JavaScript ones and
+ * jax-js's WASM backend (85 s per step on 2 loaded cores, so 7 minutes for check, warm-up and a run).
+ */
+export const skipSlowConv = (spec: ModelSpec) => (engine: Engine) => {
+  if (spec !== DCGAN) return null;
+  if (engine.slow) return 'plain-JavaScript engine, seconds per step';
+  if (engine.engine === 'jax-js' && engine.backend === 'wasm')
+    return 'jax-js WASM convolutions: 85 s per step here';
+  return null;
+};
+
+interface TrainState {
+  runner: StepRunner;
+  inputs: StepInputs;
+}
+
+function trainCase(spec: ModelSpec): BenchCase<TrainState> {
+  let prepared: Promise<[HostTensor[][], StepInputs]> | null = null;
+  const prepare = () => {
+    prepared ??= Promise.all([modelParams(spec), stepInputs(spec, 7)]);
+    return prepared;
+  };
+  const flops = stepFlops(spec);
+  return {
+    suite: 'train',
+    name: spec.name,
+    skip: skipSlowConv(spec),
+    tolerance: LOSS_TOLERANCE,
+    metrics: (ms) => ({ 'steps/s': 1000 / ms, 'GFLOP/s': flops / (ms * 1e6) }),
+    async setup(engine) {
+      const [params, inputs] = await prepare();
+      return { runner: await makeRunner(engine, spec, params), inputs };
+    },
+    async values(_engine, { runner, inputs }) {
+      const losses: number[] = [];
+      for (let i = 0; i < 2; i++) {
+        await runner.step(inputs);
+        losses.push(...(await runner.losses()));
+      }
+      return losses;
+    },
+    async run(_engine, { runner, inputs }, reps) {
+      for (let i = 0; i < reps; i++) await runner.step(inputs);
+      await runner.sync();
+    },
+    teardown: (_engine, { runner }) => runner.dispose(),
+  };
+}
+
+/** The `train` suite: a step of each model on every engine. */
+export async function trainSuite(ctx: SuiteContext): Promise<BenchResult[]> {
+  const results: BenchResult[] = [];
+  for (const spec of [GAN, VAE, DCGAN]) {
+    results.push(...(await runCase(trainCase(spec), ctx)));
+  }
+  return results;
+}
