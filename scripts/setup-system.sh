@@ -4,7 +4,8 @@
 #   - a real WebGPU adapter for Dawn on a machine with no GPU: Mesa's software Vulkan driver
 #     (lavapipe) from bookworm-backports. Debian 12's own Mesa 22 is too old for Dawn's Vulkan
 #     backend. The backports source is derived from the machine's existing apt sources, so no
-#     registry host name is written here.
+#     registry host name is written here;
+#   - Debian's Chromium, which the playground test drives headless (WebGPU on SwiftShader).
 # Idempotent: each step is skipped when its result is already present.
 set -euo pipefail
 
@@ -38,4 +39,10 @@ if ! have_new_mesa; then
   apt-get update -qq
   apt-get install -y -qq -t bookworm-backports mesa-vulkan-drivers libvulkan1 >/dev/null
 fi
-echo "setup-system: pnpm $(pnpm --version), mesa-vulkan-drivers $(dpkg-query -W -f='${Version}' mesa-vulkan-drivers)"
+if ! command -v chromium >/dev/null 2>&1; then
+  need_root
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq chromium >/dev/null
+fi
+echo "setup-system: pnpm $(pnpm --version), mesa-vulkan-drivers $(dpkg-query -W -f='${Version}' mesa-vulkan-drivers), $(chromium --version 2>/dev/null | head -n1)"

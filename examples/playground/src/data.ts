@@ -1,0 +1,77 @@
+/**
+ * The playground's MNIST digits: the packed asset that `vite.config.ts` emits, and seeded shuffled
+ * batches of it (the same Fisher–Yates over Philox that `@fluxion/models` uses in Node, whose
+ * dataset module reads files and so cannot run in a page).
+ */
+import { philox4x32, seedToKey, type Tensor, tensor } from '@fluxion/tensor';
+
+/** Digits as rows of 784 pixels in [0, 1], with their labels. */
+export interface Digits {
+  images: Float32Array;
+  labels: Int32Array;
+  count: number;
+}
+
+/** Fetches and unpacks `mnist-digits.bin` (784 pixel bytes per digit, then one label byte each). */
+export async function loadDigits(url: string): Promise<Digits> {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`could not load ${url}: HTTP ${response.status}`);
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  const count = bytes.length / 785;
+  if (!Number.isInteger(count)) throw new Error(`${url} is not a packed digit file (${bytes.length} bytes)`);
+  const images = Float32Array.from(bytes.subarray(0, count * 784), (v) => v / 255);
+  const labels = Int32Array.from(bytes.subarray(count * 784));
+  return { images, labels, count };
+}
+
+/** A permutation of 0..n−1 that depends only on `seed` and `epoch`. */
+export function permutation(n: number, seed: number, epoch: number): Int32Array {
+  const [k0, k1] = seedToKey(seed);
+  const words = new Uint32Array(4);
+  const p = Int32Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    philox4x32(i, epoch, 0x5eed, 0, k0, k1, words);
+    const j = words[0] % (i + 1);
+    [p[i], p[j]] = [p[j], p[i]];
+  }
+  return p;
+}
+
+/** An endless stream of batches, reshuffled every epoch. Dispose each batch's tensors after use. */
+export class BatchStream {
+  private order: Int32Array;
+  private epoch = 0;
+  private next = 0;
+
+  constructor(
+    private readonly digits: Digits,
+    private readonly batchSize: number,
+    private readonly seed: number,
+  ) {
+    this.order = permutation(digits.count, seed, 0);
+  }
+
+  /** Epochs completed so far. */
+  get epochs(): number {
+    return this.epoch;
+  }
+
+  /** The next batch: images `[b, 784]` in [0, 1] and int32 labels `[b]`, on the current backend. */
+  take(): { images: Tensor; labels: Tensor } {
+    if (this.next + this.batchSize > this.digits.count) {
+      this.epoch++;
+      this.next = 0;
+      this.order = permutation(this.digits.count, this.seed, this.epoch);
+    }
+    const { images, labels } = this.digits;
+    const img = new Float32Array(this.batchSize * 784);
+    const lab = new Int32Array(this.batchSize);
+    for (let i = 0; i < this.batchSize; i++) {
+      const src = this.order[this.next + i];
+      img.set(images.subarray(src * 784, (src + 1) * 784), i * 784);
+      lab[i] = labels[src];
+    }
+    this.next += this.batchSize;
+    return { images: tensor(img, [this.batchSize, 784]), labels: tensor(lab, [this.batchSize]) };
+  }
+}
