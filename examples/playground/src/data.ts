@@ -1,9 +1,10 @@
 /**
  * The playground's MNIST digits: the packed asset that `vite.config.ts` emits, and seeded shuffled
- * batches of it (the same Fisher–Yates over Philox that `@fluxion/models` uses in Node, whose
- * dataset module reads files and so cannot run in a page).
+ * batches of it, ordered by `@fluxion/models`' browser-safe `permutation` (its dataset module reads
+ * files and so cannot run in a page).
  */
-import { philox4x32, seedToKey, type Tensor, tensor } from '@fluxion/tensor';
+import { type Tensor, tensor } from '@fluxion/tensor';
+import { permutation } from '../../../packages/models/src/data/shuffle.js';
 
 /** Digits as rows of 784 pixels in [0, 1], with their labels. */
 export interface Digits {
@@ -22,19 +23,6 @@ export async function loadDigits(url: string): Promise<Digits> {
   const images = Float32Array.from(bytes.subarray(0, count * 784), (v) => v / 255);
   const labels = Int32Array.from(bytes.subarray(count * 784));
   return { images, labels, count };
-}
-
-/** A permutation of 0..n−1 that depends only on `seed` and `epoch`. */
-export function permutation(n: number, seed: number, epoch: number): Int32Array {
-  const [k0, k1] = seedToKey(seed);
-  const words = new Uint32Array(4);
-  const p = Int32Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    philox4x32(i, epoch, 0x5eed, 0, k0, k1, words);
-    const j = words[0] % (i + 1);
-    [p[i], p[j]] = [p[j], p[i]];
-  }
-  return p;
 }
 
 /** An endless stream of batches, reshuffled every epoch. Dispose each batch's tensors after use. */

@@ -5,8 +5,11 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { FluxionError, philox4x32, seedToKey, type Tensor, tensor } from '@fluxion/tensor';
+import { FluxionError, type Tensor, tensor } from '@fluxion/tensor';
 import { readIdx } from './idx.js';
+import { permutation } from './shuffle.js';
+
+export { permutation };
 
 /** Images as rows of pixels in [0, 1] with int labels. */
 export interface ImageDataset {
@@ -95,26 +98,6 @@ export function splitDataset(
     count: to - from,
   });
   return { train: part(0, cut), test: part(cut, ds.count) };
-}
-
-/**
- * A permutation of 0..n−1 from a seed (Fisher–Yates driven by Philox), the same on every machine.
- *
- * @example
- * ```ts
- * permutation(5, 1, 0); // e.g. [3, 0, 4, 1, 2]; epoch 1 gives another order
- * ```
- */
-export function permutation(n: number, seed: number, epoch: number): Int32Array {
-  const [k0, k1] = seedToKey(seed);
-  const words = new Uint32Array(4);
-  const p = Int32Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    philox4x32(i, epoch, 0x5eed, 0, k0, k1, words);
-    const j = words[0] % (i + 1);
-    [p[i], p[j]] = [p[j], p[i]];
-  }
-  return p;
 }
 
 /** One batch: images `[b, h·w]` and int32 labels `[b]`. */
