@@ -243,10 +243,8 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   if (k1 !== k2)
     throw new FluxionError('matmul', `inner dimensions differ: ${fmtShape(a.shape)} @ ${fmtShape(b.shape)}`);
   return scope(() => {
-    const dtype =
-      promoteTypes('matmul', a.dtype, b.dtype) === 'bool'
-        ? 'int32'
-        : promoteTypes('matmul', a.dtype, b.dtype);
+    const promoted = promoteTypes('matmul', a.dtype, b.dtype);
+    const dtype = promoted === 'bool' ? 'int32' : promoted;
     const a2 = a.rank === 1 ? unsqueeze(cast(a, dtype), 0) : cast(a, dtype);
     const b2 = b.rank === 1 ? unsqueeze(cast(b, dtype), -1) : cast(b, dtype);
     const batch = broadcastShapes('matmul', a2.shape.slice(0, -2), b2.shape.slice(0, -2));

@@ -115,6 +115,8 @@ export class Gan implements GenerativeModel {
   readonly noise;
   /** Training steps taken (the critic schedule of WGAN-GP counts them). */
   steps = 0;
+  /** The last generator loss, reported on WGAN-GP steps without a generator update. */
+  private lastG = Number.NaN;
 
   constructor(readonly config: GanConfig) {
     const { latent, height, width, classes, seed, conditional, architecture } = config;
@@ -232,7 +234,6 @@ export class Gan implements GenerativeModel {
     } else losses.g = this.lastG;
     return losses;
   }
-  private lastG = Number.NaN;
 
   /** `n` images in [0, 1]; conditional models take one label per image (random digits otherwise). */
   sample(n: number, options: { labels?: readonly number[] } = {}): Tensor {
