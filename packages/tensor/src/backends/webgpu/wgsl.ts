@@ -4,7 +4,8 @@
  * behave like the CPU reference backend.
  *
  * Parameters (shapes, strides, offsets, counts) travel in one 256-byte uniform slot per dispatch,
- * read with `p(i)`, so a new shape never compiles a new pipeline. Large grids are split over the
+ * read with `p(i)`, so a new shape never compiles a new pipeline. The slot is bind group 0 and the
+ * storage buffers are bind group 1, so the two are bound separately (see `recorder.ts`). Large grids are split over the
  * x, y and z dimensions of the dispatch (at most 65,535 workgroups each); `workgroupIndex()`
  * linearises them again.
  */
@@ -43,9 +44,9 @@ fn workgroupIndex(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
 export const ENTRY_ARGS =
   '@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32';
 
-/** A storage binding declaration. */
+/** A storage binding declaration (bind group 1; binding 0 is unused, bindings count from 1). */
 export function storageDecl(binding: number, name: string, type: string, write: boolean): string {
-  return `@group(0) @binding(${binding}) var<storage, ${write ? 'read_write' : 'read'}> ${name}: array<${type}>;`;
+  return `@group(1) @binding(${binding}) var<storage, ${write ? 'read_write' : 'read'}> ${name}: array<${type}>;`;
 }
 
 /**
