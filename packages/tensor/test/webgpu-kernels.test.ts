@@ -325,6 +325,33 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
       await expectAllClose(actual, expected, op === 'pow' ? { atol: 1e-5, rtol: 1e-4 } : loose);
     });
 
+    test('the vec4 shader (contiguous operands, counts divisible by 4) agrees as well', async () => {
+      // 28 specials: every unary op on them, every binary op on all 784 ordered pairs laid out
+      // flat (both operands contiguous), and against a broadcast scalar.
+      const xs = specials.slice(0, 28);
+      const left = xs.flatMap((v) => xs.map(() => v));
+      const right = xs.flatMap(() => xs);
+      const both = (data: number[], shape: number[]) =>
+        (['cpu', 'webgpu'] as const).map((b) => tensor(data, shape, { backend: b }));
+      const [xc, xg] = both(xs, [28]);
+      for (const op of unary) {
+        if (trig.has(op)) continue;
+        await expectAllClose(await T.unary(op, xg).data(), await T.unary(op, xc).data(), loose);
+      }
+      const [lc, lg] = both(left, [28, 28]);
+      const [rc, rg] = both(right, [28, 28]);
+      const [sc, sg] = both([2.5], []);
+      for (const op of T.BINARY_OPS.filter((o) => !T.LOGICAL_OPS.includes(o))) {
+        await expectAllClose(await T.binary(op, lg, rg).data(), await T.binary(op, lc, rc).data(), loose);
+        await expectAllClose(await T.binary(op, lg, sg).data(), await T.binary(op, lc, sc).data(), loose);
+      }
+      // Views at offsets 4 (vec4-aligned) and 2 (not) read the right elements.
+      for (const start of [4, 2]) {
+        const view = (t: Tensor) => t.reshape([784]).slice([start, start + 400]);
+        await expectAllClose(await view(lg).add(view(rg)).data(), await view(lc).add(view(rc)).data(), loose);
+      }
+    });
+
     test('casts truncate, saturate and send NaN to 0; bool is x ≠ 0', async () => {
       const xs = [
         2.7,
@@ -434,7 +461,18 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
   test('dispatches are batched: no submit inside ops, and new shapes compile nothing', async () => {
     setBackend('webgpu');
     const x = tensor(values(100), [10, 10]);
-    scope(() => x.exp().add(x).sum(0)).dispose();
+    // Warm both elementwise shader families, vec4 (counts divisible by 4) and scalar, on every op
+    // used below.
+    for (const shape of [
+      [10, 10],
+      [3, 3],
+    ]) {
+      const outs = scope(() => {
+        const w = T.ones(shape);
+        return [w.exp().add(w).sum(0), w.mul(1.01).add(w)];
+      });
+      for (const t of outs) t.dispose();
+    }
     await backend.sync();
     const { submits, pipelines } = backend.stats();
     scope(() => {
@@ -443,7 +481,7 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
       return y;
     }).dispose();
     expect(backend.stats().submits - submits).toBeLessThanOrEqual(2);
-    for (const shape of [[3], [7, 11], [2, 3, 5], [13, 1, 17]]) {
+    for (const shape of [[3], [7, 11], [2, 3, 5], [13, 1, 17], [4, 6]]) {
       scope(() => T.ones(shape).exp().add(T.ones(shape)).sum(0)).dispose();
     }
     expect(backend.stats().pipelines).toBe(pipelines);

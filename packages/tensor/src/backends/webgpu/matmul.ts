@@ -68,7 +68,7 @@ function prologue(): string {
 function registerSource(t: ScalarType, variant: 'subgroup' | 'register', bMode: BMode): string {
   const TM = ROWS[variant];
   const V = `vec4<${t}>`;
-  const ku = bMode === 'k4' ? 4 : 1;
+  const ku = bMode === 'k4' ? 4 : 2;
   const lines: string[] = [];
   const step = (kuStep: number, vectorB: boolean): string[] => {
     const s: string[] = [];
