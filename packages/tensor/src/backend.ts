@@ -7,6 +7,7 @@
  */
 import type { DType, TypedArray } from './dtype.js';
 import { FluxionError } from './errors.js';
+import type { ParsedProgram } from './program.js';
 import type { KernelOp, OpParamMap } from './registry.js';
 
 /** Names of the backends Fluxion ships. */
@@ -48,6 +49,16 @@ export interface Backend {
   free(buffer: BackendBuffer): void;
   /** Runs primitive `op` writing the contiguous `out`. */
   run<K extends KernelOp>(op: K, inputs: readonly KernelArg[], out: KernelArg, params: OpParamMap[K]): void;
+  /**
+   * Runs an elementwise program (see `program.ts`): contiguous inputs of one shape, one contiguous
+   * output per program output, `scalars` in the program's order.
+   */
+  runProgram(
+    program: ParsedProgram,
+    inputs: readonly KernelArg[],
+    outputs: readonly KernelArg[],
+    scalars: readonly number[],
+  ): void;
   /** Buffers and bytes currently held. */
   memory(): BackendMemory;
   /** Waits until all submitted work has finished. */

@@ -7,8 +7,9 @@
 import { type Backend, getBackend } from './backend.js';
 import { FluxionError, fmtShape } from './errors.js';
 import { Storage } from './memory.js';
+import { type ElementwiseProgram, parseProgram } from './program.js';
 import { type KernelOp, OPS, type OpName, type OpParamMap, type ViewOp } from './registry.js';
-import { contiguousStrides, reshapeStrides, sizeOf } from './shape.js';
+import { contiguousStrides, reshapeStrides, shapesEqual, sizeOf } from './shape.js';
 import { Tensor } from './tensor.js';
 
 /** One primitive application, as seen by an observer. */
@@ -98,4 +99,75 @@ export function runView<K extends ViewOp>(op: K, input: Tensor, params: OpParamM
   const output = new Tensor(input.storage.retain(), shape, strides, offset, dtype);
   observer?.({ op, inputs: [input], params, output });
   return output;
+}
+
+/**
+ * Runs an elementwise program: every input must have the same shape, dtype (float32 or float64)
+ * and backend; the outputs are fresh contiguous tensors of that shape, in `program.outputs` order.
+ * Not differentiable (see the module comment).
+ *
+ * Args:
+ *   program: the program.
+ *   inputs: one tensor per `program.inputs` name.
+ *   scalars: one number per `program.scalars` name.
+ *
+ * @example
+ * ```ts
+ * const lerp: ElementwiseProgram = {
+ *   name: 'lerp', inputs: ['a', 'b'], scalars: ['t'], body: ['y = a + t * (b - a)'], outputs: ['y'],
+ * };
+ * const [y] = runProgram(lerp, [tensor([0, 1]), tensor([2, 3])], { t: 0.25 });
+ * ```
+ */
+export function runProgram(
+  program: ElementwiseProgram,
+  inputs: readonly Tensor[],
+  scalars: Readonly<Record<string, number>>,
+): Tensor[] {
+  const p = parseProgram(program);
+  const op = `program ${p.name}`;
+  if (inputs.length !== p.inputs.length) {
+    throw new FluxionError(
+      op,
+      `expects ${p.inputs.length} inputs (${p.inputs.join(', ')}), got ${inputs.length}`,
+    );
+  }
+  const [first] = inputs;
+  for (const [i, t] of inputs.entries()) {
+    if (t.isDisposed) throw new FluxionError(op, `input '${p.inputs[i]}' was disposed`);
+    if (!shapesEqual(t.shape, first.shape) || t.dtype !== first.dtype || t.backend !== first.backend) {
+      throw new FluxionError(
+        op,
+        `inputs must share shape, dtype and backend: '${p.inputs[0]}' is ${fmtShape(first.shape)} ${first.dtype} on ${first.backend.name}, '${p.inputs[i]}' is ${fmtShape(t.shape)} ${t.dtype} on ${t.backend.name}`,
+      );
+    }
+  }
+  if (first.dtype !== 'float32' && first.dtype !== 'float64') {
+    throw new FluxionError(op, `inputs must be float32 or float64, got ${first.dtype}`);
+  }
+  const values = p.scalars.map((name) => {
+    const v = scalars[name];
+    if (typeof v !== 'number') throw new FluxionError(op, `scalar '${name}' is missing`);
+    return v;
+  });
+  const extra = Object.keys(scalars).filter((k) => !p.scalars.includes(k));
+  if (extra.length > 0)
+    throw new FluxionError(op, `unknown scalars ${extra.map((k) => `'${k}'`).join(', ')}`);
+  const { backend, dtype, shape } = first;
+  const size = sizeOf(shape);
+  const outputs = p.outputs.map(() => {
+    const storage = new Storage(backend, backend.alloc(dtype, size), dtype, size);
+    return new Tensor(storage, [...shape], contiguousStrides(shape), 0, dtype);
+  });
+  if (size > 0) {
+    const dense = inputs.map((t) => (t.isContiguous ? t : runKernel('copy', [t], {})));
+    try {
+      backend.runProgram(p, dense, outputs, values);
+    } finally {
+      dense.forEach((t, i) => {
+        if (t !== inputs[i]) t.dispose();
+      });
+    }
+  }
+  return outputs;
 }

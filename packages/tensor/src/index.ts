@@ -18,12 +18,13 @@ export { type AdapterSummary, WebGPUBackend, type WebGPUStats } from './backends
 export { initWebGPU, useBestBackend, type WebGPUOptions } from './backends/webgpu/device.js';
 export * from './composite.js';
 export * from './creation.js';
-export { type OpObserver, type OpRecord, runKernel, runView, setOpObserver } from './dispatch.js';
+export { type OpObserver, type OpRecord, runKernel, runProgram, runView, setOpObserver } from './dispatch.js';
 export * from './dtype.js';
 export { FluxionError, fmtShape } from './errors.js';
 export { keep, type MemoryStats, memoryStats, Storage, scope } from './memory.js';
 export * from './ops.js';
 export { type Distribution, philox4x32, seedToKey } from './philox.js';
+export * from './program.js';
 export * from './random.js';
 export * from './registry.js';
 export * from './shape.js';

@@ -488,6 +488,48 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
     x.dispose();
   });
 
+  describe('elementwise programs', () => {
+    const program: T.ElementwiseProgram = {
+      name: 'mix',
+      inputs: ['a', 'b'],
+      scalars: ['s'],
+      body: ['d = b - a', 'y = a + s * d', 'm = max(a, sqrt(abs(b))) / (1.0 + s)'],
+      outputs: ['y', 'd', 'm'],
+    };
+    const both = async (a: Tensor, b: Tensor) => {
+      const expected = T.runProgram(program, [a, b], { s: 0.3 });
+      const actual = T.runProgram(program, [await a.to('webgpu'), await b.to('webgpu')], { s: 0.3 });
+      for (let k = 0; k < expected.length; k++)
+        await expectAllClose(actual[k], expected[k], { atol: 1e-6, rtol: 1e-5 });
+    };
+
+    test('agree with the CPU: vec4 and scalar shaders, offsets, special values', async () => {
+      for (const n of [1024, 1023, 4, 1]) {
+        const a = tensor(values(n, 1), { backend: 'cpu' });
+        const b = tensor(values(n, 2), { backend: 'cpu' });
+        await both(a, b);
+        if (n > 8) await both(a.slice([2, n - 2]), b.slice([4, n]));
+      }
+      const specials = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 0, -0, 1e-30, -5, 3];
+      await both(tensor(specials, { backend: 'cpu' }), tensor([...specials].reverse(), { backend: 'cpu' }));
+    });
+
+    test('more bindings than the device allows run in several passes', async () => {
+      const limit = backend.maxStorageBuffers;
+      Object.defineProperty(backend, 'maxStorageBuffers', { value: 3, configurable: true });
+      try {
+        await both(tensor(values(64, 3), { backend: 'cpu' }), tensor(values(64, 4), { backend: 'cpu' }));
+        const three = { ...program, name: 'three', inputs: ['a', 'b', 'c'] };
+        const x = tensor(values(8, 5), { backend: 'webgpu' });
+        expect(() => T.runProgram(three, [x, x, x], { s: 1 })).toThrow(
+          /program three: 3 inputs leave no storage binding for an output \(this device binds 3\)/,
+        );
+      } finally {
+        Object.defineProperty(backend, 'maxStorageBuffers', { value: limit, configurable: true });
+      }
+    });
+  });
+
   describe('errors', () => {
     test('a tensor over the binding limit is a clear error', () => {
       const limit = backend.device.limits.maxStorageBufferBindingSize;

@@ -1,13 +1,14 @@
 /**
  * Adagrad (Duchi et al. 2011) with learning-rate decay and L2 weight decay, as PyTorch.
  */
-import { add, div, full, mul, sqrt, square, sub, type Tensor } from '@fluxion/tensor';
+import { full, type Tensor } from '@fluxion/tensor';
 import {
   Optimizer,
   type ParamGroup,
   type ParamGroupSpec,
   type ParamState,
-  type UpdateResult,
+  type UpdatePlan,
+  updateProgram,
 } from './optimizer.js';
 
 /** Hyper-parameters of {@link Adagrad}. */
@@ -61,16 +62,16 @@ export class Adagrad extends Optimizer<AdagradOptions> {
     return { sum: full(param.shape, group.initialAccumulatorValue, options) };
   }
 
-  protected update(
-    param: Tensor,
-    grad: Tensor,
-    state: ParamState,
-    group: ParamGroup<AdagradOptions>,
-  ): UpdateResult {
+  protected plan(state: ParamState, group: ParamGroup<AdagradOptions>): UpdatePlan {
     const { lr, lrDecay, weightDecay, eps } = group;
-    const g = weightDecay ? add(grad, mul(param, weightDecay)) : grad;
-    const clr = lr / (1 + (state.step - 1) * lrDecay);
-    const sum = add(state.tensors.sum, square(g));
-    return { param: sub(param, mul(div(g, add(sqrt(sum), eps)), clr)), state: { sum } };
+    const body = [
+      weightDecay > 0 ? 'g = grad + weightDecay * param' : 'g = grad',
+      'sum = sum + g * g',
+      'param = param - clr * (g / (sqrt(sum) + eps))',
+    ];
+    return {
+      program: updateProgram(this.name, ['param', 'grad', 'sum'], ['clr', 'weightDecay', 'eps'], body),
+      scalars: { clr: lr / (1 + (state.step - 1) * lrDecay), weightDecay, eps },
+    };
   }
 }

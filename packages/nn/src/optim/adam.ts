@@ -2,24 +2,14 @@
  * Adam (with AMSGrad and L2 weight decay) and AdamW (decoupled weight decay), with PyTorch's
  * update rules and defaults.
  */
-import {
-  add,
-  div,
-  FluxionError,
-  maximum,
-  mul,
-  sqrt,
-  square,
-  sub,
-  type Tensor,
-  zerosLike,
-} from '@fluxion/tensor';
+import { FluxionError, type Tensor, zerosLike } from '@fluxion/tensor';
 import {
   Optimizer,
   type ParamGroup,
   type ParamGroupSpec,
   type ParamState,
-  type UpdateResult,
+  type UpdatePlan,
+  updateProgram,
 } from './optimizer.js';
 
 /** Hyper-parameters of {@link Adam} and {@link AdamW}. */
@@ -89,25 +79,32 @@ export class Adam extends Optimizer<AdamOptions> {
     return state;
   }
 
-  protected update(
-    param: Tensor,
-    grad: Tensor,
-    state: ParamState,
-    group: ParamGroup<AdamOptions>,
-  ): UpdateResult {
+  protected plan(state: ParamState, group: ParamGroup<AdamOptions>): UpdatePlan {
     const { lr, beta1, beta2, eps, weightDecay, amsgrad } = group;
     const t = state.step;
-    let theta = param;
-    let g = grad;
-    if (weightDecay && this.decoupled) theta = mul(param, 1 - lr * weightDecay);
-    else if (weightDecay) g = add(grad, mul(param, weightDecay));
-    const m = add(mul(state.tensors.expAvg, beta1), mul(g, 1 - beta1));
-    const v = add(mul(state.tensors.expAvgSq, beta2), mul(square(g), 1 - beta2));
-    const next: Record<string, Tensor> = { expAvg: m, expAvgSq: v };
-    let vHat = v;
-    if (amsgrad) vHat = next.maxExpAvgSq = maximum(state.tensors.maxExpAvgSq, v);
-    const denom = add(div(sqrt(vHat), Math.sqrt(1 - beta2 ** t)), eps);
-    return { param: sub(theta, mul(div(m, denom), lr / (1 - beta1 ** t))), state: next };
+    const decay = weightDecay > 0;
+    const body = [
+      decay && !this.decoupled ? 'g = grad + weightDecay * param' : 'g = grad',
+      decay && this.decoupled ? 'param = param * (1.0 - lr * weightDecay)' : '',
+      'expAvg = beta1 * expAvg + (1.0 - beta1) * g',
+      'expAvgSq = beta2 * expAvgSq + (1.0 - beta2) * g * g',
+      amsgrad ? 'maxExpAvgSq = max(maxExpAvgSq, expAvgSq)' : '',
+      `param = param - stepSize * (expAvg / (sqrt(${amsgrad ? 'maxExpAvgSq' : 'expAvgSq'}) / rootCorrection2 + eps))`,
+    ].filter(Boolean);
+    const inputs = ['param', 'grad', 'expAvg', 'expAvgSq', ...(amsgrad ? ['maxExpAvgSq'] : [])];
+    const scalars = ['lr', 'beta1', 'beta2', 'eps', 'weightDecay', 'stepSize', 'rootCorrection2'];
+    return {
+      program: updateProgram(this.name, inputs, scalars, body),
+      scalars: {
+        lr,
+        beta1,
+        beta2,
+        eps,
+        weightDecay,
+        stepSize: lr / (1 - beta1 ** t),
+        rootCorrection2: Math.sqrt(1 - beta2 ** t),
+      },
+    };
   }
 }
 

@@ -2,13 +2,25 @@
  * The optimizer base class: parameter groups with their own hyper-parameters, per-parameter state
  * tensors kept out of scopes, `zeroGrad`, `step` and `stateDict` / `loadStateDict`.
  *
- * A subclass only states its update rule: given a parameter, its gradient, its state tensors and
- * its group's hyper-parameters, return the new parameter and the new state, written with tensor
- * ops. The base class runs that rule under `noGrad` in a scope and writes the results with
- * `assign()`, so values never visit the host and every temporary is freed each step.
+ * A subclass only states its update rule, as an elementwise program (`runProgram` of
+ * `@fluxion/tensor`): a few lines of arithmetic over one element of the parameter, its gradient and
+ * its state tensors, with the group's hyper-parameters (and step-dependent factors such as Adam's
+ * bias corrections) as scalars. Each backend compiles the program once, to a JavaScript loop on the
+ * CPU and to one fused WGSL kernel on WebGPU, so a step reads and writes every parameter once,
+ * never visits the host, and frees every temporary. The base class runs it under `noGrad` and
+ * writes the results with `assign()`.
  */
 import { noGrad } from '@fluxion/autograd';
-import { FluxionError, fmtShape, keep, scope, shapesEqual, type Tensor } from '@fluxion/tensor';
+import {
+  type ElementwiseProgram,
+  FluxionError,
+  fmtShape,
+  keep,
+  runProgram,
+  scope,
+  shapesEqual,
+  type Tensor,
+} from '@fluxion/tensor';
 
 /** Hyper-parameters of an optimizer: numbers and flags, `lr` always among them. */
 export type HyperParams = { lr: number } & Record<string, number | boolean>;
@@ -25,11 +37,41 @@ export interface ParamState {
   tensors: Record<string, Tensor>;
 }
 
-/** What an update rule returns: the new parameter value and the new state tensors. */
-export interface UpdateResult {
-  param: Tensor;
-  state: Record<string, Tensor>;
+/**
+ * One step's update rule for one parameter: a program whose inputs are `param`, `grad` and then
+ * state tensor names, and whose outputs are `param` and then the state tensors it changes, with the
+ * scalars it reads.
+ */
+export interface UpdatePlan {
+  program: ElementwiseProgram;
+  scalars: Record<string, number>;
 }
+
+/**
+ * Builds an update program once per variant (the programs of an optimizer differ by which optional
+ * terms its flags switch on), so backends compile each variant once.
+ *
+ * @example
+ * ```ts
+ * const program = updateProgram('SGD', ['param', 'grad'], ['lr'], ['param = param - lr * grad']);
+ * ```
+ */
+export function updateProgram(
+  name: string,
+  inputs: readonly string[],
+  scalars: readonly string[],
+  body: readonly string[],
+): ElementwiseProgram {
+  const key = JSON.stringify([name, inputs, scalars, body]);
+  let program = programs.get(key);
+  if (!program) {
+    program = { name, inputs, scalars, body, outputs: ['param', ...inputs.slice(2)] };
+    programs.set(key, program);
+  }
+  return program;
+}
+
+const programs = new Map<string, ElementwiseProgram>();
 
 /**
  * An optimizer's state in the shape safetensors stores: state tensors named
@@ -107,15 +149,10 @@ export abstract class Optimizer<H extends HyperParams> {
   protected abstract initState(param: Tensor, group: ParamGroup<H>): Record<string, Tensor>;
 
   /**
-   * The update rule: new parameter value and state from the current ones. `state.step` has already
-   * been incremented (it is 1 on the first step). Runs under `noGrad` in a scope.
+   * The update rule of one step: its program and scalars. `state.step` has already been
+   * incremented (it is 1 on the first step).
    */
-  protected abstract update(
-    param: Tensor,
-    grad: Tensor,
-    state: ParamState,
-    group: ParamGroup<H>,
-  ): UpdateResult;
+  protected abstract plan(state: ParamState, group: ParamGroup<H>): UpdatePlan;
 
   /** Every parameter, in group order (the indices of the state dict). */
   private allParams(): Tensor[] {
@@ -143,9 +180,14 @@ export abstract class Optimizer<H extends HyperParams> {
           const state = this.stateOf(param, group);
           state.step++;
           scope(() => {
-            const result = this.update(param, grad, state, group);
-            for (const [name, value] of Object.entries(result.state)) state.tensors[name].assign(value);
-            param.assign(result.param);
+            const { program, scalars } = this.plan(state, group);
+            const stateNames = program.inputs.slice(2);
+            const inputs = [param, grad, ...stateNames.map((name) => state.tensors[name])];
+            const [next, ...nextState] = runProgram(program, inputs, scalars);
+            stateNames.forEach((name, i) => {
+              state.tensors[name].assign(nextState[i]);
+            });
+            param.assign(next);
           });
         }
       }

@@ -1,13 +1,14 @@
 /**
  * RMSprop (Hinton's lecture 6e), centred or not, with momentum and L2 weight decay, as PyTorch.
  */
-import { add, div, mul, sqrt, square, sub, type Tensor, zerosLike } from '@fluxion/tensor';
+import { type Tensor, zerosLike } from '@fluxion/tensor';
 import {
   Optimizer,
   type ParamGroup,
   type ParamGroupSpec,
   type ParamState,
-  type UpdateResult,
+  type UpdatePlan,
+  updateProgram,
 } from './optimizer.js';
 
 /** Hyper-parameters of {@link RMSprop}. */
@@ -67,24 +68,31 @@ export class RMSprop extends Optimizer<RMSpropOptions> {
     return state;
   }
 
-  protected update(
-    param: Tensor,
-    grad: Tensor,
-    state: ParamState,
-    group: ParamGroup<RMSpropOptions>,
-  ): UpdateResult {
+  protected plan(_state: ParamState, group: ParamGroup<RMSpropOptions>): UpdatePlan {
     const { lr, alpha, eps, weightDecay, momentum, centered } = group;
-    const g = weightDecay ? add(grad, mul(param, weightDecay)) : grad;
-    const v = add(mul(state.tensors.squareAvg, alpha), mul(square(g), 1 - alpha));
-    const next: Record<string, Tensor> = { squareAvg: v };
-    let variance = v;
-    if (centered) {
-      const gAvg = (next.gradAvg = add(mul(state.tensors.gradAvg, alpha), mul(g, 1 - alpha)));
-      variance = sub(v, square(gAvg));
-    }
-    const scaled = div(g, add(sqrt(variance), eps));
-    if (!(momentum > 0)) return { param: sub(param, mul(scaled, lr)), state: next };
-    const buffer = (next.momentumBuffer = add(mul(state.tensors.momentumBuffer, momentum), scaled));
-    return { param: sub(param, mul(buffer, lr)), state: next };
+    const withMomentum = momentum > 0;
+    const body = [
+      weightDecay > 0 ? 'g = grad + weightDecay * param' : 'g = grad',
+      'squareAvg = alpha * squareAvg + (1.0 - alpha) * g * g',
+      ...(centered
+        ? ['gradAvg = alpha * gradAvg + (1.0 - alpha) * g', 'variance = squareAvg - gradAvg * gradAvg']
+        : ['variance = squareAvg']),
+      'scaled = g / (sqrt(variance) + eps)',
+      ...(withMomentum
+        ? ['momentumBuffer = momentum * momentumBuffer + scaled', 'param = param - lr * momentumBuffer']
+        : ['param = param - lr * scaled']),
+    ];
+    const inputs = [
+      'param',
+      'grad',
+      'squareAvg',
+      ...(centered ? ['gradAvg'] : []),
+      ...(withMomentum ? ['momentumBuffer'] : []),
+    ];
+    const scalars = ['lr', 'alpha', 'eps', 'weightDecay', 'momentum'];
+    return {
+      program: updateProgram(this.name, inputs, scalars, body),
+      scalars: { lr, alpha, eps, weightDecay, momentum },
+    };
   }
 }

@@ -2,13 +2,14 @@
  * Stochastic gradient descent with momentum, dampening, Nesterov momentum and L2 weight decay,
  * with PyTorch's update rule.
  */
-import { add, FluxionError, mul, sub, type Tensor, zerosLike } from '@fluxion/tensor';
+import { FluxionError, type Tensor, zerosLike } from '@fluxion/tensor';
 import {
   Optimizer,
   type ParamGroup,
   type ParamGroupSpec,
   type ParamState,
-  type UpdateResult,
+  type UpdatePlan,
+  updateProgram,
 } from './optimizer.js';
 
 /** Hyper-parameters of {@link SGD}. */
@@ -62,18 +63,30 @@ export class SGD extends Optimizer<SGDOptions> {
     return group.momentum > 0 ? { momentumBuffer: zerosLike(param) } : {};
   }
 
-  protected update(
-    param: Tensor,
-    grad: Tensor,
-    state: ParamState,
-    group: ParamGroup<SGDOptions>,
-  ): UpdateResult {
+  protected plan(state: ParamState, group: ParamGroup<SGDOptions>): UpdatePlan {
     const { lr, momentum, dampening, nesterov, weightDecay } = group;
-    const g = weightDecay ? add(grad, mul(param, weightDecay)) : grad;
-    if (!(momentum > 0)) return { param: sub(param, mul(g, lr)), state: {} };
-    const buffer =
-      state.step === 1 ? g : add(mul(state.tensors.momentumBuffer, momentum), mul(g, 1 - dampening));
-    const direction = nesterov ? add(g, mul(buffer, momentum)) : buffer;
-    return { param: sub(param, mul(direction, lr)), state: { momentumBuffer: buffer } };
+    const g = weightDecay > 0 ? 'g = grad + weightDecay * param' : 'g = grad';
+    const scalars = { lr, weightDecay, momentum, bufferScale: 0, gradScale: 0 };
+    if (!(momentum > 0)) {
+      return {
+        program: updateProgram(
+          this.name,
+          ['param', 'grad'],
+          ['lr', 'weightDecay'],
+          [g, 'param = param - lr * g'],
+        ),
+        scalars: { lr, weightDecay },
+      };
+    }
+    // The first step starts the buffer at the gradient itself (PyTorch), later ones average into it.
+    scalars.bufferScale = state.step === 1 ? 0 : momentum;
+    scalars.gradScale = state.step === 1 ? 1 : 1 - dampening;
+    const body = [
+      g,
+      'momentumBuffer = bufferScale * momentumBuffer + gradScale * g',
+      `param = param - lr * ${nesterov ? '(g + momentum * momentumBuffer)' : 'momentumBuffer'}`,
+    ];
+    const names = ['lr', 'weightDecay', 'momentum', 'bufferScale', 'gradScale'];
+    return { program: updateProgram(this.name, ['param', 'grad', 'momentumBuffer'], names, body), scalars };
   }
 }

@@ -11,6 +11,7 @@ import { registerBackend } from '../backend.js';
 import { allocArray, bytesPerElement, type DType, type TypedArray } from '../dtype.js';
 import { FluxionError } from '../errors.js';
 import { philox4x32, TWO_POW_M24 } from '../philox.js';
+import { type ParsedProgram, type ProgramFunction, renderExpression } from '../program.js';
 import type { ArgReduceOp, BinaryOp, KernelOp, OpParamMap, ReduceOp, UnaryOp } from '../registry.js';
 import { isContiguous, sizeOf } from '../shape.js';
 
@@ -418,6 +419,41 @@ const KERNELS: { [K in KernelOp]: Kernel<K> } = {
   random: (_inputs, out, params) => random(out, params),
 };
 
+/** A compiled elementwise program: inputs, their offsets, outputs, element count, scalars. */
+type ProgramLoop = (
+  inputs: TypedArray[],
+  offsets: number[],
+  outputs: TypedArray[],
+  count: number,
+  scalars: readonly number[],
+) => void;
+
+const compiledPrograms = new Map<string, ProgramLoop>();
+
+/**
+ * Compiles an elementwise program to one JavaScript loop (the program's tokens were checked by
+ * `parseProgram`: names, float literals, operators and four functions, so the generated source
+ * holds nothing else). Values are float64 while the loop runs.
+ */
+function compileProgram(program: ParsedProgram): ProgramLoop {
+  const v = (name: string) => `v_${name}`;
+  const fn = (f: ProgramFunction) => (f === 'max' ? 'maxNan' : f === 'min' ? 'minNan' : `Math.${f}`);
+  const lines = [
+    'const maxNan = (a, b) => (a !== a || b !== b ? NaN : Math.max(a, b));',
+    'const minNan = (a, b) => (a !== a || b !== b ? NaN : Math.min(a, b));',
+    ...program.scalars.map((s, k) => `const ${v(s)} = scalars[${k}];`),
+    ...program.inputs.map((_, k) => `const in${k} = inputs[${k}], off${k} = offsets[${k}];`),
+    ...program.outputs.map((_, k) => `const out${k} = outputs[${k}];`),
+    'for (let i = 0; i < count; i++) {',
+    ...program.inputs.map((name, k) => `  let ${v(name)} = in${k}[off${k} + i];`),
+    ...program.locals.map((name) => `  let ${v(name)};`),
+    ...program.statements.map((s) => `  ${v(s.target)} = ${renderExpression(s.expression, v, fn)};`),
+    ...program.outputs.map((name, k) => `  out${k}[i] = ${v(name)};`),
+    '}',
+  ];
+  return new Function('inputs', 'offsets', 'outputs', 'count', 'scalars', lines.join('\n')) as ProgramLoop;
+}
+
 /**
  * Creates the CPU backend (registered at import time as `'cpu'`).
  *
@@ -450,6 +486,17 @@ export function createCpuBackend(): Backend {
     },
     run(op, inputs, out, params) {
       (KERNELS[op] as Kernel<typeof op>)(inputs, dataOf(out), params);
+    },
+    runProgram(program, inputs, outputs, scalars) {
+      let fn = compiledPrograms.get(program.key);
+      if (!fn) compiledPrograms.set(program.key, (fn = compileProgram(program)));
+      fn(
+        inputs.map(dataOf),
+        inputs.map((x) => x.offset),
+        outputs.map(dataOf),
+        sizeOf(outputs[0].shape),
+        scalars,
+      );
     },
     memory(): BackendMemory {
       return { buffers, bytes };

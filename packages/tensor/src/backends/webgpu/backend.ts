@@ -14,11 +14,13 @@
 import type { Backend, BackendBuffer, BackendMemory, KernelArg } from '../../backend.js';
 import { allocArray, type DType, type TypedArray } from '../../dtype.js';
 import { FluxionError } from '../../errors.js';
+import type { ParsedProgram } from '../../program.js';
 import type { KernelOp, OpParamMap } from '../../registry.js';
 import { BUFFER_USAGE, BufferPool, type GpuBuffer } from './buffers.js';
 import type { KernelContext, MatmulVariant } from './context.js';
 import { KERNELS, type WebGPUKernel } from './kernels.js';
 import { type ErrorSink, PipelineCache } from './pipelines.js';
+import { runProgramKernel } from './program.js';
 import { type DispatchSpec, Recorder } from './recorder.js';
 
 /** GPUMapMode.READ. */
@@ -74,6 +76,7 @@ export class WebGPUBackend implements Backend, KernelContext, ErrorSink {
   readonly adapterInfo: AdapterSummary;
   readonly device: GPUDevice;
   readonly subgroups8: boolean;
+  readonly maxStorageBuffers: number;
   matmulVariant: MatmulVariant = 'register';
   /** Keeps Dawn's instance alive as long as this backend (see DESIGN.md). */
   private readonly owner: unknown;
@@ -95,6 +98,7 @@ export class WebGPUBackend implements Backend, KernelContext, ErrorSink {
     this.owner = options.owner;
     this.ownsDevice = options.ownsDevice ?? false;
     this.maxBindingBytes = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
+    this.maxStorageBuffers = device.limits.maxStorageBuffersPerShaderStage;
     this.subgroups8 = device.features.has('subgroups') && (device.adapterInfo?.subgroupMinSize ?? 0) >= 8;
     this.pool = new BufferPool(
       (bytes) => this.createBuffer(bytes),
@@ -176,6 +180,18 @@ export class WebGPUBackend implements Backend, KernelContext, ErrorSink {
     this.assertUsable(op);
     this.currentOp = op;
     (KERNELS[op] as WebGPUKernel<K>)(this, inputs, out, params);
+  }
+
+  runProgram(
+    program: ParsedProgram,
+    inputs: readonly KernelArg[],
+    outputs: readonly KernelArg[],
+    scalars: readonly number[],
+  ): void {
+    const op = `program ${program.name}`;
+    this.assertUsable(op);
+    this.currentOp = op;
+    runProgramKernel(this, program, inputs, outputs, scalars);
   }
 
   memory(): BackendMemory {

@@ -23,6 +23,8 @@ export interface KernelContext {
   readonly subgroups8: boolean;
   /** The matmul family chosen for this adapter. */
   readonly matmulVariant: MatmulVariant;
+  /** Storage buffers one shader may bind (`maxStorageBuffersPerShaderStage`). */
+  readonly maxStorageBuffers: number;
 }
 
 /** A kernel argument's buffer as the WebGPU backend stores it. */

@@ -55,7 +55,7 @@ export class Recorder {
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private readonly arena: GPUBuffer;
-  private readonly slotGroups: GPUBindGroup[];
+  private readonly slotGroups: (GPUBindGroup | undefined)[] = [];
   private readonly host: Uint32Array;
   private slot = 0;
   private readonly maxPerDim: number;
@@ -74,12 +74,6 @@ export class Recorder {
       usage: BUFFER_USAGE.UNIFORM | BUFFER_USAGE.COPY_DST,
     });
     this.host = new Uint32Array(maxDispatches * PARAM_WORDS);
-    this.slotGroups = Array.from({ length: maxDispatches }, (_, i) =>
-      device.createBindGroup({
-        layout: pipelines.paramsLayout,
-        entries: [{ binding: 0, resource: { buffer: this.arena, offset: i * SLOT_BYTES, size: SLOT_BYTES } }],
-      }),
-    );
     this.maxPerDim = device.limits.maxComputeWorkgroupsPerDimension;
   }
 
@@ -91,15 +85,29 @@ export class Recorder {
     const base = this.slot * PARAM_WORDS;
     const { params } = spec;
     for (let i = 0; i < params.length; i++) this.host[base + i] = params[i];
+    const slotGroup = this.slotGroup(this.slot);
     const group = this.bindGroup(pipeline, spec.buffers);
     const pass = this.openPass();
     pass.setPipeline(pipeline.gpu);
-    pass.setBindGroup(0, this.slotGroups[this.slot]);
+    pass.setBindGroup(0, slotGroup);
     pass.setBindGroup(1, group);
     const [x, y, z] = splitGrid(spec.workgroups, this.maxPerDim);
     pass.dispatchWorkgroups(x, y, z);
     this.slot++;
     this.totalDispatches++;
+  }
+
+  /** The bind group of parameter slot `i` (made on first use, kept for the recorder's life). */
+  private slotGroup(i: number): GPUBindGroup {
+    let group = this.slotGroups[i];
+    if (!group) {
+      group = this.device.createBindGroup({
+        layout: this.pipelines.paramsLayout,
+        entries: [{ binding: 0, resource: { buffer: this.arena, offset: i * SLOT_BYTES, size: SLOT_BYTES } }],
+      });
+      this.slotGroups[i] = group;
+    }
+    return group;
   }
 
   /** Forgets cached bind groups (called before any GPU buffer is destroyed). */
