@@ -23,6 +23,7 @@ import {
   exp,
   FluxionError,
   fmtShape,
+  fold,
   greater,
   greaterEqual,
   isFloat,
@@ -53,6 +54,7 @@ import {
   transpose,
   type UnaryOp,
   where,
+  windows,
   zerosLike,
 } from '@fluxion/tensor';
 import type { InputMeta } from './graph.js';
@@ -377,4 +379,11 @@ export const VJPS: VjpTable = {
       ),
     ],
   },
+  // windows and fold are each other's adjoint: a window read becomes a scatter-sum, and back.
+  windows: {
+    vjp: (g, { meta: [x], params: { kernel, stride, dilation } }) => [
+      fold(g, [x.shape[2], x.shape[3]], kernel, { stride, dilation }),
+    ],
+  },
+  fold: { vjp: (g, { params: { kernel, stride, dilation } }) => [windows(g, kernel, { stride, dilation })] },
 };

@@ -89,6 +89,14 @@ const VIEW_LAYOUT: { [K in ViewOp]: (x: Tensor, params: OpParamMap[K]) => Layout
     strides: x.strides.map((s, i) => s * steps[i]),
     offset: x.offset + starts.reduce((o, start, i) => o + start * x.strides[i], 0),
   }),
+  // Tap (i, j) and position (y, x) read row y·sh + i·dh and column x·sw + j·dw.
+  windows: (x, { stride, dilation }) => {
+    const [sn, sc, sh, sw] = x.strides;
+    return {
+      strides: [sn, sc, sh * dilation[0], sw * dilation[1], sh * stride[0], sw * stride[1]],
+      offset: x.offset,
+    };
+  },
 };
 
 /** Applies view primitive `op`: a new tensor over the same storage. */

@@ -9,9 +9,10 @@
  * - `unary`, `binary`: elementwise; binary inputs arrive already broadcast to the output shape (as
  *   stride-0 views), so kernels never broadcast themselves.
  * - `reduce` (sum, prod, max, min) and `argReduce` (argmax, argmin) over a sorted set of axes.
- * - `view` ops (reshape, permute, expand, slice) are metadata over the same storage: no kernel.
- * - the rest (`where`, `cast`, `matmul`, `concat`, `take`, `scatterAdd`, `pad`, `copy`, `random`)
- *   each have their own kernel.
+ * - `view` ops (reshape, permute, expand, slice, windows) are metadata over the same storage: no
+ *   kernel.
+ * - the rest (`where`, `cast`, `matmul`, `concat`, `take`, `scatterAdd`, `pad`, `fold`, `copy`,
+ *   `random`) each have their own kernel.
  *
  * Everything else (mean, softmax, logSumExp, clamp, …) is composed from these in `composite.ts`.
  */
@@ -95,7 +96,7 @@ export const ARG_REDUCE_OPS = ['argmax', 'argmin'] as const;
 export type ArgReduceOp = (typeof ARG_REDUCE_OPS)[number];
 
 /** View ops: new shape/strides/offset over the same storage. */
-export const VIEW_OPS = ['reshape', 'permute', 'expand', 'slice'] as const;
+export const VIEW_OPS = ['reshape', 'permute', 'expand', 'slice', 'windows'] as const;
 /** Name of a view op. */
 export type ViewOp = (typeof VIEW_OPS)[number];
 
@@ -103,6 +104,18 @@ export type ViewOp = (typeof VIEW_OPS)[number];
 export interface ReduceParams {
   axes: number[];
   keepDims: boolean;
+}
+
+/** Sliding windows over the last two axes: kernel size, step and spacing of the taps, per axis. */
+export interface WindowParams {
+  kernel: [number, number];
+  stride: [number, number];
+  dilation: [number, number];
+}
+
+/** Output positions of windows along one axis: `⌊(size − dilation·(kernel − 1) − 1) / stride⌋ + 1`. */
+export function windowCount(size: number, kernel: number, stride: number, dilation: number): number {
+  return Math.floor((size - dilation * (kernel - 1) - 1) / stride) + 1;
 }
 
 /** Parameters of every primitive, by name. */
@@ -121,6 +134,11 @@ export type OpParamMap = { [K in UnaryOp]: Record<string, never> } & {
   scatterAdd: { axis: number; size: number };
   /** Constant padding per axis: [low, high, interior] (interior = gaps between elements). */
   pad: { widths: [number, number, number][]; value: number };
+  /**
+   * The adjoint of `windows`: `[N, C, KH, KW, OH, OW]` windows summed back into `[N, C, H, W]`
+   * (`size` = `[H, W]`), each element receiving every window tap that read it.
+   */
+  fold: WindowParams & { size: [number, number] };
   /** A contiguous copy. */
   copy: Record<string, never>;
   /** Random numbers from Philox4x32-10 (see `philox.ts`). */
@@ -138,6 +156,11 @@ export type OpParamMap = { [K in UnaryOp]: Record<string, never> } & {
   expand: { shape: number[] };
   /** Per-axis start index and positive step; `shape` is the resulting length per axis. */
   slice: { starts: number[]; steps: number[]; shape: number[] };
+  /**
+   * Every window of `[N, C, H, W]` as the view `[N, C, KH, KW, OH, OW]`:
+   * `out[n, c, i, j, y, x] = in[n, c, y·sh + i·dh, x·sw + j·dw]` (no padding: pad first).
+   */
+  windows: WindowParams;
 };
 
 /** Every primitive's name. */
@@ -363,6 +386,23 @@ export const OPS: { [K in OpName]: OpDef<K> } = {
       };
     },
   },
+  fold: {
+    kind: 'other',
+    infer(inputs, params) {
+      arity('fold', inputs, 1);
+      const { shape, dtype } = inputs[0];
+      const [h, w] = params.size;
+      checkWindowParams('fold', params);
+      const expected = [params.kernel[0], params.kernel[1], ...windowsOf('fold', [h, w], params)];
+      if (shape.length !== 6 || !shapesEqual(shape.slice(2), expected)) {
+        throw new FluxionError(
+          'fold',
+          `expected windows [N, C, ${expected.join(', ')}] of a [${h}, ${w}] image, got ${fmtShape(shape)}`,
+        );
+      }
+      return { shape: [shape[0], shape[1], h, w], dtype };
+    },
+  },
   copy: {
     kind: 'other',
     infer(inputs) {
@@ -421,4 +461,45 @@ export const OPS: { [K in OpName]: OpDef<K> } = {
       return { shape: [...shape], dtype: inputs[0].dtype };
     },
   },
+  windows: {
+    kind: 'view',
+    infer(inputs, params) {
+      arity('windows', inputs, 1);
+      const { shape, dtype } = inputs[0];
+      if (shape.length !== 4)
+        throw new FluxionError('windows', `expected [N, C, H, W], got ${fmtShape(shape)}`);
+      checkWindowParams('windows', params);
+      const [oh, ow] = windowsOf('windows', [shape[2], shape[3]], params);
+      return { shape: [shape[0], shape[1], ...params.kernel, oh, ow], dtype };
+    },
+  },
 };
+
+function checkWindowParams(op: string, { kernel, stride, dilation }: WindowParams): void {
+  for (const [name, pair] of [
+    ['kernel', kernel],
+    ['stride', stride],
+    ['dilation', dilation],
+  ] as const) {
+    if (pair.length !== 2 || !pair.every((v) => Number.isInteger(v) && v >= 1)) {
+      throw new FluxionError(op, `${name} must be two positive integers, got [${pair}]`);
+    }
+  }
+}
+
+/** `[OH, OW]` of the windows of an `[H, W]` image, or a clear error when the kernel does not fit. */
+function windowsOf(
+  op: string,
+  [h, w]: readonly number[],
+  { kernel, stride, dilation }: WindowParams,
+): number[] {
+  const oh = windowCount(h, kernel[0], stride[0], dilation[0]);
+  const ow = windowCount(w, kernel[1], stride[1], dilation[1]);
+  if (oh <= 0 || ow <= 0) {
+    throw new FluxionError(
+      op,
+      `an image [${h}, ${w}] is smaller than the kernel [${kernel}] with dilation [${dilation}]`,
+    );
+  }
+  return [oh, ow];
+}

@@ -7,6 +7,7 @@
 import { runKernel, runView } from './dispatch.js';
 import { FluxionError, fmtShape } from './errors.js';
 import { scope } from './memory.js';
+import type { WindowParams } from './registry.js';
 import { normalizeAxes, normalizeAxis, reshapeStrides, shapesEqual, sizeOf } from './shape.js';
 import type { Tensor } from './tensor.js';
 
@@ -174,4 +175,54 @@ export function flatten(x: Tensor, start = 0, end = -1): Tensor {
   const e = normalizeAxis('flatten', end, x.rank);
   if (e < s) throw new FluxionError('flatten', `end axis ${end} comes before start axis ${start}`);
   return reshape(x, [...x.shape.slice(0, s), sizeOf(x.shape.slice(s, e + 1)), ...x.shape.slice(e + 1)]);
+}
+
+/** Options of {@link windows} and {@link fold}: step and tap spacing, a number or `[h, w]` (default 1). */
+export interface WindowOptions {
+  stride?: number | readonly [number, number];
+  dilation?: number | readonly [number, number];
+}
+
+function windowParams(kernel: number | readonly [number, number], options: WindowOptions): WindowParams {
+  const pair = (v: number | readonly [number, number]): [number, number] =>
+    typeof v === 'number' ? [v, v] : [v[0], v[1]];
+  return { kernel: pair(kernel), stride: pair(options.stride ?? 1), dilation: pair(options.dilation ?? 1) };
+}
+
+/**
+ * Every sliding window of an image batch, as a view (no copy): `[N, C, H, W]` becomes
+ * `[N, C, KH, KW, OH, OW]` with `out[n, c, i, j, y, x] = x[n, c, y·sh + i·dh, x·sw + j·dw]` and
+ * `OH = ⌊(H − dh·(KH − 1) − 1) / sh⌋ + 1`. Pad first for padded windows. Convolutions reshape it
+ * into the im2col matrix; pooling reduces over axes 2 and 3. Its gradient is {@link fold}.
+ *
+ * @example
+ * ```ts
+ * windows(arange(16).reshape([1, 1, 4, 4]), 2, { stride: 2 }).shape; // [1, 1, 2, 2, 2, 2]
+ * ```
+ */
+export function windows(
+  x: Tensor,
+  kernel: number | readonly [number, number],
+  options: WindowOptions = {},
+): Tensor {
+  return runView('windows', x, windowParams(kernel, options));
+}
+
+/**
+ * The adjoint of {@link windows}: sums `[N, C, KH, KW, OH, OW]` window values back into the
+ * `[N, C, H, W]` image they were read from (`size` = `[H, W]`); an element read by several windows
+ * receives the sum. `fold(windows(x, k), size)` multiplies each element by its number of windows.
+ *
+ * @example
+ * ```ts
+ * fold(ones([1, 1, 2, 2, 3, 3]), [4, 4], 2).shape; // [1, 1, 4, 4]
+ * ```
+ */
+export function fold(
+  x: Tensor,
+  size: readonly [number, number],
+  kernel: number | readonly [number, number],
+  options: WindowOptions = {},
+): Tensor {
+  return runKernel('fold', [x], { ...windowParams(kernel, options), size: [size[0], size[1]] });
 }

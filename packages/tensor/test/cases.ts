@@ -1054,6 +1054,32 @@ const RANDOM_CASES: OpCase[] = [
   },
 ];
 
+/** Image batches `[N, C, H, W]` with H, W ≥ 3 (every window case fits). */
+const imageShape = fc.tuple(int(1, 2), int(1, 2), int(3, 7), int(3, 7));
+
+/** Window tensors `[N, C, KH, KW, OH, OW]` for a kernel. */
+function windowShape(kernel: [number, number]) {
+  return fc
+    .tuple(int(1, 2), int(1, 2), int(1, 4), int(1, 4))
+    .map(([n, c, oh, ow]) => [n, c, ...kernel, oh, ow]);
+}
+
+function int(min: number, max: number): fc.Arbitrary<number> {
+  return fc.integer({ min, max });
+}
+
+/** The smallest `[H, W]` whose windows have the shape of `g`. */
+function imageSize(
+  shape: readonly number[],
+  kernel: [number, number],
+  stride: [number, number],
+  dilation: [number, number],
+): [number, number] {
+  const size = (axis: number) =>
+    (shape[4 + axis] - 1) * stride[axis] + dilation[axis] * (kernel[axis] - 1) + 1;
+  return [size(0), size(1)];
+}
+
 const VIEW_CASES: OpCase[] = [
   {
     name: 'reshape-flatten',
@@ -1151,6 +1177,43 @@ const VIEW_CASES: OpCase[] = [
     inputs: single(shapeArb({ minRank: 2, minDim: 2 }), general),
     run: ([x]) => T.slice(x, null, -1),
     tol: DEFAULT_TOL,
+    grad: true,
+  },
+  {
+    name: 'windows-strided-dilated',
+    op: 'windows',
+    inputs: single(imageShape, general),
+    run: ([x]) => T.windows(x, [2, 3], { stride: [1, 2], dilation: [2, 1] }),
+    tol: DEFAULT_TOL,
+    grad: true,
+  },
+  {
+    name: 'windows-pool',
+    op: 'windows',
+    inputs: single(imageShape, general),
+    run: ([x]) => T.windows(x, 3, { stride: 2 }),
+    tol: DEFAULT_TOL,
+    grad: true,
+  },
+  {
+    name: 'fold',
+    op: 'fold',
+    inputs: single(windowShape([2, 3]), general),
+    // The smallest image these windows fit, and one a column wider that no window reads (stride 2).
+    run: ([g]) => {
+      const [h, w] = imageSize(g.shape, [2, 3], [1, 2], [2, 1]);
+      const opts = { stride: [1, 2], dilation: [2, 1] } as const;
+      return T.add(T.sum(T.fold(g, [h, w], [2, 3], opts)), T.fold(g, [h, w + 1], [2, 3], opts));
+    },
+    tol: ACCUMULATE_TOL,
+    grad: true,
+  },
+  {
+    name: 'fold-overlapping',
+    op: 'fold',
+    inputs: single(windowShape([3, 3]), general),
+    run: ([g]) => T.fold(g, imageSize(g.shape, [3, 3], [1, 1], [1, 1]), 3),
+    tol: ACCUMULATE_TOL,
     grad: true,
   },
 ];

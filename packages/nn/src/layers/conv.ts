@@ -2,21 +2,24 @@
  * 2-D convolution and transposed convolution, built from existing differentiable primitives so
  * that they run on every backend and get gradients for free:
  *
- * - `conv2d` is im2col: the input is padded (`pad`), each of the KH·KW kernel offsets takes one
- *   strided `slice` of it, the slices are stacked into a `[N, C, KH·KW, OH, OW]` column tensor,
- *   and one batched `matmul` with the weight reshaped to `[G, O/G, C/G·KH·KW]` gives the output.
- * - `convTranspose2d` is the adjoint of `conv2d`: the input is dilated by the stride (interior
- *   padding), padded by `dilation·(K−1) − padding` (cropped where that is negative, plus the output
- *   padding on the high side), and convolved with stride 1 and the spatially flipped kernel whose
- *   in/out axes are swapped per group.
+ * - `conv2d` is im2col: the input is padded (`pad`), the `windows` view of `@fluxion/tensor` sees
+ *   every window of it as `[N, C, KH, KW, OH, OW]` without a copy, a reshape to the
+ *   `[N, G, C/G·KH·KW, OH·OW]` column matrix makes the one copy, and one batched `matmul` with the
+ *   weight reshaped to `[G, O/G, C/G·KH·KW]` gives the output. The gradient of the view is `fold`,
+ *   one kernel that sums each input element's window taps.
+ * - `convTranspose2d` is the adjoint of `conv2d`, computed as PyTorch does (col2im): one batched
+ *   `matmul` of the transposed weight with the input gives every pixel's contribution to its
+ *   KH×KW output window, `fold` sums the overlapping windows into the output image, and a `slice`
+ *   crops the padding. No zeros are inserted between input pixels, so it costs what the matching
+ *   `conv2d` costs.
  *
- * The pooling layers (`pool.ts`) reuse {@link windows} with a max or mean over the window axis.
+ * The pooling layers (`pool.ts`) reuse {@link windows} with a max or mean over the window axes.
  */
 import {
   add,
-  arange,
   FluxionError,
   fmtShape,
+  fold,
   matmul,
   pad,
   permute,
@@ -24,9 +27,9 @@ import {
   reshape,
   scope,
   slice,
-  stack,
   type Tensor,
-  take,
+  windows as tensorWindows,
+  transpose,
 } from '@fluxion/tensor';
 import { kaimingUniform, uniform } from '../init.js';
 import { Module, Parameter } from '../module.js';
@@ -46,49 +49,36 @@ export function convOutputSize(n: number, k: number, s: number, p: number, d: nu
 }
 
 /**
- * Every window of a `[N, C, H, W]` tensor, stacked: `[N, C, KH·KW, OH, OW]`, window offset
- * `(i, j)` at index `i·KW + j`. The input is padded with `padValue` first.
+ * Every window of a `[N, C, H, W]` tensor padded with `padValue`, as `[N, C, KH, KW, OH, OW]`
+ * (a view of the padded input: see `windows` in `@fluxion/tensor`).
  */
 export function windows(op: string, x: Tensor, g: WindowGeometry, padValue = 0): Tensor {
   if (x.rank !== 4) throw new FluxionError(op, `expected input [N, C, H, W], got ${fmtShape(x.shape)}`);
   const [kh, kw] = g.kernel;
-  const [sh, sw] = g.stride;
   const [ph, pw] = g.padding;
   const [dh, dw] = g.dilation;
-  const oh = convOutputSize(x.shape[2], kh, sh, ph, dh);
-  const ow = convOutputSize(x.shape[3], kw, sw, pw, dw);
+  const oh = convOutputSize(x.shape[2], kh, g.stride[0], ph, dh);
+  const ow = convOutputSize(x.shape[3], kw, g.stride[1], pw, dw);
   if (oh <= 0 || ow <= 0) {
     throw new FluxionError(
       op,
       `input ${fmtShape(x.shape)} is smaller than the kernel [${kh},${kw}] (dilation [${dh},${dw}], padding [${ph},${pw}])`,
     );
   }
-  return scope(() => {
-    const padded =
-      ph || pw
-        ? pad(
-            x,
-            [
-              [0, 0],
-              [0, 0],
-              [ph, ph],
-              [pw, pw],
-            ],
-            padValue,
-          )
-        : x;
-    const taps: Tensor[] = [];
-    for (let i = 0; i < kh; i++) {
-      for (let j = 0; j < kw; j++) {
-        const top = i * dh;
-        const left = j * dw;
-        taps.push(
-          slice(padded, null, null, [top, top + (oh - 1) * sh + 1, sh], [left, left + (ow - 1) * sw + 1, sw]),
-        );
-      }
-    }
-    return stack(taps, 2);
-  });
+  const padded =
+    ph || pw
+      ? pad(
+          x,
+          [
+            [0, 0],
+            [0, 0],
+            [ph, ph],
+            [pw, pw],
+          ],
+          padValue,
+        )
+      : x;
+  return tensorWindows(padded, g.kernel, { stride: g.stride, dilation: g.dilation });
 }
 
 /** Options of {@link conv2d}. */
@@ -158,8 +148,8 @@ export function conv2d(
   }
   const g = geometry('conv2d', [kh, kw], options);
   return scope(() => {
-    const cols = windows('conv2d', x, g); // [N, C, KH·KW, OH, OW]
-    const [oh, ow] = cols.shape.slice(3);
+    const cols = windows('conv2d', x, g); // [N, C, KH, KW, OH, OW]
+    const [oh, ow] = cols.shape.slice(4);
     const colMatrix = reshape(cols, [n, groups, cg * kh * kw, oh * ow]);
     const w = reshape(weight, [groups, o / groups, cg * kh * kw]);
     let y = reshape(matmul(w, colMatrix), [n, o, oh, ow]);
@@ -172,12 +162,6 @@ export function conv2d(
 export interface ConvTranspose2dOptions extends Conv2dOptions {
   /** Extra rows/columns added on the high side of the output (default 0; < stride or dilation). */
   outputPadding?: Size2;
-}
-
-/** Reverses axis `axis` of `x` (a `take` with descending indices, so it is differentiable). */
-function flip(x: Tensor, axis: number): Tensor {
-  const n = x.shape[axis];
-  return scope(() => take(x, arange(n - 1, -1, -1, { dtype: 'int32', backend: x.backend.name }), axis));
 }
 
 /**
@@ -250,31 +234,36 @@ export function convTranspose2d(
     );
   }
   return scope(() => {
-    // Dilate by the stride and pad by d(K−1) − p (+ outputPadding on the high side) per axis.
-    const lows = [0, 1].map((a) => g.dilation[a] * (g.kernel[a] - 1) - g.padding[a]);
-    const highs = lows.map((lo, a) => lo + outputPadding[a]);
-    const widths = [0, 1].map((a): [number, number, number] => [
-      Math.max(0, lows[a]),
-      Math.max(0, highs[a]),
-      g.stride[a] - 1,
-    ]);
-    let dilated = pad(x, [[0, 0], [0, 0], ...widths]);
-    if (lows.some((v) => v < 0) || highs.some((v) => v < 0)) {
-      const crop = (a: number): [number, number] => [
-        Math.max(0, -lows[a]),
-        dilated.shape[2 + a] - Math.max(0, -highs[a]),
-      ];
-      dilated = slice(dilated, null, null, crop(0), crop(1));
-    }
-    // [C, O/G, KH, KW] → [G, C/G, O/G, KH, KW] → [G, O/G, C/G, KH, KW] → [O, C/G, KH, KW], flipped.
-    const swapped = reshape(permute(reshape(weight, [groups, c / groups, og, kh, kw]), [0, 2, 1, 3, 4]), [
-      o,
-      c / groups,
-      kh,
-      kw,
-    ]);
-    const kernel = flip(flip(swapped, 2), 3);
-    return conv2d(dilated, kernel, bias, { dilation: g.dilation, groups });
+    // col2im: each input pixel spreads W[c, o, i, j]·x over its KH×KW window of the output, so the
+    // columns Wᵀ·x ([N, O, KH, KW, H, W] per group) are folded into the full image, whose border
+    // of `padding` is then cropped (and `outputPadding` added on the high side).
+    const [n, , h, w] = x.shape;
+    const wt = transpose(reshape(weight, [groups, c / groups, og * kh * kw]), -1, -2);
+    const cols = matmul(wt, reshape(x, [n, groups, c / groups, h * w]));
+    const full = [0, 1].map(
+      (a) => (x.shape[2 + a] - 1) * g.stride[a] + g.dilation[a] * (g.kernel[a] - 1) + 1,
+    );
+    let y = fold(reshape(cols, [n, o, kh, kw, h, w]), [full[0], full[1]], g.kernel, {
+      stride: g.stride,
+      dilation: g.dilation,
+    });
+    const extra = [0, 1].map((a) => Math.max(0, outputPadding[a] - g.padding[a]));
+    if (extra[0] || extra[1])
+      y = pad(y, [
+        [0, 0],
+        [0, 0],
+        [0, extra[0]],
+        [0, extra[1]],
+      ]);
+    y = slice(
+      y,
+      null,
+      null,
+      [g.padding[0], g.padding[0] + outSize[0]],
+      [g.padding[1], g.padding[1] + outSize[1]],
+    );
+    if (bias) y = add(y, reshape(bias, [o, 1, 1]));
+    return y;
   });
 }
 

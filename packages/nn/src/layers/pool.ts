@@ -1,6 +1,6 @@
 /**
  * Max and average pooling over H and W, as a max or mean over the window axis of
- * {@link windows} (strided slices of the padded input), so they need no kernel of their own.
+ * {@link windows} (a view of the padded input), so they need no kernel of their own.
  */
 import { div, FluxionError, max, mean, ones, scope, sum, type Tensor } from '@fluxion/tensor';
 import { Module } from '../module.js';
@@ -45,7 +45,7 @@ function poolGeometry(op: string, kernelSize: Size2, o: MaxPool2dOptions): Windo
  */
 export function maxPool2d(x: Tensor, kernelSize: Size2, options: MaxPool2dOptions = {}): Tensor {
   const g = poolGeometry('maxPool2d', kernelSize, options);
-  return scope(() => max(windows('maxPool2d', x, g, Number.NEGATIVE_INFINITY), 2));
+  return scope(() => max(windows('maxPool2d', x, g, Number.NEGATIVE_INFINITY), [2, 3]));
 }
 
 /** Options of {@link avgPool2d}. */
@@ -75,13 +75,13 @@ export function avgPool2d(x: Tensor, kernelSize: Size2, options: AvgPool2dOption
   const g = poolGeometry('avgPool2d', kernelSize, rest);
   return scope(() => {
     const w = windows('avgPool2d', x, g);
-    if (countIncludePad || (g.padding[0] === 0 && g.padding[1] === 0)) return mean(w, 2);
+    if (countIncludePad || (g.padding[0] === 0 && g.padding[1] === 0)) return mean(w, [2, 3]);
     const valid = windows(
       'avgPool2d',
       ones([1, 1, x.shape[2], x.shape[3]], { dtype: x.dtype, backend: x.backend.name }),
       g,
     );
-    return div(sum(w, 2), sum(valid, 2));
+    return div(sum(w, [2, 3]), sum(valid, [2, 3]));
   });
 }
 

@@ -396,6 +396,35 @@ const KERNELS: { [K in KernelOp]: Kernel<K> } = {
       }
     }
   },
+  // Each output element gathers the window taps that read it: tap (i, j) of position (y, x) read
+  // row y·sh + i·dh, so row r receives taps with (r − i·dh) divisible by sh and in range.
+  fold: ([g], out, { kernel, stride, dilation, size }) => {
+    const [n, c, kh, kw, oh, ow] = g.shape;
+    const [s0, s1, s2, s3, s4, s5] = g.strides;
+    const gs = dataOf(g);
+    const [h, w] = size;
+    let k = 0;
+    for (let b = 0; b < n; b++) {
+      for (let ch = 0; ch < c; ch++) {
+        const base = g.offset + b * s0 + ch * s1;
+        for (let r = 0; r < h; r++) {
+          for (let col = 0; col < w; col++) {
+            let total = 0;
+            for (let i = 0; i < kh; i++) {
+              const dy = r - i * dilation[0];
+              if (dy < 0 || dy % stride[0] !== 0 || dy / stride[0] >= oh) continue;
+              for (let j = 0; j < kw; j++) {
+                const dx = col - j * dilation[1];
+                if (dx < 0 || dx % stride[1] !== 0 || dx / stride[1] >= ow) continue;
+                total += gs[base + i * s2 + j * s3 + (dy / stride[0]) * s4 + (dx / stride[1]) * s5];
+              }
+            }
+            out[k++] = total;
+          }
+        }
+      }
+    }
+  },
   pad: ([x], out, { widths, value }) => {
     out.fill(value);
     const xs = dataOf(x);

@@ -10,6 +10,8 @@
  *   writes through an output view).
  * - pad: a fill with the pad value, then a strided copy of the input into the interior, whose
  *   strides carry the interior padding.
+ * - fold (the adjoint of the `windows` view): one invocation per output element sums the window
+ *   taps that read it, looping over the kernel; no atomics, so the sum is deterministic.
  *
  * WebGPU cannot raise an error from inside a kernel without a readback, so an out-of-range index
  * (the CPU backend throws) reads as 0 in `take` and is skipped by `scatterAdd`: a documented
@@ -23,6 +25,7 @@ import { copyInto, destinationOf, fill } from './elementwise.js';
 import { checkRank, mergeAxes, putList } from './layout.js';
 import {
   ENTRY_ARGS,
+  f32ToBits,
   helpersFor,
   PARAMS_DECL,
   putReciprocals,
@@ -195,4 +198,67 @@ export const padKernel: Kernel<'pad'> = (ctx, [x], out, { widths, value }) => {
   const offset = out.offset + widths.reduce((o, [low], d) => o + low * strides[d], 0);
   const interior = strides.map((s, d) => s * (widths[d][2] + 1));
   copyInto(ctx, 'pad', x, { buffer: bufferOf(out), dtype: out.dtype, offset, strides: interior });
+};
+
+function foldSource(t: string): string {
+  return `${PARAMS_DECL}
+${storageDecl(1, 'g', t, false)}
+${storageDecl(2, 'out', t, true)}
+${helpersFor('fastDiv(')}
+@compute @workgroup_size(${WORKGROUP})
+fn main(${ENTRY_ARGS}) {
+  let i = workgroupIndex(wid, nwg) * ${WORKGROUP}u + lid;
+  if (i >= p(0u)) { return; }
+  let W = p(7u); let H = p(6u); let C = p(5u);
+  let rowIndex = fastDiv(i, W, bitcast<f32>(p(22u)));
+  let col = i32(i - rowIndex * W);
+  let plane = fastDiv(rowIndex, H, bitcast<f32>(p(23u)));
+  let row = i32(rowIndex - plane * H);
+  let b = fastDiv(plane, C, bitcast<f32>(p(24u)));
+  let ch = plane - b * C;
+  let base = p(1u) + b * p(8u) + ch * p(9u);
+  let sh = i32(p(16u)); let sw = i32(p(17u));
+  let oh = i32(p(20u)); let ow = i32(p(21u));
+  var total = ${t}(0);
+  for (var ki = 0u; ki < p(14u); ki++) {
+    let dy = row - i32(ki * p(18u));
+    let y = dy / sh;
+    if (dy < 0 || y * sh != dy || y >= oh) { continue; }
+    for (var kj = 0u; kj < p(15u); kj++) {
+      let dx = col - i32(kj * p(19u));
+      let x = dx / sw;
+      if (dx < 0 || x * sw != dx || x >= ow) { continue; }
+      total += g[base + ki * p(10u) + kj * p(11u) + u32(y) * p(12u) + u32(x) * p(13u)];
+    }
+  }
+  out[p(2u) + i] = total;
+}`;
+}
+
+/**
+ * `fold(g)`: the sum of the window taps that read each element. Parameter words: 0 count, 1 g
+ * offset, 2 output offset, 4… output shape [N, C, H, W], 8… g strides, 14/15 kernel, 16/17 stride,
+ * 18/19 dilation, 20/21 windows per axis, 22… reciprocals of W, H and C.
+ */
+export const foldKernel: Kernel<'fold'> = (ctx, [g], out, { kernel, stride, dilation }) => {
+  const t = wgslType('fold', g.dtype);
+  const [n, c, h, w] = out.shape;
+  const words: number[] = new Array(25).fill(0);
+  words[0] = n * c * h * w;
+  words[1] = g.offset;
+  words[2] = out.offset;
+  putList(words, 4, out.shape);
+  putList(words, 8, g.strides);
+  putList(words, 14, [...kernel, ...stride, ...dilation, g.shape[4], g.shape[5]]);
+  putList(words, 22, [f32ToBits(1 / w), f32ToBits(1 / h), f32ToBits(1 / c)]);
+  ctx.dispatch({
+    op: 'fold',
+    key: `fold|${t}`,
+    source: () => foldSource(t),
+    inputs: 1,
+    outputs: 1,
+    buffers: [bufferOf(g), bufferOf(out)],
+    params: words,
+    workgroups: Math.ceil(words[0] / WORKGROUP),
+  });
 };

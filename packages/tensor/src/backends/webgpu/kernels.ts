@@ -16,7 +16,7 @@ import {
 } from '../../registry.js';
 import type { KernelContext } from './context.js';
 import { binaryKernel, castKernel, copyKernel, unaryKernel, whereKernel } from './elementwise.js';
-import { concatKernel, padKernel, scatterAddKernel, takeKernel } from './indexing.js';
+import { concatKernel, foldKernel, padKernel, scatterAddKernel, takeKernel } from './indexing.js';
 import { runMatmul } from './matmul.js';
 import { randomKernel } from './random.js';
 import { runReduce } from './reduce.js';
@@ -55,5 +55,6 @@ export const KERNELS: { [K in KernelOp]: WebGPUKernel<K> } = {
   scatterAdd: scatterAddKernel,
   concat: concatKernel,
   pad: padKernel,
+  fold: foldKernel,
   random: randomKernel,
 };
