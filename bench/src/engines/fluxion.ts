@@ -121,7 +121,9 @@ class FluxionRunner implements StepRunner {
         optD.step();
         optG.zeroGrad();
         const gLoss = mean(softplus(neg(forward(D, dp, forward(G, gp, x.z2)))));
-        gLoss.backward();
+        // Gradients for the generator only, as the peers' steps (tfjs `minimize(…, varList)`, jax's
+        // grad with respect to G's parameters): the discriminator's weight gradients are skipped.
+        gLoss.backward(undefined, { inputs: gp });
         optG.step();
         return keep([dLoss.detach(), gLoss.detach()]);
       }

@@ -44,6 +44,12 @@ export interface BackwardOptions {
   retainGraph?: boolean;
   /** Record the backward pass itself, so the gradients can be differentiated (default false). */
   createGraph?: boolean;
+  /**
+   * `backward` only: accumulate into the `.grad` of these leaves alone, and run only the part of
+   * the graph that leads to them (PyTorch's `inputs=`). A GAN's generator step uses it to skip
+   * the discriminator's weight gradients.
+   */
+  inputs?: readonly Tensor[];
 }
 
 /**
@@ -171,7 +177,9 @@ export function gradInput(t: Tensor): GradInput {
 }
 
 /** What a pass computes: into `.grad` (accumulate) or for given tensors (capture). */
-type Mode = { kind: 'accumulate' } | { kind: 'capture'; inputs: readonly GradInput[] };
+type Mode =
+  | { kind: 'accumulate'; inputs?: readonly GradInput[] }
+  | { kind: 'capture'; inputs: readonly GradInput[] };
 
 function checkRoot(op: string, root: Tensor, seed: Tensor | undefined): void {
   root.assertLive(op);
@@ -218,10 +226,9 @@ function runPass(root: Tensor, seed: Tensor | undefined, options: BackwardOption
   const createGraph = options.createGraph ?? false;
   const retainGraph = options.retainGraph ?? createGraph;
   const rootTarget = targetOf(root);
-  const wanted =
-    mode.kind === 'capture'
-      ? new Set(mode.inputs.flatMap((input) => (input.target ? [input.target] : [])))
-      : null;
+  const wanted = mode.inputs
+    ? new Set(mode.inputs.flatMap((input) => (input.target ? [input.target] : [])))
+    : null;
   const order = rootTarget instanceof GradNode ? topologicalOrder(rootTarget) : [];
   const toRun = nodesToRun(order, wanted);
   for (const node of toRun) if (node.freed) throw freedGraphError('backward', node);
@@ -252,7 +259,7 @@ function runPass(root: Tensor, seed: Tensor | undefined, options: BackwardOption
       }
       for (const target of store.targets()) {
         const g = store.take(target)!;
-        if (wanted) captured.set(target, store.handOut(g));
+        if (mode.kind === 'capture') captured.set(target, store.handOut(g));
         else if (!(target instanceof GradNode) && target.requiresGrad) accumulateGrad(target, g, store);
         store.settle([g]);
       }
@@ -327,7 +334,17 @@ export function backward(tensor: Tensor, seed?: Tensor, options: BackwardOptions
         '(set requiresGrad on a leaf before computing it, outside noGrad)',
     );
   }
-  runPass(tensor, seed, options, { kind: 'accumulate' });
+  const inputs = options.inputs?.map((t) => {
+    t.assertLive('backward');
+    if (!t.requiresGrad || targetOf(t) !== t) {
+      throw new FluxionError(
+        'backward',
+        `inputs must be leaves that require grad, got a ${fmtShape(t.shape)} ${t.dtype} tensor that ${t.requiresGrad ? 'is computed' : 'does not require grad'}`,
+      );
+    }
+    return gradInput(t);
+  });
+  runPass(tensor, seed, options, { kind: 'accumulate', inputs });
 }
 
 /**

@@ -27,6 +27,7 @@ import {
   cos,
   exp,
   FluxionError,
+  getBackend,
   less,
   logSigmoid,
   matmul,
@@ -95,6 +96,61 @@ describe('accumulation', () => {
     scope(() => sum(x).backward());
     await expectAllClose(x.grad!, [1, 1], TOL);
     x.dispose();
+  });
+
+  test('backward with inputs fills only those leaves, with the same values, and prunes the rest', async () => {
+    // A generator-step shape: loss = f(d(g(z))), with gradients wanted for g's weight only.
+    const gw = leaf([
+      [0.5, -1],
+      [2, 0.25],
+    ]);
+    const dw = leaf([[1.5], [-0.5]]);
+    const z = tensor([[1, 2]], { dtype: 'float64' });
+    const loss = () => sum(tanh(matmul(tanh(matmul(z, gw)), dw)));
+    // Counts the matmuls a backward pass runs: 3 for every gradient (zᵀ·g for gw, g·dwᵀ and hᵀ·g
+    // for the second product), 2 when dw's is not wanted.
+    const cpu = getBackend('cpu');
+    const run = cpu.run.bind(cpu);
+    const matmulsIn = (f: () => void) => {
+      let count = 0;
+      cpu.run = (op, ...rest) => {
+        if (op === 'matmul') count++;
+        return run(op, ...rest);
+      };
+      try {
+        f();
+      } finally {
+        cpu.run = run;
+      }
+      return count;
+    };
+    expect(
+      scope(() => {
+        const l = loss();
+        return matmulsIn(() => l.backward());
+      }),
+    ).toBe(3);
+    const full = await gw.grad!.array();
+    gw.zeroGrad();
+    dw.zeroGrad();
+    expect(
+      scope(() => {
+        const l = loss();
+        return matmulsIn(() => l.backward(undefined, { inputs: [gw] }));
+      }),
+    ).toBe(2);
+    expect(await gw.grad!.array()).toEqual(full);
+    expect(dw.grad).toBeNull();
+    expect(() => scope(() => loss().backward(undefined, { inputs: [z] }))).toThrow(
+      /backward: inputs must be leaves that require grad, got a \[1,2\] float64 tensor that does not require grad/,
+    );
+    expect(() =>
+      scope(() => {
+        const h = matmul(z, gw);
+        sum(h).backward(undefined, { inputs: [h] });
+      }),
+    ).toThrow(/that is computed/);
+    for (const t of [gw, dw]) t.dispose();
   });
 
   test('gradients flowing into a broadcast input are summed back to its shape', async () => {
