@@ -141,8 +141,29 @@ export interface MemoryStats {
   liveTensors: number;
   /** Tensors that were garbage-collected without `dispose()` (their storage was freed then). */
   leaked: number;
-  /** Buffers and bytes held by each backend (pooled GPU buffers excluded). */
+  /** Buffers and bytes held by each backend (pooled GPU buffers and cached constants excluded). */
   backends: Partial<Record<BackendName, BackendMemory>>;
+  /**
+   * The scalar constants ops keep for reuse on device backends (`x.mul(0.5)` on WebGPU uploads
+   * 0.5 once): a bounded cache, reported here and not in `liveTensors` or `backends`.
+   */
+  constants: { tensors: number; backends: Partial<Record<BackendName, BackendMemory>> };
+}
+
+/** Cached constants and the backend memory each one took. */
+const constantTensors = new Map<Tensor, { backend: BackendName; memory: BackendMemory }>();
+
+/**
+ * Registers a cached constant, with the backend memory its creation took, so that
+ * {@link memoryStats} reports it apart; it is forgotten when disposed.
+ */
+export function registerConstant(t: Tensor, backend: BackendName, memory: BackendMemory): void {
+  constantTensors.set(t, { backend, memory });
+}
+
+/** Forgets a cached constant (before it is disposed). */
+export function unregisterConstant(t: Tensor): void {
+  constantTensors.delete(t);
 }
 
 /**
@@ -156,5 +177,17 @@ export interface MemoryStats {
  * ```
  */
 export function memoryStats(): MemoryStats {
-  return { liveTensors, leaked, backends: backendMemory() };
+  const backends = backendMemory();
+  const constants: MemoryStats['constants'] = { tensors: constantTensors.size, backends: {} };
+  for (const { backend, memory } of constantTensors.values()) {
+    const own = (constants.backends[backend] ??= { buffers: 0, bytes: 0 });
+    own.buffers += memory.buffers;
+    own.bytes += memory.bytes;
+    const total = backends[backend];
+    if (total) {
+      total.buffers -= memory.buffers;
+      total.bytes -= memory.bytes;
+    }
+  }
+  return { liveTensors: liveTensors - constantTensors.size, leaked, backends, constants };
 }

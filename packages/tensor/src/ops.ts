@@ -3,11 +3,12 @@
  * here, then {@link runKernel} runs the primitive. Temporaries (casts, broadcast views, scalar
  * tensors) live in a scope and are freed before the function returns.
  */
+import { getBackend } from './backend.js';
 import { full } from './creation.js';
 import { runKernel } from './dispatch.js';
 import { type DType, isFloat, promoteTypes, promoteWithScalar } from './dtype.js';
 import { FluxionError, fmtShape } from './errors.js';
-import { scope } from './memory.js';
+import { keep, registerConstant, scope, unregisterConstant } from './memory.js';
 import {
   type ArgReduceOp,
   type BinaryOp,
@@ -55,7 +56,50 @@ function lift(op: string, v: TensorOrScalar, dtype: DType, like: Tensor): Tensor
   if (v instanceof Tensor) return cast(checkTensor(op, v), dtype);
   if (typeof v !== 'number' && typeof v !== 'boolean')
     throw new FluxionError(op, `expected a Tensor or a number, got ${typeof v}`);
-  return full([], Number(v), { dtype, backend: like.backend.name });
+  const backend = like.backend.name;
+  if (backend === 'cpu') return full([], Number(v), { dtype, backend });
+  return scalarConstant(Number(v), dtype, backend);
+}
+
+/** Most scalar constants kept per process; the least recently used one goes first. */
+const MAX_CONSTANTS = 512;
+const constants = new Map<string, Tensor>();
+
+/**
+ * The 0-d tensor of a JavaScript number on a device backend, made once and reused (kept out of
+ * every scope; never handed to the caller). On WebGPU a fresh constant would cost an upload per
+ * use (`x * 0.5` in a training step), and its buffer, swapped for an idle one when the upload has
+ * to wait, would shuffle the buffer pool so that cached bind groups stop matching.
+ */
+function scalarConstant(value: number, dtype: DType, backend: Tensor['backend']['name']): Tensor {
+  const key = `${backend}|${dtype}|${Object.is(value, -0) ? '-0' : value}`;
+  const device = getBackend(backend);
+  let t = constants.get(key);
+  if (t) {
+    constants.delete(key); // re-inserted below: most recently used last
+    if (t.isDisposed || t.backend !== device) {
+      // The backend was replaced (a new device after initWebGPU again): drop the stale constant.
+      unregisterConstant(t);
+      t = undefined;
+    }
+  }
+  if (!t) {
+    const before = device.memory();
+    t = keep(full([], value, { dtype, backend }));
+    const after = device.memory();
+    registerConstant(t, backend, {
+      buffers: after.buffers - before.buffers,
+      bytes: after.bytes - before.bytes,
+    });
+    if (constants.size >= MAX_CONSTANTS) {
+      const [oldest, old] = constants.entries().next().value as [string, Tensor];
+      constants.delete(oldest);
+      unregisterConstant(old);
+      old.dispose();
+    }
+  }
+  constants.set(key, t);
+  return t;
 }
 
 /** The dtype a binary op computes in, after the promotion rules of `dtype.ts`. */

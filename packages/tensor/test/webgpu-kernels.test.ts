@@ -488,6 +488,28 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
     x.dispose();
   });
 
+  test('scalar operands are uploaded once, kept in a bounded cache and reported apart', async () => {
+    setBackend('webgpu');
+    const x = tensor(values(8), [8]);
+    const before = T.memoryStats();
+    const uploads = vi.spyOn(backend, 'upload');
+    scope(() => [x.mul(0.123), x.mul(0.123), x.add(0.123)]).forEach((t) => {
+      t.dispose();
+    });
+    expect(uploads).toHaveBeenCalledTimes(1); // one constant, float32 0.123
+    uploads.mockRestore();
+    const after = T.memoryStats();
+    expect(after.constants.tensors).toBeGreaterThanOrEqual(1);
+    expect(after.liveTensors).toBe(before.liveTensors);
+    expect(after.backends.webgpu?.buffers).toBe(before.backends.webgpu?.buffers);
+    expect(await x.mul(0.123).data()).toEqual(
+      Float32Array.from(await x.data(), (v) => Math.fround(v * Math.fround(0.123))),
+    );
+    for (let i = 0; i < 600; i++) scope(() => x.add(i + 0.5)).dispose();
+    expect(T.memoryStats().constants.tensors).toBeLessThanOrEqual(512);
+    x.dispose();
+  });
+
   describe('elementwise programs', () => {
     const program: T.ElementwiseProgram = {
       name: 'mix',
