@@ -6,7 +6,7 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { memoryStats, setBackend, tensor } from '@fluxion/tensor';
+import { add, matmul, memoryStats, oneHot, randn, setBackend, sum, tensor, transpose } from '@fluxion/tensor';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   createModel,
@@ -15,6 +15,7 @@ import {
   loadCheckpoint,
   loadMnist,
   MODEL_KINDS,
+  ProjectionDiscriminator,
   runCli,
   saveCheckpoint,
   splitDataset,
@@ -124,6 +125,22 @@ describe('GAN', () => {
       images.dispose();
     },
   );
+});
+
+test('the conditional discriminator projects the label embedding onto the features', async () => {
+  const d = new ProjectionDiscriminator(12, 3, 7, [8, 5]);
+  const x = randn([4, 12], { seed: 1 });
+  const y = oneHot(tensor(Int32Array.from([0, 1, 2, 1])), 3);
+  const features = d.trunk.forward(x);
+  const embedded = matmul(y, transpose(d.embed.weight)); // E·y, [4, 5]
+  const expected = add(d.head.forward(features), sum(features.mul(embedded), 1, true));
+  expect(Array.from(await d.forward(x, y).data())).toEqual(Array.from(await expected.data()));
+  // The same image under another label gets another logit.
+  const other = oneHot(tensor(Int32Array.from([2, 2, 0, 0])), 3);
+  const a = await d.forward(x, y).data();
+  const b = await d.forward(x, other).data();
+  expect(a.some((v, i) => v !== b[i])).toBe(true);
+  expect(d.embed.bias).toBeNull();
 });
 
 describe('checkpoints', () => {

@@ -20,7 +20,7 @@
  * implementations, while tanh with [−1, 1] trained to varied digits.
  */
 import { gradients, noGrad } from '@fluxion/autograd';
-import { Adam, bceWithLogits, type Module, type Sequential } from '@fluxion/nn';
+import { Adam, type AnyModule, bceWithLogits, type Sequential } from '@fluxion/nn';
 import {
   add,
   clamp,
@@ -50,7 +50,13 @@ import {
   noiseGenerator,
   type StepLosses,
 } from './model.js';
-import { dcganDiscriminator, dcganGenerator, mlpDiscriminator, mlpGenerator } from './networks.js';
+import {
+  dcganDiscriminator,
+  dcganGenerator,
+  mlpDiscriminator,
+  mlpGenerator,
+  ProjectionDiscriminator,
+} from './networks.js';
 
 /** How the two players are scored. */
 export type GanObjective = 'non-saturating' | 'minimax' | 'wgan-gp';
@@ -93,7 +99,7 @@ export function ganDefaults(kind: GanConfig['kind']): GanConfig {
   };
 }
 
-function setTrainable(module: Module, trainable: boolean): void {
+function setTrainable(module: AnyModule, trainable: boolean): void {
   for (const p of module.parameters()) p.requiresGrad = trainable;
 }
 
@@ -109,7 +115,8 @@ function setTrainable(module: Module, trainable: boolean): void {
  */
 export class Gan implements GenerativeModel {
   readonly generator: Sequential;
-  readonly discriminator: Sequential;
+  /** The discriminator (a {@link ProjectionDiscriminator} for the conditional GAN). */
+  readonly discriminator: Sequential | ProjectionDiscriminator;
   readonly optG: Adam;
   readonly optD: Adam;
   readonly noise;
@@ -128,7 +135,11 @@ export class Gan implements GenerativeModel {
     this.generator =
       architecture === 'dcgan' ? dcganGenerator(latent, seed) : mlpGenerator(latent + extra, pixels, seed);
     this.discriminator =
-      architecture === 'dcgan' ? dcganDiscriminator(seed + 1) : mlpDiscriminator(pixels + extra, seed + 1);
+      architecture === 'dcgan'
+        ? dcganDiscriminator(seed + 1)
+        : conditional
+          ? new ProjectionDiscriminator(pixels, classes, seed + 1)
+          : mlpDiscriminator(pixels, seed + 1);
     const betas = { beta1: config.beta1, beta2: config.beta2 };
     this.optG = new Adam(this.generator.parameters(), { lr: config.lr, ...betas });
     this.optD = new Adam(this.discriminator.parameters(), { lr: config.lr, ...betas });
@@ -139,7 +150,7 @@ export class Gan implements GenerativeModel {
     return this.config.conditional;
   }
 
-  modules(): Record<string, Module> {
+  modules(): Record<string, AnyModule> {
     return { generator: this.generator, discriminator: this.discriminator };
   }
 
@@ -157,7 +168,12 @@ export class Gan implements GenerativeModel {
 
   /** Discriminator logits `[n, 1]` for images in [−1, 1]. */
   private discriminate(x: Tensor, labels: Tensor | null): Tensor {
-    return this.discriminator.forward(labels ? concat([x, labels], 1) : x);
+    const d = this.discriminator;
+    if (d instanceof ProjectionDiscriminator) {
+      if (!labels) throw new Error('Gan: the conditional discriminator needs labels');
+      return d.forward(x, labels);
+    }
+    return d.forward(x);
   }
 
   /** The discriminator's loss on a real and a generated batch. */

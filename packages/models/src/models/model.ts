@@ -2,7 +2,7 @@
  * What every generative model of this package shares: a config, named modules and optimizers
  * (what a checkpoint saves), one training step on a batch, and sampling to pixels in [0, 1].
  */
-import type { Module, Optimizer } from '@fluxion/nn';
+import type { AnyModule, Optimizer } from '@fluxion/nn';
 import { Generator, type Tensor } from '@fluxion/tensor';
 import type { Batch } from '../data/dataset.js';
 
@@ -51,7 +51,7 @@ export interface GenerativeModel {
   /** Whether `sample` accepts labels. */
   readonly conditional: boolean;
   /** Named networks (checkpointed as `<name>.<parameter>`). */
-  modules(): Record<string, Module>;
+  modules(): Record<string, AnyModule>;
   /** Named optimizers (checkpointed under `optim.<name>.…`). */
   optimizers(): Record<string, AnyOptimizer>;
   /** One update on a batch of images in [0, 1] (and labels); returns the losses. */

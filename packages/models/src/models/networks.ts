@@ -10,11 +10,13 @@ import {
   Dense,
   Flatten,
   LeakyReLU,
+  Module,
   ReLU,
   Sequential,
   Tanh,
   Unflatten,
 } from '@fluxion/nn';
+import { add, mul, sum, type Tensor } from '@fluxion/tensor';
 
 /** Initialisation streams: layer `i` of a network seeded `seed` uses seed `seed · 1000 + i`. */
 const seeder = (seed: number) => {
@@ -46,6 +48,44 @@ export function mlpDiscriminator(inputs: number, seed: number, hidden = [512, 25
     i < hidden.length ? [new Dense(n, all[i + 1], s()), new LeakyReLU(0.2)] : [],
   );
   return new Sequential(...layers, new Dense(hidden[hidden.length - 1], 1, s()));
+}
+
+/**
+ * The conditional GAN's discriminator: a projection discriminator (Miyato & Koyama 2018). The
+ * seed discriminator's trunk (784 → 512 → 256, LeakyReLU) gives features φ(x); the logit is
+ * `w·φ(x) + b + ⟨E·y, φ(x)⟩` with a learned embedding `E` of the one-hot label `y`. Appending the
+ * ten one-hot values to the 784 pixels instead (the original cGAN) leaves the label as a faint
+ * input that the discriminator can ignore for a long time; the projection makes "is this a
+ * plausible 7" part of every logit.
+ *
+ * @example
+ * ```ts
+ * const d = new ProjectionDiscriminator(784, 10, 1);
+ * d.forward(images, oneHot(labels, 10)).shape; // [n, 1]
+ * ```
+ */
+export class ProjectionDiscriminator extends Module<[Tensor, Tensor], Tensor> {
+  readonly trunk: Sequential;
+  readonly head: Dense;
+  readonly embed: Dense;
+
+  constructor(pixels: number, classes: number, seed: number, hidden = [512, 256]) {
+    super();
+    const s = seeder(seed);
+    const features = hidden[hidden.length - 1];
+    this.trunk = new Sequential(
+      ...[pixels, ...hidden].flatMap((n, i, all) =>
+        i < hidden.length ? [new Dense(n, all[i + 1], s()), new LeakyReLU(0.2)] : [],
+      ),
+    );
+    this.head = new Dense(features, 1, s());
+    this.embed = new Dense(classes, features, { ...s(), bias: false });
+  }
+
+  forward(x: Tensor, labels: Tensor): Tensor {
+    const h = this.trunk.forward(x);
+    return add(this.head.forward(h), sum(mul(h, this.embed.forward(labels)), 1, true));
+  }
 }
 
 /**

@@ -14,7 +14,7 @@
  * random targets with MSE, never on digits.
  */
 import { noGrad } from '@fluxion/autograd';
-import { Adam, bceWithLogits, Dense, gaussianKl, type Module, type Sequential } from '@fluxion/nn';
+import { Adam, type AnyModule, bceWithLogits, Dense, gaussianKl, type Sequential } from '@fluxion/nn';
 import {
   add,
   clamp,
@@ -126,7 +126,7 @@ export class Vae implements GenerativeModel {
     return this.config.conditional;
   }
 
-  modules(): Record<string, Module> {
+  modules(): Record<string, AnyModule> {
     return { encoder: this.encoder, muHead: this.muHead, logVarHead: this.logVarHead, decoder: this.decoder };
   }
 

@@ -25,8 +25,8 @@ import type { BinaryOp, KernelOp, OpParamMap, UnaryOp } from '../../registry.js'
 import { bufferOf, type Destination, type KernelContext } from './context.js';
 import { checkRank, type MergedLayout, mergeAxes, putList, scalarBits } from './layout.js';
 import {
-  ENTRY_ARGS,
   helpersFor,
+  MAIN,
   PARAM_WORDS,
   PARAMS_DECL,
   putReciprocals,
@@ -128,6 +128,12 @@ function vec4Source(types: ScalarType[], outType: ScalarType, expr: string, mode
       : `let v${k} = vec4<${types[k]}>(in${k}[p(${20 + 9 * k}u)]);`,
   );
   const lane = (c: number) => `compute(${types.map((_, k) => `v${k}[${c}]`).join(', ')})`;
+  // Plain arithmetic (add, sub, mul, div, neg, copy, fill) runs on whole vectors; anything that
+  // calls a scalar helper runs once per lane.
+  const vectorExpr = /^(?:x[0-2]|constant|[-+*/() ]|\s)+$/.test(expr)
+    ? expr.replace(/x([0-2])/g, 'v$1').replace(/constant/g, `vec4<${outType}>(bitcast<${outType}>(p(3u)))`)
+    : null;
+  const result = vectorExpr ?? `vec4<${outType}>(${[0, 1, 2, 3].map(lane).join(', ')})`;
   return `${PARAMS_DECL}
 ${decls.join('\n')}
 ${helpersFor(expr)}
@@ -136,11 +142,11 @@ fn compute(${args}) -> ${outType} {
   return ${expr};
 }
 @compute @workgroup_size(${WORKGROUP})
-fn main(${ENTRY_ARGS}) {
+${MAIN}
   let i = workgroupIndex(wid, nwg) * ${WORKGROUP}u + lid;
   if (i >= p(0u) / 4u) { return; }
   ${loads.join('\n  ')}
-  out[p(2u) / 4u + i] = vec4<${outType}>(${[0, 1, 2, 3].map(lane).join(', ')});
+  out[p(2u) / 4u + i] = ${result};
 }`;
 }
 
@@ -185,7 +191,7 @@ fn compute(${args}) -> ${outType} {
   return ${expr};
 }
 @compute @workgroup_size(${WORKGROUP})
-fn main(${ENTRY_ARGS}) {
+${MAIN}
   let base = workgroupIndex(wid, nwg) * ${WORKGROUP * VALUES_PER_THREAD}u + lid;
   for (var v = 0u; v < ${VALUES_PER_THREAD}u; v++) {
     let i = base + v * ${WORKGROUP}u;

@@ -24,9 +24,9 @@ import { bufferOf, type KernelContext } from './context.js';
 import { copyInto, destinationOf, fill } from './elementwise.js';
 import { checkRank, mergeAxes, putList } from './layout.js';
 import {
-  ENTRY_ARGS,
   f32ToBits,
   helpersFor,
+  MAIN,
   PARAMS_DECL,
   putReciprocals,
   storageDecl,
@@ -50,7 +50,7 @@ ${storageDecl(2, 'idx', 'i32', false)}
 ${storageDecl(3, 'out', t, true)}
 ${helpersFor('fastDiv(')}
 @compute @workgroup_size(${WORKGROUP})
-fn main(${ENTRY_ARGS}) {
+${MAIN}
   let i = workgroupIndex(wid, nwg) * ${WORKGROUP}u + lid;
   if (i >= p(0u)) { return; }
   ${stridedOffsetCode({ flat: 'i', rank: 'p(1u)', shapeBase: 8, reciprocalBase: 32 }, [
@@ -110,7 +110,7 @@ ${storageDecl(1, 'src', t, false)}
 ${storageDecl(2, 'idx', 'i32', false)}
 ${storageDecl(3, 'out', t, true)}
 @compute @workgroup_size(${WORKGROUP})
-fn main(${ENTRY_ARGS}) {
+${MAIN}
   let flat = workgroupIndex(wid, nwg) * ${WORKGROUP}u + lid;
   if (flat >= p(0u)) { return; }
   let ranks = p(7u);
@@ -206,7 +206,7 @@ ${storageDecl(1, 'g', t, false)}
 ${storageDecl(2, 'out', t, true)}
 ${helpersFor('fastDiv(')}
 @compute @workgroup_size(${WORKGROUP})
-fn main(${ENTRY_ARGS}) {
+${MAIN}
   let i = workgroupIndex(wid, nwg) * ${WORKGROUP}u + lid;
   if (i >= p(0u)) { return; }
   let W = p(7u); let H = p(6u); let C = p(5u);

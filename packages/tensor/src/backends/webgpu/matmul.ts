@@ -27,7 +27,7 @@ import { FluxionError } from '../../errors.js';
 import { sizeOf } from '../../shape.js';
 import { bufferOf, type KernelContext, type MatmulVariant } from './context.js';
 import { checkRank, mergeAxes, putList } from './layout.js';
-import { ENTRY_ARGS, PARAMS_DECL, storageDecl, stridedOffsetCode, wgslType } from './wgsl.js';
+import { MAIN, PARAMS_DECL, storageDecl, stridedOffsetCode, wgslType } from './wgsl.js';
 
 /** Lanes of the register kernels (one subgroup). */
 const LANES = 8;
@@ -138,7 +138,7 @@ ${bDecl}
 ${storageDecl(3, 'C', t, true)}
 ${loadB}
 @compute @workgroup_size(${LANES})
-fn main(${ENTRY_ARGS}) {
+${MAIN}
   ${prologue()}
   let row0 = tm * ${TM}u;
   let col0 = (tn * ${LANES}u + lid) * ${TN}u;
@@ -207,7 +207,7 @@ ${storageDecl(3, 'C', t, true)}
 var<workgroup> As: array<${t}, ${TILE * TILE_K}>;
 var<workgroup> Bs: array<${t}, ${TILE * TILE_K}>;
 @compute @workgroup_size(${threads})
-fn main(${ENTRY_ARGS}) {
+${MAIN}
   ${prologue()}
   let row0 = tm * ${TILE}u;
   let col0 = tn * ${TILE}u;
@@ -238,7 +238,7 @@ ${storageDecl(1, 'A', t, false)}
 ${storageDecl(2, 'B', t, false)}
 ${storageDecl(3, 'C', t, true)}
 @compute @workgroup_size(${SIMPLE_WORKGROUP})
-fn main(${ENTRY_ARGS}) {
+${MAIN}
   ${prologue()}
   let row = tm;
   let col = tn * ${SIMPLE_WORKGROUP}u + lid;

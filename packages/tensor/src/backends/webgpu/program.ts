@@ -16,7 +16,7 @@ import { FluxionError } from '../../errors.js';
 import { type ParsedProgram, type ProgramFunction, renderExpression } from '../../program.js';
 import { sizeOf } from '../../shape.js';
 import { bufferOf, type KernelContext } from './context.js';
-import { ENTRY_ARGS, helpersFor, PARAM_WORDS, PARAMS_DECL, storageDecl } from './wgsl.js';
+import { helpersFor, MAIN, PARAM_WORDS, PARAMS_DECL, storageDecl } from './wgsl.js';
 
 const WORKGROUP = 256;
 const MAX_OPERANDS = 8;
@@ -67,7 +67,7 @@ fn compute(${args}) -> Outputs {
   return Outputs(${returned});
 }
 @compute @workgroup_size(${WORKGROUP})
-fn main(${ENTRY_ARGS}) {
+${MAIN}
   let i = workgroupIndex(wid, nwg) * ${WORKGROUP}u + lid;
   if (i >= p(0u)${vec4 ? ' / 4u' : ''}) { return; }
   ${main.join('\n  ')}

@@ -12,7 +12,7 @@
 import type { KernelArg } from '../../backend.js';
 import type { OpParamMap } from '../../registry.js';
 import { bufferOf, type KernelContext } from './context.js';
-import { ENTRY_ARGS, helpersFor, PARAMS_DECL, storageDecl } from './wgsl.js';
+import { helpersFor, MAIN, PARAMS_DECL, storageDecl } from './wgsl.js';
 
 const WORKGROUP = 64;
 
@@ -53,7 +53,7 @@ ${storageDecl(1, 'out', type, true)}
 ${PHILOX}
 ${helpersFor(expr)}
 @compute @workgroup_size(${WORKGROUP})
-fn main(${ENTRY_ARGS}) {
+${MAIN}
   let i = workgroupIndex(wid, nwg) * ${WORKGROUP}u + lid;
   if (i >= p(0u)) { return; }
   let lo = p(4u) + i;

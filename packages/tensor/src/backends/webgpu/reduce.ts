@@ -25,8 +25,8 @@ import type { GpuBuffer } from './buffers.js';
 import { bufferOf, type KernelContext } from './context.js';
 import { checkRank, mergeAxes, putList } from './layout.js';
 import {
-  ENTRY_ARGS,
   helpersFor,
+  MAIN,
   PARAMS_DECL,
   putReciprocals,
   storageDecl,
@@ -135,7 +135,7 @@ function reduceSource(o: PassOptions, t: ScalarType): string {
   const main =
     o.mode === 'thread'
       ? `@compute @workgroup_size(${WORKGROUP})
-fn main(${ENTRY_ARGS}) {
+${MAIN}
   let row = workgroupIndex(wid, nwg) * ${WORKGROUP}u + lid;
   if (row >= p(0u)) { return; }
   ${rowBase}
@@ -151,7 +151,7 @@ fn main(${ENTRY_ARGS}) {
       : `var<workgroup> sv: array<${t}, ${WORKGROUP}>;
 ${arg ? `var<workgroup> si: array<u32, ${WORKGROUP}>;` : ''}
 @compute @workgroup_size(${WORKGROUP})
-fn main(${ENTRY_ARGS}) {
+${MAIN}
   let w = workgroupIndex(wid, nwg);
   if (w >= p(0u) * p(5u)) { return; }
   let row = w / p(5u);

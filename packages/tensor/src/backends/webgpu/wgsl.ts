@@ -40,9 +40,18 @@ fn workgroupIndex(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return wid.x + nwg.x * (wid.y + nwg.y * wid.z);
 }`;
 
-/** Entry-point builtins, used with `workgroupIndex(wid, nwg)`. */
+/**
+ * Entry-point builtins, used with `workgroupIndex(wid, nwg)`. Every workgroup is one-dimensional,
+ * so the invocation's index is `local_invocation_id.x` (bound to `lid` by {@link MAIN}): lavapipe
+ * turns `local_invocation_index` into arithmetic that hides the lanes' consecutive addresses and
+ * moved half the bytes per second in a vec4 add.
+ */
 export const ENTRY_ARGS =
-  '@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32';
+  '@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lidv: vec3<u32>';
+
+/** The head of every kernel's entry point, with `lid` (the invocation's index in its workgroup). */
+export const MAIN = `fn main(${ENTRY_ARGS}) {
+  let lid = lidv.x;`;
 
 /** A storage binding declaration (bind group 1; binding 0 is unused, bindings count from 1). */
 export function storageDecl(binding: number, name: string, type: string, write: boolean): string {
