@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tensorApi from '@fluxion/tensor';
-import { FluxionError, setBackend } from '@fluxion/tensor';
+import { concat, FluxionError, setBackend, type Tensor } from '@fluxion/tensor';
 import cliProgress from 'cli-progress';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { type ImageDataset, loadIdxDataset, loadMnist, splitDataset } from './data/dataset.js';
@@ -344,6 +344,20 @@ export interface EvaluateOptions {
 }
 
 /**
+ * `n` samples drawn `chunk` at a time and joined: a convolutional generator's intermediates for
+ * 1,000 images at once outgrow a device's storage-binding limit (128 MiB on lavapipe).
+ */
+function sampleInChunks(model: GenerativeModel, n: number, chunk = 100): Tensor {
+  const parts: Tensor[] = [];
+  try {
+    for (let start = 0; start < n; start += chunk) parts.push(model.sample(Math.min(chunk, n - start)));
+    return parts.length === 1 ? parts[0] : concat(parts, 0);
+  } finally {
+    if (parts.length > 1) for (const p of parts) p.dispose();
+  }
+}
+
+/**
  * The metrics of a model on test data: for VAEs the −ELBO and the IWAE bound in nats per image;
  * for every model the classifier-FID of its samples against the test digits (with the baselines
  * when `train` is given); for conditional models the accuracy of generated digits.
@@ -362,7 +376,7 @@ export async function evaluateModel(
   setTraining(model, false);
   const report: Record<string, number> = {};
   if (fidSamples > 0) {
-    const samples = model.sample(fidSamples);
+    const samples = sampleInChunks(model, fidSamples);
     try {
       report.classifierFid = await classifierFid(samples, test.images);
     } finally {

@@ -204,7 +204,7 @@ function checkGrammar(tokens: readonly ProgramToken[], fail: (message: string) =
   };
   const atom = (): void => {
     const t = tokens[i];
-    if (!t) return fail('the expression ends too early');
+    if (!t) fail('the expression ends too early');
     i++;
     if (t.kind === 'name' || t.kind === 'number') return;
     if (t.kind === 'function') {

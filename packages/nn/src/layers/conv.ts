@@ -22,7 +22,6 @@ import {
   fold,
   matmul,
   pad,
-  permute,
   type RandomOptions,
   reshape,
   scope,

@@ -398,7 +398,7 @@ const KERNELS: { [K in KernelOp]: Kernel<K> } = {
   },
   // Each output element gathers the window taps that read it: tap (i, j) of position (y, x) read
   // row y·sh + i·dh, so row r receives taps with (r − i·dh) divisible by sh and in range.
-  fold: ([g], out, { kernel, stride, dilation, size }) => {
+  fold: ([g], out, { stride, dilation, size }) => {
     const [n, c, kh, kw, oh, ow] = g.shape;
     const [s0, s1, s2, s3, s4, s5] = g.strides;
     const gs = dataOf(g);
