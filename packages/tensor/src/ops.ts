@@ -80,6 +80,7 @@ function scalarConstant(value: number, dtype: DType, backend: Tensor['backend'][
     if (t.isDisposed || t.backend !== device) {
       // The backend was replaced (a new device after initWebGPU again): drop the stale constant.
       unregisterConstant(t);
+      t.dispose();
       t = undefined;
     }
   }
