@@ -66,7 +66,6 @@ export class SGD extends Optimizer<SGDOptions> {
   protected plan(state: ParamState, group: ParamGroup<SGDOptions>): UpdatePlan {
     const { lr, momentum, dampening, nesterov, weightDecay } = group;
     const g = weightDecay > 0 ? 'g = grad + weightDecay * param' : 'g = grad';
-    const scalars = { lr, weightDecay, momentum, bufferScale: 0, gradScale: 0 };
     if (!(momentum > 0)) {
       return {
         program: updateProgram(
@@ -79,14 +78,20 @@ export class SGD extends Optimizer<SGDOptions> {
       };
     }
     // The first step starts the buffer at the gradient itself (PyTorch), later ones average into it.
-    scalars.bufferScale = state.step === 1 ? 0 : momentum;
-    scalars.gradScale = state.step === 1 ? 1 : 1 - dampening;
+    const first = state.step === 1;
+    const scalars = {
+      lr,
+      weightDecay,
+      momentum,
+      bufferScale: first ? 0 : momentum,
+      gradScale: first ? 1 : 1 - dampening,
+    };
     const body = [
       g,
       'momentumBuffer = bufferScale * momentumBuffer + gradScale * g',
       `param = param - lr * ${nesterov ? '(g + momentum * momentumBuffer)' : 'momentumBuffer'}`,
     ];
-    const names = ['lr', 'weightDecay', 'momentum', 'bufferScale', 'gradScale'];
+    const names = Object.keys(scalars);
     return { program: updateProgram(this.name, ['param', 'grad', 'momentumBuffer'], names, body), scalars };
   }
 }

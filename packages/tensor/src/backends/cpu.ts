@@ -466,10 +466,9 @@ const compiledPrograms = new Map<string, ProgramLoop>();
  */
 function compileProgram(program: ParsedProgram): ProgramLoop {
   const v = (name: string) => `v_${name}`;
-  const fn = (f: ProgramFunction) => (f === 'max' ? 'maxNan' : f === 'min' ? 'minNan' : `Math.${f}`);
+  // Math.max and Math.min return NaN for a NaN argument, as the `maximum`/`minimum` kernels do.
+  const fn = (f: ProgramFunction) => `Math.${f}`;
   const lines = [
-    'const maxNan = (a, b) => (a !== a || b !== b ? NaN : Math.max(a, b));',
-    'const minNan = (a, b) => (a !== a || b !== b ? NaN : Math.min(a, b));',
     ...program.scalars.map((s, k) => `const ${v(s)} = scalars[${k}];`),
     ...program.inputs.map((_, k) => `const in${k} = inputs[${k}], off${k} = offsets[${k}];`),
     ...program.outputs.map((_, k) => `const out${k} = outputs[${k}];`),

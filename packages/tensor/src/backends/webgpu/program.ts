@@ -25,7 +25,14 @@ const SCALAR_BASE = 20;
 const v = (name: string) => `v_${name}`;
 /** A short id per program text, for pipeline keys. */
 const programIds = new Map<string, number>();
-const fn = (f: ProgramFunction) => ({ sqrt: 'sqrtF', max: 'maxNan', min: 'minNan', abs: 'abs' })[f];
+/** The WGSL of each program function (helpers that give special values the CPU's results). */
+const FUNCTION_WGSL: Record<ProgramFunction, string> = {
+  sqrt: 'sqrtF',
+  max: 'maxNan',
+  min: 'minNan',
+  abs: 'abs',
+};
+const fn = (f: ProgramFunction) => FUNCTION_WGSL[f];
 
 function programSource(p: ParsedProgram, written: readonly number[], vec4: boolean): string {
   const T = vec4 ? 'vec4<f32>' : 'f32';
