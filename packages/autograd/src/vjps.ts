@@ -60,6 +60,17 @@ import {
 import type { InputMeta } from './graph.js';
 
 /**
+ * Whether a matrix (or batch of matrices) is laid out as the transpose of a dense one: its last two
+ * axes are column-major (`transpose(w)` of a contiguous `w`). Vectors and single rows or columns
+ * count as not transposed.
+ */
+function storedTransposed(x: Tensor): boolean {
+  const r = x.shape.length;
+  if (r < 2 || x.shape[r - 1] === 1 || x.shape[r - 2] === 1) return false;
+  return x.strides[r - 2] === 1 && x.strides[r - 1] === x.shape[r - 2];
+}
+
+/**
  * What a VJP rule receives besides the output gradient.
  *
  * @example
@@ -310,12 +321,15 @@ export const VJPS: VjpTable = {
   },
   // a cast between float dtypes is the identity: cast the gradient back (integers get none)
   cast: { vjp: (g, { meta: [x] }) => [isFloat(x.dtype) ? cast(g, x.dtype) : null] },
-  // d(A · B) = dA · B + A · dB ⇒ Ā = G · Bᵀ, B̄ = Aᵀ · G (transposed views, no copies)
+  // d(A · B) = dA · B + A · dB ⇒ Ā = G · Bᵀ, B̄ = Aᵀ · G (transposed views, no copies). An operand
+  // stored transposed (a Linear layer's `x · transpose(w)`) gets its gradient in the same layout:
+  // (Gᵀ · A)ᵀ instead of Aᵀ · G, so the transpose's own rule hands a contiguous gradient to w
+  // rather than a transposed view that accumulation would have to copy (as PyTorch's mm backward).
   matmul: {
     saveInputs: 'all',
     vjp: (g, { inputs: [a, b], needs }) => [
-      needs[0] ? matmul(g, transpose(b)) : null,
-      needs[1] ? matmul(transpose(a), g) : null,
+      needs[0] ? (storedTransposed(a) ? transpose(matmul(b, transpose(g))) : matmul(g, transpose(b))) : null,
+      needs[1] ? (storedTransposed(b) ? transpose(matmul(transpose(g), a)) : matmul(transpose(a), g)) : null,
     ],
   },
   // concat copies blocks: each input's gradient is its block of g

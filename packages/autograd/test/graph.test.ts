@@ -98,6 +98,63 @@ describe('accumulation', () => {
     x.dispose();
   });
 
+  test('a matmul operand stored transposed gets a contiguous gradient without a copy', async () => {
+    // y = x · wᵀ (a Linear layer) and y = aᵀ · b: the gradients of w and a come out contiguous in
+    // their own layout, and the backward pass runs no copy kernel (a transposed view of Aᵀ·G would
+    // have to be copied when it is accumulated).
+    const w = leaf([
+      [0.5, -1, 2],
+      [0.25, 1.5, -0.5],
+    ]);
+    const a = leaf([
+      [1, -2],
+      [0.5, 3],
+      [-1, 0.25],
+    ]);
+    const x = tensor(
+      [
+        [1, 2, 3],
+        [-1, 0.5, 2],
+      ],
+      { dtype: 'float64' },
+    );
+    const b = tensor(
+      [
+        [1, 2],
+        [3, -1],
+        [0.5, 2],
+      ],
+      { dtype: 'float64' },
+    );
+    const cpu = getBackend('cpu');
+    const run = cpu.run.bind(cpu);
+    const ops: string[] = [];
+    cpu.run = (op, ...rest) => {
+      ops.push(op);
+      return run(op, ...rest);
+    };
+    try {
+      scope(() => {
+        const loss = add(sum(square(matmul(x, w.T))), sum(square(matmul(a.T, b))));
+        ops.length = 0;
+        loss.backward();
+      });
+    } finally {
+      cpu.run = run;
+    }
+    expect(ops).not.toContain('copy');
+    expect(w.grad!.isContiguous && a.grad!.isContiguous).toBe(true);
+    // d/dw Σ(x·wᵀ)² = 2 (x·wᵀ)ᵀ·x and d/da Σ(aᵀ·b)² = 2 b·(aᵀ·b)ᵀ, summed out by hand.
+    const xw = (await matmul(x, w.T).array()) as number[][];
+    const ab = (await matmul(a.T, b).array()) as number[][];
+    const xv = (await x.array()) as number[][];
+    const bv = (await b.array()) as number[][];
+    const wGrad = [0, 1].map((o) => [0, 1, 2].map((i) => 2 * (xw[0][o] * xv[0][i] + xw[1][o] * xv[1][i])));
+    const aGrad = [0, 1, 2].map((k) => [0, 1].map((m) => 2 * (bv[k][0] * ab[m][0] + bv[k][1] * ab[m][1])));
+    await expectAllClose(w.grad!, wGrad.flat(), TOL);
+    await expectAllClose(a.grad!, aGrad.flat(), TOL);
+  });
+
   test('backward with inputs fills only those leaves, with the same values, and prunes the rest', async () => {
     // A generator-step shape: loss = f(d(g(z))), with gradients wanted for g's weight only.
     const gw = leaf([

@@ -352,6 +352,38 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
       }
     });
 
+    test('the vec4 shader reads broadcast rows and columns over many rows', async () => {
+      // [3001, 12]: a bias-like row (aligned, then at offset 2, which takes the scalar shader), a
+      // column of one value per row (contiguous and strided) and both at once; 3001 rows exercise
+      // the shader's row split (a float-reciprocal division) well past small counts.
+      const both = (data: number[], shape: number[]) =>
+        (['cpu', 'webgpu'] as const).map((b) => tensor(data, shape, { backend: b }));
+      const rows = 3001;
+      const [mc, mg] = both(
+        Array.from({ length: rows * 12 }, (_, i) => Math.sin(i)),
+        [rows, 12],
+      );
+      const [vc, vg] = both(
+        Array.from({ length: 16 }, (_, i) => i - 7.5),
+        [16],
+      );
+      const [cc, cg] = both(
+        Array.from({ length: rows }, (_, i) => Math.cos(i)),
+        [rows, 1],
+      );
+      const cases: ((m: Tensor, v: Tensor, c: Tensor) => Tensor)[] = [
+        (m, v) => m.add(v.slice([0, 12])),
+        (m, v) => m.mul(v.slice([4, 16])),
+        (m, v) => m.sub(v.slice([2, 14])),
+        (m, _v, c) => m.div(c),
+        (m, _v, c) => c.sub(m),
+        (m) => m.mul(m.slice(null, [3, 4])),
+        (m, v, c) => T.where(T.greater(m, 0), v.slice([0, 12]), c),
+      ];
+      for (const f of cases)
+        await expectAllClose(await f(mg, vg, cg).data(), await f(mc, vc, cc).data(), loose);
+    });
+
     test('casts truncate, saturate and send NaN to 0; bool is x ≠ 0', async () => {
       const xs = [
         2.7,
@@ -456,6 +488,30 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
     // adapter lags behind recording, e.g. on a loaded machine); what is guaranteed is its bound.
     expect(backend.stats().pooledBytes).toBeLessThanOrEqual(256 * 2 ** 20);
     w.dispose();
+  });
+
+  test('a repeated step stops creating bind groups, whatever order it frees buffers in', async () => {
+    // The pool hands out the lowest-id free buffer, so every buffer of a step comes back in the
+    // same role the next step and after one step every bind group is a cached one. Here 16 same-
+    // sized temporaries are freed in an order that makes a last-in-first-out pool rotate them by
+    // one role per step, so it would keep creating bind groups for 16 steps.
+    setBackend('webgpu');
+    const x = tensor(values(4096), [64, 64]);
+    const step = () =>
+      scope(() => {
+        const parts = Array.from({ length: 16 }, (_, i) => x.mul(i + 1));
+        let acc = parts[0];
+        for (const p of parts.slice(1)) acc = acc.add(p);
+        for (const i of [14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 15]) parts[i].dispose();
+        return acc.sum();
+      });
+    for (let i = 0; i < 3; i++) step().dispose();
+    await backend.sync();
+    const before = backend.stats().bindGroups;
+    for (let i = 0; i < 5; i++) step().dispose();
+    await backend.sync();
+    expect(backend.stats().bindGroups - before).toBe(0);
+    x.dispose();
   });
 
   test('dispatches are batched: no submit inside ops, and new shapes compile nothing', async () => {

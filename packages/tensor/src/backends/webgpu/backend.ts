@@ -54,10 +54,16 @@ export interface WebGPUBackendOptions {
 
 /** Pool and pipeline statistics (diagnostics). */
 export interface WebGPUStats {
+  /** Bytes of freed buffers waiting in the pool. */
   pooledBytes: number;
+  /** Compute pipelines compiled so far. */
   pipelines: number;
+  /** Kernel launches recorded so far. */
   dispatches: number;
+  /** Command encoders submitted so far. */
   submits: number;
+  /** Bind groups of storage buffers created so far (a repeated step should stop adding any). */
+  bindGroups: number;
 }
 
 /**
@@ -245,6 +251,7 @@ export class WebGPUBackend implements Backend, KernelContext, ErrorSink {
       pipelines: this.pipelines.compiled,
       dispatches: this.recorder.totalDispatches,
       submits: this.recorder.epoch,
+      bindGroups: this.recorder.bindGroupsCreated,
     };
   }
 

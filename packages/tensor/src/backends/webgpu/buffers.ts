@@ -4,6 +4,14 @@
  * are handed out again. Size classes are 1/8 of an octave apart (at most 12.5 % waste); the pool
  * destroys its oldest buffers when it retains more than `maxPooledBytes`.
  *
+ * Which free buffer of a class is handed out matters for speed: a bind group names its buffers, and
+ * creating one costs about as much as the dispatch itself on lavapipe. The pool therefore hands out
+ * the free buffer with the lowest id, so that the buffer a request gets depends only on *which*
+ * buffers are free, not on the order they were freed in. A training step that repeats the same ops
+ * then gets the same buffers in the same roles every step, and the recorder's bind groups (cached
+ * by buffer ids) are all reused; a last-in-first-out list instead permuted the buffers from step to
+ * step, and most dispatches of a step made a new bind group.
+ *
  * A buffer that the not-yet-submitted command encoder still uses cannot be destroyed (the submit
  * would fail validation), so the pool only destroys buffers whose last use was submitted; the
  * recorder tells it with {@link BufferPool.submitted}.
@@ -23,6 +31,8 @@ export const BUFFER_USAGE = {
 export interface GpuBuffer {
   /** The GPU buffer (exchanged by {@link BufferPool.exchangeForIdle} before an upload). */
   gpu: GPUBuffer;
+  /** A number unique to `gpu` (it moves with `gpu` in an exchange); bind groups are keyed by it. */
+  id: number;
   /** Size of the GPU buffer in bytes (its size class). */
   readonly bytes: number;
   /** The recorder epoch (command-encoder generation) that last used it. */
@@ -49,6 +59,7 @@ export class BufferPool {
   private liveBytes = 0;
   /** Pooled buffers waiting to be destroyed once their last use is submitted. */
   private doomed: GpuBuffer[] = [];
+  private nextId = 1;
 
   constructor(
     /** Creates a GPU buffer of exactly this many bytes (the backend adds error handling). */
@@ -62,13 +73,18 @@ export class BufferPool {
   acquire(bytes: number): GpuBuffer {
     const size = sizeClass(bytes);
     const list = this.free.get(size);
-    let buffer = list?.pop();
-    if (buffer) {
+    let buffer: GpuBuffer | undefined;
+    if (list && list.length > 0) {
+      let best = 0;
+      for (let i = 1; i < list.length; i++) if (list[i].id < list[best].id) best = i;
+      buffer = list[best];
+      list[best] = list[list.length - 1];
+      list.pop();
       this.pooledBytes -= size;
       this.order.delete(buffer);
       buffer.pooled = false;
     } else {
-      buffer = { gpu: this.create(size), bytes: size, lastUse: -1, pooled: false };
+      buffer = { gpu: this.create(size), id: this.nextId++, bytes: size, lastUse: -1, pooled: false };
     }
     this.liveBuffers++;
     this.liveBytes += size;
@@ -94,11 +110,13 @@ export class BufferPool {
       const idle = list[i];
       if (idle.lastUse === currentEpoch) continue;
       [idle.gpu, buffer.gpu] = [buffer.gpu, idle.gpu];
+      [idle.id, buffer.id] = [buffer.id, idle.id];
       [idle.lastUse, buffer.lastUse] = [buffer.lastUse, idle.lastUse];
       return;
     }
-    const busy: GpuBuffer = { gpu: buffer.gpu, bytes: buffer.bytes, lastUse: buffer.lastUse, pooled: false };
+    const busy: GpuBuffer = { ...buffer };
     buffer.gpu = this.create(buffer.bytes);
+    buffer.id = this.nextId++;
     buffer.lastUse = -1;
     this.put(busy, currentEpoch);
   }

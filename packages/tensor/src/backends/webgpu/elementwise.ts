@@ -13,10 +13,12 @@
  * `VALUES_PER_THREAD` elements, `WORKGROUP` apart, so neighbouring invocations touch neighbouring
  * memory.
  *
- * The commonest case of all, every operand contiguous (or a broadcast scalar) with offsets and
- * count divisible by 4, has its own shader that moves `vec4`s: one load per operand for four
- * elements. On lavapipe that doubles the bandwidth of `add` (each lane's load is a gather there,
- * and a vec4 gather costs little more than a scalar one).
+ * The commonest cases have their own shader that moves `vec4`s, one load per operand for four
+ * elements: a contiguous output whose count and offsets are divisible by 4, with inputs that are
+ * contiguous, broadcast scalars, or (over a merged `[rows, columns]` layout with columns divisible
+ * by 4) a broadcast row such as a bias, or a broadcast column (one value per row, as in
+ * `x / sum(x, -1, true)`). On lavapipe that doubles the bandwidth of `add` (each lane's load is a
+ * gather there, and a vec4 gather costs little more than a scalar one).
  *
  * Special values follow the CPU backend: see the helpers in `wgsl.ts`.
  */
@@ -25,6 +27,7 @@ import type { BinaryOp, KernelOp, OpParamMap, UnaryOp } from '../../registry.js'
 import { bufferOf, type Destination, type KernelContext } from './context.js';
 import { checkRank, type MergedLayout, mergeAxes, putList, scalarBits } from './layout.js';
 import {
+  f32ToBits,
   helpersFor,
   MAIN,
   PARAM_WORDS,
@@ -112,21 +115,33 @@ export interface ElementwiseLaunch {
 }
 
 /**
- * How each input of a vec4 launch is read: `v` a contiguous run of vec4s, `s` one broadcast scalar.
- * The output is always a contiguous run of vec4s.
+ * How each input of a vec4 launch is read: `v` a contiguous run of vec4s, `s` one broadcast scalar,
+ * `r` one row of vec4s repeated for every row, `c` one scalar per row (rows of the merged
+ * `[rows, columns]` layout). The output is always a contiguous run of vec4s.
  */
-type Vec4Mode = 'v' | 's';
+type Vec4Mode = 'v' | 's' | 'r' | 'c';
+
+/** Parameter words of the vec4 shader's row split: vec4s per row and its f32 reciprocal. */
+const ROW_VEC4S_WORD = 48;
 
 function vec4Source(types: ScalarType[], outType: ScalarType, expr: string, modes: Vec4Mode[]): string {
   const n = types.length;
-  const decls = types.map((t, k) => storageDecl(k + 1, `in${k}`, modes[k] === 'v' ? `vec4<${t}>` : t, false));
+  const decls = types.map((t, k) =>
+    storageDecl(k + 1, `in${k}`, modes[k] === 'v' || modes[k] === 'r' ? `vec4<${t}>` : t, false),
+  );
   decls.push(storageDecl(n + 1, 'out', `vec4<${outType}>`, true));
   const args = types.map((t, k) => `x${k}: ${t}`).join(', ');
-  const loads = modes.map((m, k) =>
-    m === 'v'
-      ? `let v${k} = in${k}[p(${20 + 9 * k}u) / 4u + i];`
-      : `let v${k} = vec4<${types[k]}>(in${k}[p(${20 + 9 * k}u)]);`,
-  );
+  const offset = (k: number) => `p(${20 + 9 * k}u)`;
+  const loads = modes.map((m, k) => {
+    if (m === 'v') return `let v${k} = in${k}[${offset(k)} / 4u + i];`;
+    if (m === 'r') return `let v${k} = in${k}[${offset(k)} / 4u + col];`;
+    const at = m === 's' ? offset(k) : `${offset(k)} + row * p(${21 + 9 * k}u)`;
+    return `let v${k} = vec4<${types[k]}>(in${k}[${at}]);`;
+  });
+  const rowSplit = modes.some((m) => m === 'r' || m === 'c')
+    ? `let row = fastDiv(i, p(${ROW_VEC4S_WORD}u), bitcast<f32>(p(${ROW_VEC4S_WORD + 1}u)));
+  let col = i - row * p(${ROW_VEC4S_WORD}u);`
+    : '';
   const lane = (c: number) => `compute(${types.map((_, k) => `v${k}[${c}]`).join(', ')})`;
   // Plain arithmetic (add, sub, mul, div, neg, copy, fill) runs on whole vectors; anything that
   // calls a scalar helper runs once per lane.
@@ -136,7 +151,7 @@ function vec4Source(types: ScalarType[], outType: ScalarType, expr: string, mode
   const result = vectorExpr ?? `vec4<${outType}>(${[0, 1, 2, 3].map(lane).join(', ')})`;
   return `${PARAMS_DECL}
 ${decls.join('\n')}
-${helpersFor(expr)}
+${helpersFor(`${expr} ${rowSplit}`)}
 fn compute(${args}) -> ${outType} {
   let constant = bitcast<${outType}>(p(3u));
   return ${expr};
@@ -145,25 +160,36 @@ fn compute(${args}) -> ${outType} {
 ${MAIN}
   let i = workgroupIndex(wid, nwg) * ${WORKGROUP}u + lid;
   if (i >= p(0u) / 4u) { return; }
+  ${rowSplit}
   ${loads.join('\n  ')}
   out[p(2u) / 4u + i] = ${result};
 }`;
 }
 
-/** The per-input modes of the vec4 shader, or null when the launch does not qualify. */
+/**
+ * The per-input modes of the vec4 shader, or null when the launch does not qualify: a contiguous
+ * output (merged to `[count]`, or `[rows, columns]` with columns divisible by 4) at an offset
+ * divisible by 4, and inputs that each read in one of the {@link Vec4Mode} patterns.
+ */
 function vec4Modes(
   count: number,
   outOffset: number,
   inputs: readonly KernelArg[],
   merged: MergedLayout,
 ): Vec4Mode[] | null {
-  if (count % 4 !== 0 || outOffset % 4 !== 0 || merged.shape.length !== 1 || merged.strides[0][0] !== 1)
-    return null;
+  const rank = merged.shape.length;
+  if (count % 4 !== 0 || outOffset % 4 !== 0 || rank > 2) return null;
+  const columns = merged.shape[rank - 1];
+  const [outRow, outColumn] = rank === 2 ? merged.strides[0] : [count, merged.strides[0][0]];
+  if (outColumn !== 1 || outRow !== columns || columns % 4 !== 0) return null;
   const modes: Vec4Mode[] = [];
   for (let k = 0; k < inputs.length; k++) {
-    const stride = merged.strides[k + 1][0];
-    if (stride === 1 && inputs[k].offset % 4 === 0) modes.push('v');
-    else if (stride === 0) modes.push('s');
+    const [row, column] = rank === 2 ? merged.strides[k + 1] : [0, merged.strides[k + 1][0]];
+    const aligned = inputs[k].offset % 4 === 0;
+    if (column === 1 && (rank === 1 || row === columns) && aligned) modes.push('v');
+    else if (column === 0 && row === 0) modes.push('s');
+    else if (column === 1 && row === 0 && aligned) modes.push('r');
+    else if (column === 0) modes.push('c');
     else return null;
   }
   return modes;
@@ -232,6 +258,10 @@ export function runElementwise(ctx: KernelContext, launch: ElementwiseLaunch): v
   });
   if (rank > 1) putReciprocals(words, 56, merged.shape);
   const modes = vec4Modes(count, out.offset, inputs, merged);
+  if (modes && rank === 2) {
+    words[ROW_VEC4S_WORD] = merged.shape[1] / 4;
+    words[ROW_VEC4S_WORD + 1] = f32ToBits(4 / merged.shape[1]);
+  }
   const signature = `${expr}|${types.join(',')}>${outType}`;
   ctx.dispatch({
     op,

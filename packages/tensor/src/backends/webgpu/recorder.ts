@@ -4,8 +4,9 @@
  * after `maxDispatches` dispatches, never inside an op. Dispatch cost is the enemy on a GPU, so the
  * per-dispatch work is: look up a cached pipeline, copy the parameter words into a host-side arena,
  * look up (or create) the bind group of its buffers and record the dispatch. Buffer bind groups
- * (group 1) are cached by buffer identity, so a training loop, whose pooled buffers come back in
- * the same roles every step, reuses them; the cache is cleared whenever a GPU buffer is destroyed.
+ * (group 1) are cached by buffer ids, so a training loop, whose pooled buffers come back in the same
+ * roles every step (see the pool's lowest-id rule in `buffers.ts`), reuses them; the cache is
+ * cleared whenever a GPU buffer is destroyed.
  *
  * The parameter arena is one uniform buffer with a 256-byte slot per dispatch of the current
  * encoder; it is uploaded with one `writeBuffer` right before the submit, which the queue orders
@@ -52,6 +53,8 @@ export class Recorder {
   epoch = 0;
   /** Dispatches recorded since creation (diagnostics). */
   totalDispatches = 0;
+  /** Storage-buffer bind groups created since creation (diagnostics). */
+  bindGroupsCreated = 0;
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private readonly arena: GPUBuffer;
@@ -60,8 +63,6 @@ export class Recorder {
   private slot = 0;
   private readonly maxPerDim: number;
   private readonly bindGroups = new Map<string, GPUBindGroup>();
-  private readonly bufferIds = new WeakMap<GPUBuffer, number>();
-  private nextBufferId = 1;
 
   constructor(
     private readonly device: GPUDevice,
@@ -119,9 +120,7 @@ export class Recorder {
     let key = pipeline.layoutKey;
     for (const b of buffers) {
       b.lastUse = this.epoch;
-      let id = this.bufferIds.get(b.gpu);
-      if (id === undefined) this.bufferIds.set(b.gpu, (id = this.nextBufferId++));
-      key += `,${id}`;
+      key += `,${b.id}`;
     }
     let group = this.bindGroups.get(key);
     if (!group) {
@@ -130,6 +129,7 @@ export class Recorder {
         entries.push({ binding: i + 1, resource: { buffer: b.gpu } });
       });
       group = this.device.createBindGroup({ layout: pipeline.layout, entries });
+      this.bindGroupsCreated++;
       if (this.bindGroups.size >= MAX_BIND_GROUPS) this.bindGroups.clear();
       this.bindGroups.set(key, group);
     }
