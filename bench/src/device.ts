@@ -6,6 +6,7 @@
  * process: if it were garbage-collected, Dawn would tear down the instance under live devices and
  * the process would crash a few dispatches later (see DESIGN.md).
  */
+import { withPreciseTimestamps } from '@fluxion/tensor';
 
 /** The adapter a run uses. */
 export interface AdapterSetup {
@@ -54,7 +55,8 @@ export async function setupWebGPU(): Promise<AdapterSetup | null> {
       return null;
     }
     Object.assign(globalThis, webgpu.globals);
-    const dawnInstance = webgpu.create([]);
+    // Precise timestamps for Fluxion's kernel profiler (Dawn quantizes them to 65 µs otherwise).
+    const dawnInstance = webgpu.create(withPreciseTimestamps([]));
     dawnInstances.push(dawnInstance);
     Object.defineProperty(globalThis, 'navigator', {
       value: { ...(g.navigator ?? {}), gpu: dawnInstance, userAgent: g.navigator?.userAgent ?? 'node' },

@@ -15,7 +15,13 @@ import './backends/cpu.js';
 export * from './backend.js';
 export { createCpuBackend, stridedOffsets } from './backends/cpu.js';
 export { type AdapterSummary, WebGPUBackend, type WebGPUStats } from './backends/webgpu/backend.js';
-export { initWebGPU, useBestBackend, type WebGPUOptions } from './backends/webgpu/device.js';
+export {
+  initWebGPU,
+  useBestBackend,
+  type WebGPUOptions,
+  withPreciseTimestamps,
+} from './backends/webgpu/device.js';
+export type { KernelTiming } from './backends/webgpu/profiler.js';
 export * from './composite.js';
 export * from './creation.js';
 export { type OpObserver, type OpRecord, runKernel, runProgram, runView, setOpObserver } from './dispatch.js';

@@ -490,6 +490,48 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
     w.dispose();
   });
 
+  test("Dawn's timestamp quantization is turned off, keeping the caller's toggles", () => {
+    expect(T.withPreciseTimestamps(['backend=vulkan'])).toEqual([
+      'backend=vulkan',
+      'disable-dawn-features=timestamp_quantization',
+    ]);
+    expect(T.withPreciseTimestamps(['disable-dawn-features=foo'])).toEqual([
+      'disable-dawn-features=foo,timestamp_quantization',
+    ]);
+    const already = ['disable-dawn-features=timestamp_quantization'];
+    expect(T.withPreciseTimestamps(already)).toEqual(already);
+  });
+
+  test('profile times every kernel on the device and leaves results unchanged', async () => {
+    setBackend('webgpu');
+    const a = tensor(values(256 * 256), [256, 256]);
+    const b = tensor(values(256 * 256), [256, 256]);
+    const expected = await matmul(a, b).add(1).data();
+    if (!backend.canProfile) {
+      // An adapter without timestamp-query gets a clear error rather than made-up timings.
+      await expect(backend.profile(() => matmul(a, b))).rejects.toThrow(/timestamp-query/);
+      return;
+    }
+    let y: Tensor | undefined;
+    const timings = await backend.profile(() => {
+      y = matmul(a, b).add(1);
+    });
+    expect(timings.map((t) => t.label)).toEqual(['matmul [256,256] [256,256]', 'add [256,256] [256,256]']);
+    expect(timings[0].kernel).toMatch(/^matmul\|/);
+    for (const t of timings) expect(t.ms).toBeGreaterThan(0);
+    // 33.5 MFLOP take longer than adding a scalar to 65,536 values, whatever the adapter.
+    expect(timings[0].ms).toBeGreaterThan(timings[1].ms);
+    expect(Array.from(await y!.data())).toEqual(Array.from(expected));
+    await expect(backend.profile(() => backend.profile(() => {}))).rejects.toThrow(/already running/);
+    // More launches than one encoder holds (the recorder submits every 128 dispatches).
+    const many = await backend.profile(() => {
+      let x = a;
+      for (let i = 0; i < 300; i++) x = scope(() => x.mul(1.0001));
+    });
+    expect(many.length).toBe(300);
+    for (const t of [a, b, y!]) t.dispose();
+  });
+
   test('a repeated step stops creating bind groups, whatever order it frees buffers in', async () => {
     // The pool hands out the lowest-id free buffer, so every buffer of a step comes back in the
     // same role the next step and after one step every bind group is a cached one. Here 16 same-

@@ -20,6 +20,7 @@ import { BUFFER_USAGE, BufferPool, type GpuBuffer } from './buffers.js';
 import type { KernelContext, MatmulVariant } from './context.js';
 import { KERNELS, type WebGPUKernel } from './kernels.js';
 import { type ErrorSink, PipelineCache } from './pipelines.js';
+import { KernelProfiler, type KernelTiming } from './profiler.js';
 import { runProgramKernel } from './program.js';
 import { type DispatchSpec, Recorder } from './recorder.js';
 
@@ -185,6 +186,7 @@ export class WebGPUBackend implements Backend, KernelContext, ErrorSink {
   run<K extends KernelOp>(op: K, inputs: readonly KernelArg[], out: KernelArg, params: OpParamMap[K]): void {
     this.assertUsable(op);
     this.currentOp = op;
+    if (this.recorder.profiler) this.recorder.label = profileLabel(op, inputs);
     (KERNELS[op] as WebGPUKernel<K>)(this, inputs, out, params);
   }
 
@@ -197,6 +199,7 @@ export class WebGPUBackend implements Backend, KernelContext, ErrorSink {
     const op = `program ${program.name}`;
     this.assertUsable(op);
     this.currentOp = op;
+    if (this.recorder.profiler) this.recorder.label = profileLabel(op, inputs);
     runProgramKernel(this, program, inputs, outputs, scalars);
   }
 
@@ -255,6 +258,51 @@ export class WebGPUBackend implements Backend, KernelContext, ErrorSink {
     };
   }
 
+  /** Whether kernels can be timed on the device: it has the `timestamp-query` feature. */
+  get canProfile(): boolean {
+    return this.device.features.has('timestamp-query');
+  }
+
+  /**
+   * Runs `fn` with every kernel it launches timed on the device (timestamp queries, one compute
+   * pass per kernel), waits for the work and returns the timings in launch order. Work recorded
+   * before the call is submitted first and not timed. Throws when the device has no
+   * `timestamp-query` or a profile is already running.
+   *
+   * @example
+   * ```ts
+   * const gpu = await initWebGPU();
+   * const timings = await gpu.profile(() => matmul(a, b).dispose());
+   * for (const t of timings) console.log(t.label, t.kernel, `${t.ms.toFixed(3)} ms`);
+   * // matmul [512,512] [512,512] matmul|subgroup|f32|n4 2.710 ms
+   * ```
+   */
+  async profile(fn: () => unknown): Promise<KernelTiming[]> {
+    this.assertUsable('profile');
+    if (!this.canProfile) {
+      throw new FluxionError(
+        'profile',
+        `the adapter '${this.adapterInfo.description}' has no timestamp-query feature, so kernels cannot be timed`,
+      );
+    }
+    if (this.recorder.profiler)
+      throw new FluxionError('profile', 'a profile is already running on this backend');
+    this.recorder.flush();
+    const profiler = new KernelProfiler(this.device, this.recorder.maxDispatches);
+    this.recorder.profiler = profiler;
+    try {
+      await fn();
+      this.recorder.flush();
+      await this.device.queue.onSubmittedWorkDone();
+      await this.throwPending();
+      return await profiler.results();
+    } finally {
+      this.recorder.profiler = null;
+      this.recorder.label = '';
+      profiler.destroy();
+    }
+  }
+
   /** Frees pooled buffers (and the device, when this backend created it). */
   destroy(): void {
     if (this.destroyed) return;
@@ -302,6 +350,11 @@ export class WebGPUBackend implements Backend, KernelContext, ErrorSink {
     );
     return buffer;
   }
+}
+
+/** What the profiler calls a launch: the op and its input shapes. */
+function profileLabel(op: string, inputs: readonly KernelArg[]): string {
+  return `${op} ${inputs.map((x) => `[${x.shape.join(',')}]`).join(' ')}`.trim();
 }
 
 function mib(bytes: number): string {

@@ -88,10 +88,30 @@ async function getGpu(options: WebGPUOptions): Promise<GPU> {
         `the 'webgpu' npm package (Dawn for Node) could not be loaded: ${(e as Error).message}`,
       );
     }
-    gpu = dawn.create(options.dawnOptions ?? []);
+    gpu = dawn.create(withPreciseTimestamps(options.dawnOptions ?? []));
     dawnInstances.set(key, gpu);
   }
   return gpu;
+}
+
+/**
+ * Dawn's toggles plus `timestamp_quantization` turned off, so that kernel timings (see
+ * `profiler.ts`) have nanosecond rather than 65 µs resolution. An existing
+ * `disable-dawn-features=` list gets it appended.
+ *
+ * @example
+ * ```ts
+ * withPreciseTimestamps(['backend=vulkan']);
+ * // ['backend=vulkan', 'disable-dawn-features=timestamp_quantization']
+ * ```
+ */
+export function withPreciseTimestamps(options: readonly string[]): string[] {
+  const prefix = 'disable-dawn-features=';
+  const i = options.findIndex((o) => o.startsWith(prefix));
+  if (i < 0) return [...options, `${prefix}timestamp_quantization`];
+  const out = [...options];
+  if (!out[i].includes('timestamp_quantization')) out[i] += ',timestamp_quantization';
+  return out;
 }
 
 function summarize(info: GPUAdapterInfo | undefined, features: string[], fallback: boolean): AdapterSummary {

@@ -21,6 +21,7 @@
  */
 import { BUFFER_USAGE, type BufferPool, type GpuBuffer } from './buffers.js';
 import type { Pipeline, PipelineCache, PipelineSpec } from './pipelines.js';
+import type { KernelProfiler } from './profiler.js';
 import { PARAM_WORDS } from './wgsl.js';
 
 /** Bind groups kept for reuse before the cache starts over. */
@@ -55,6 +56,10 @@ export class Recorder {
   totalDispatches = 0;
   /** Storage-buffer bind groups created since creation (diagnostics). */
   bindGroupsCreated = 0;
+  /** When set, every dispatch gets its own timed pass (see `profiler.ts`). */
+  profiler: KernelProfiler | null = null;
+  /** What launched the next dispatches, for the profiler (set by the backend while profiling). */
+  label = '';
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private readonly arena: GPUBuffer;
@@ -68,7 +73,8 @@ export class Recorder {
     private readonly device: GPUDevice,
     private readonly pool: BufferPool,
     private readonly pipelines: PipelineCache,
-    private readonly maxDispatches = 128,
+    /** Dispatches per submitted encoder at most. */
+    readonly maxDispatches = 128,
   ) {
     this.arena = device.createBuffer({
       size: maxDispatches * SLOT_BYTES,
@@ -88,12 +94,18 @@ export class Recorder {
     for (let i = 0; i < params.length; i++) this.host[base + i] = params[i];
     const slotGroup = this.slotGroup(this.slot);
     const group = this.bindGroup(pipeline, spec.buffers);
+    if (this.profiler) {
+      this.closePass();
+      const timestampWrites = this.profiler.next(this.label, spec.key, spec.workgroups);
+      this.pass = this.openEncoder().beginComputePass({ timestampWrites });
+    }
     const pass = this.openPass();
     pass.setPipeline(pipeline.gpu);
     pass.setBindGroup(0, slotGroup);
     pass.setBindGroup(1, group);
     const [x, y, z] = splitGrid(spec.workgroups, this.maxPerDim);
     pass.dispatchWorkgroups(x, y, z);
+    if (this.profiler) this.closePass();
     this.slot++;
     this.totalDispatches++;
   }
@@ -154,8 +166,10 @@ export class Recorder {
   flush(): void {
     if (!this.encoder) return;
     this.closePass();
+    const timed = this.profiler?.beforeSubmit(this.encoder);
     if (this.slot > 0) this.device.queue.writeBuffer(this.arena, 0, this.host, 0, this.slot * PARAM_WORDS);
     this.device.queue.submit([this.encoder.finish()]);
+    timed?.submitted();
     this.encoder = null;
     this.slot = 0;
     this.epoch++;
