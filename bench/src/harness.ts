@@ -28,6 +28,12 @@ export interface BenchResult {
   reps: number;
   /** How time was taken: wall clock around the work and a sync that waits for the device. */
   timing: 'wall';
+  /**
+   * Device time of one repetition: the sum of its kernels' times from timestamp queries, measured
+   * once after the timed runs where the engine can (Fluxion on an adapter with `timestamp-query`).
+   * Wall time minus this is what the host adds: recording, submitting, waiting.
+   */
+  gpuMs?: number;
   /** Derived figures, e.g. `{ 'GFLOP/s': 43.1 }`; the first one is the chart's bar. */
   metrics: Record<string, number>;
   /** What the result was checked against before timing, e.g. `fluxion-cpu` or `closed form`. */
@@ -204,6 +210,7 @@ export function formatTable(results: readonly BenchResult[]): string {
       r.skipped ? '' : formatNumber(r.medianMs),
       r.skipped ? '' : formatNumber(r.minMs),
       r.skipped ? '' : formatNumber(r.maxMs),
+      r.gpuMs === undefined ? '' : formatNumber(r.gpuMs),
       r.skipped ? '' : `${r.runs}×${r.reps}`,
       r.skipped ? `skipped: ${r.skipped.length > 70 ? `${r.skipped.slice(0, 67)}...` : r.skipped}` : metrics,
       ratio,
@@ -216,6 +223,7 @@ export function formatTable(results: readonly BenchResult[]): string {
     'median ms',
     'min ms',
     'max ms',
+    'gpu ms',
     'runs',
     'throughput',
     'fluxion ×',

@@ -6,6 +6,9 @@
  * Options: --engines fluxion-webgpu,tfjs-wasm,…  --runs N  --warmup N  --quick  --budget-ms N
  * --max-steps N (e2e)  --filter TEXT (cases whose name contains it)  --with FILE.json (add another
  * run's rows, e.g. PyTorch's)  --out DIR  --no-write
+ *
+ * `pnpm bench profile [gan|vae|dcgan] [--steps N]` instead breaks one Fluxion training step down
+ * by kernel (see profile.ts).
  */
 import { cpus, loadavg } from 'node:os';
 import { writeChart } from './chart.js';
@@ -83,7 +86,8 @@ function usage(error?: string): never {
   console.error(
     `usage: pnpm bench [${Object.keys(SUITES).join('|')}…] [--engines ${ENGINE_LABELS.join(',')}]\n` +
       '                  [--runs N] [--warmup N] [--quick] [--budget-ms N] [--max-steps N] [--filter TEXT]\n' +
-      '                  [--with FILE.json] [--out DIR] [--no-write]',
+      '                  [--with FILE.json] [--out DIR] [--no-write]\n' +
+      '       pnpm bench profile [gan|vae|dcgan] [--steps N]',
   );
   process.exit(error ? 2 : 0);
 }
@@ -115,6 +119,10 @@ async function createEngines(labels: string[], hasGpu: boolean): Promise<Map<str
   return made;
 }
 
+if (process.argv[2] === 'profile') {
+  await (await import('./profile.js')).profileMain(process.argv.slice(3));
+  process.exit(0);
+}
 const args = parseArgs(process.argv.slice(2));
 const adapter = await setupWebGPU();
 const wanted = [...new Set([...args.engines, 'fluxion-cpu', 'tfjs-cpu'])];

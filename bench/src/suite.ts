@@ -14,6 +14,9 @@ import {
   timeRuns,
 } from './harness.js';
 
+/** Cases whose repetition takes longer than this (e.g. an epoch) get no device-time measurement. */
+const GPU_TIME_MAX_MS = 5000;
+
 /** Command-line settings every suite sees. */
 export interface SuiteOptions {
   /** Timed runs per case (default 5). */
@@ -125,6 +128,11 @@ export async function runCase<S>(c: BenchCase<S>, ctx: SuiteContext): Promise<Be
         budgetMs: ctx.options.budgetMs,
         ...c.timing,
       });
+      // One more repetition with its kernels timed on the device, unless that would take long.
+      const gpuMs =
+        engine.gpuTime && t.medianMs < GPU_TIME_MAX_MS
+          ? await engine.gpuTime(() => c.run(engine, s, 1))
+          : undefined;
       rows.push({
         suite: c.suite,
         name: c.name,
@@ -132,6 +140,7 @@ export async function runCase<S>(c: BenchCase<S>, ctx: SuiteContext): Promise<Be
         backend: engine.backend,
         ...t,
         timing: 'wall',
+        ...(gpuMs !== undefined && { gpuMs }),
         metrics: c.metrics(t.medianMs),
         checkedAgainst: reference.source,
       });

@@ -23,6 +23,7 @@ import {
   stepInputs,
   VAE,
 } from '../src/models.js';
+import { byFamily, matmulFlops } from '../src/profile.js';
 
 const row = (engine: string, backend: string, medianMs: number, name = 'matmul 1024'): BenchResult => ({
   suite: 'ops',
@@ -74,6 +75,37 @@ describe('formatTable', () => {
     const table = formatTable(rows);
     expect(fluxionReference(rows, rows[1])).toBe(rows[0]);
     expect(table).toContain('skipped: no adapter');
+  });
+
+  it('shows the device time where a row has one', () => {
+    const rows = [{ ...row('fluxion', 'webgpu', 2), gpuMs: 1.25 }, row('tfjs', 'webgpu', 14)];
+    const [head, , first, second] = formatTable(rows).split('\n');
+    const column = head.indexOf('gpu ms');
+    expect(column).toBeGreaterThan(0);
+    expect(first.slice(column).trimStart()).toMatch(/^1\.25 /);
+    expect(second.slice(column, column + 6).trim()).toBe('');
+  });
+});
+
+describe('profile', () => {
+  it('counts matmul FLOPs from launch labels, batch dimensions included', () => {
+    expect(matmulFlops('matmul [64,1024] [1024,784]')).toBe(2 * 64 * 1024 * 784);
+    expect(matmulFlops('matmul [3,8,16] [3,16,4]')).toBe(2 * 3 * 8 * 16 * 4);
+    expect(matmulFlops('add [64,512] [64,512]')).toBeNull();
+  });
+
+  it('groups timings by kernel family, costliest first', () => {
+    const t = (kernel: string, ms: number) => ({ label: 'x', kernel, workgroups: 1, ms });
+    const groups = byFamily([
+      t('ew4|x0 + x1|f32,f32>f32|vv', 1),
+      t('matmul|subgroup|f32|n4', 5),
+      t('ew4|x0 + x1|f32,f32>f32|vr', 2),
+      t('matmul|subgroup|f32|k4', 4),
+    ]);
+    expect(groups).toEqual([
+      { family: 'matmul|subgroup', count: 2, ms: 9 },
+      { family: 'ew4|x0 + x1', count: 2, ms: 3 },
+    ]);
   });
 });
 

@@ -75,6 +75,11 @@ export interface Engine {
    * per network, in `modelNetworks` order); a string says why this engine cannot run it.
    */
   trainer(spec: ModelSpec, params: HostTensor[][]): Promise<StepRunner | string>;
+  /**
+   * Device time of `work` in milliseconds (the sum of its kernels' times from timestamp queries),
+   * where the engine can measure it; absent otherwise.
+   */
+  gpuTime?(work: () => Promise<void>): Promise<number>;
 }
 
 /** `tfjs webgpu`-style label of an engine, used in tables and skip notes. */

@@ -33,6 +33,7 @@ import {
   tanh,
   tensor,
   transpose,
+  type WebGPUBackend,
 } from '@fluxion/tensor';
 import type { HostTensor, ModelSpec, Network, StepInputs } from '../models.js';
 import { LEAKY_SLOPE, modelNetworks } from '../models.js';
@@ -168,14 +169,16 @@ class FluxionRunner implements StepRunner {
  * instance and adapter.
  */
 export async function fluxionEngine(backend: BackendName): Promise<Engine | string> {
+  let gpu: WebGPUBackend | null = null;
   if (backend === 'webgpu') {
     try {
-      const gpu = await initWebGPU();
+      gpu = await initWebGPU();
       console.error(`bench: fluxion-webgpu uses the '${gpu.matmulVariant}' matmul kernels on this adapter`);
     } catch (e) {
       return `initWebGPU failed: ${(e as Error).message}`;
     }
   }
+  const profiler = gpu?.canProfile ? gpu : null;
   return {
     engine: 'fluxion',
     backend,
@@ -187,5 +190,11 @@ export async function fluxionEngine(backend: BackendName): Promise<Engine | stri
     async trainer(spec, params) {
       return new FluxionRunner(spec, params, backend);
     },
+    ...(profiler && {
+      async gpuTime(work: () => Promise<void>) {
+        const timings = await profiler.profile(work);
+        return timings.reduce((total, t) => total + t.ms, 0);
+      },
+    }),
   };
 }

@@ -1,0 +1,134 @@
+/**
+ * `pnpm bench profile [gan|vae|dcgan] [--steps N]`: where the device time of one Fluxion training
+ * step goes, on this machine's WebGPU adapter.
+ *
+ * After a few warm-up steps, one step runs under `WebGPUBackend.profile`, which times every
+ * kernel with timestamp queries. The report prints the step's wall time (median of `--steps`
+ * plain steps), its device time (the sum of the kernels), and two tables: time by kernel family
+ * (the pipeline, e.g. `matmul|subgroup` or `ew4|x0 + x1`), and the costliest launches by op and
+ * input shapes, with GFLOP/s for matrix products. It answers "what limits this step": matmul
+ * throughput, the count of small kernels, or the host.
+ */
+import { getBackend, type KernelTiming, type WebGPUBackend } from '@fluxion/tensor';
+import { setupWebGPU } from './device.js';
+import { fluxionEngine } from './engines/fluxion.js';
+import { formatNumber } from './harness.js';
+import { MODELS, stepInputs } from './models.js';
+import { makeRunner, modelParams } from './train.js';
+
+/** Kernels per family, time and share, costliest first. */
+export function byFamily(timings: readonly KernelTiming[]): { family: string; count: number; ms: number }[] {
+  const groups = new Map<string, { family: string; count: number; ms: number }>();
+  for (const t of timings) {
+    const family = t.kernel.split('|').slice(0, 2).join('|');
+    const g = groups.get(family) ?? { family, count: 0, ms: 0 };
+    g.count++;
+    g.ms += t.ms;
+    groups.set(family, g);
+  }
+  return [...groups.values()].sort((a, b) => b.ms - a.ms);
+}
+
+/**
+ * Floating-point operations of a matmul launch from its label (`matmul [..., M, K] [..., K, N]`),
+ * or null for other launches.
+ *
+ * @example
+ * ```ts
+ * matmulFlops('matmul [64,1024] [1024,784]'); // 2·64·1024·784
+ * ```
+ */
+export function matmulFlops(label: string): number | null {
+  const m = /^matmul \[([\d,]+)\] \[([\d,]+)\]$/.exec(label);
+  if (!m) return null;
+  const a = m[1].split(',').map(Number);
+  const b = m[2].split(',').map(Number);
+  const batch = a.slice(0, -2).reduce((x, y) => x * y, 1);
+  return 2 * batch * a[a.length - 2] * a[a.length - 1] * b[b.length - 1];
+}
+
+function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
+      .join('  ')
+      .trimEnd();
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+/** Runs the profile command with the arguments after `profile`. */
+export async function profileMain(argv: string[]): Promise<void> {
+  const model = argv.find((a) => !a.startsWith('-')) ?? 'gan';
+  const stepsAt = argv.indexOf('--steps');
+  const steps = stepsAt >= 0 ? Math.max(1, Number(argv[stepsAt + 1]) || 1) : 9;
+  const spec = MODELS[model];
+  if (!spec) throw new Error(`bench profile: unknown model '${model}' (${Object.keys(MODELS).join(', ')})`);
+  const adapter = await setupWebGPU();
+  if (!adapter) throw new Error('bench profile: no WebGPU adapter');
+  const engine = await fluxionEngine('webgpu');
+  if (typeof engine === 'string') throw new Error(`bench profile: ${engine}`);
+  await engine.activate();
+  const gpu = getBackend('webgpu') as WebGPUBackend;
+  const runner = await makeRunner(engine, spec, await modelParams(spec));
+  const inputs = await stepInputs(spec, 7);
+  for (let i = 0; i < 3; i++) await runner.step(inputs);
+  await runner.sync();
+  const wall: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    await runner.step(inputs);
+    await runner.sync();
+    wall.push(performance.now() - t0);
+  }
+  wall.sort((a, b) => a - b);
+  const timings = await gpu.profile(async () => {
+    await runner.step(inputs);
+    await runner.sync();
+  });
+  runner.dispose();
+  const device = timings.reduce((s, t) => s + t.ms, 0);
+  const median = wall[Math.floor(wall.length / 2)];
+  console.log(`${spec.name} on ${adapter.name} (${adapter.info.description ?? ''})`);
+  console.log(
+    `wall ${formatNumber(median)} ms (median of ${steps}), device ${formatNumber(device)} ms in ${timings.length} kernels`,
+  );
+  console.log('');
+  console.log(
+    table(
+      ['kernel family', 'launches', 'ms', 'share'],
+      byFamily(timings).map((g) => [
+        g.family,
+        String(g.count),
+        formatNumber(g.ms),
+        `${((100 * g.ms) / device).toFixed(1)} %`,
+      ]),
+    ),
+  );
+  const launches = new Map<string, { label: string; count: number; ms: number }>();
+  for (const t of timings) {
+    const l = launches.get(t.label) ?? { label: t.label, count: 0, ms: 0 };
+    l.count++;
+    l.ms += t.ms;
+    launches.set(t.label, l);
+  }
+  console.log('');
+  console.log(
+    table(
+      ['launch (op and input shapes)', 'count', 'ms', 'µs each', 'GFLOP/s'],
+      [...launches.values()]
+        .sort((a, b) => b.ms - a.ms)
+        .slice(0, 20)
+        .map((l) => {
+          const flops = matmulFlops(l.label);
+          return [
+            l.label,
+            String(l.count),
+            formatNumber(l.ms),
+            formatNumber((1000 * l.ms) / l.count),
+            flops === null ? '' : formatNumber((flops * l.count) / (l.ms * 1e6)),
+          ];
+        }),
+    ),
+  );
+}
