@@ -27,6 +27,7 @@ import {
   greater,
   greaterEqual,
   isFloat,
+  leakyReluGrad,
   less,
   log,
   logicalAnd,
@@ -317,6 +318,19 @@ export const VJPS: VjpTable = {
       null,
       needs[1] ? where(c, g, 0) : null,
       needs[2] ? where(c, 0, g) : null,
+    ],
+  },
+  // leakyRelu' is 1 for x > 0, else the slope (the slope at 0, as PyTorch); its own derivative is
+  // 0 almost everywhere, so leakyReluGrad is linear in g and its VJP in g is itself
+  leakyRelu: {
+    saveInputs: [0],
+    vjp: (g, { inputs: [x], params: { slope } }) => [leakyReluGrad(x, g, slope)],
+  },
+  leakyReluGrad: {
+    saveInputs: [0],
+    vjp: (g, { inputs: [x], needs, params: { slope } }) => [
+      null,
+      needs[1] ? leakyReluGrad(x, g, slope) : null,
     ],
   },
   // a cast between float dtypes is the identity: cast the gradient back (integers get none)

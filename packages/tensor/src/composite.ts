@@ -173,11 +173,6 @@ export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
   });
 }
 
-/** `leakyRelu(x) = x` for x > 0, else `slope · x`. */
-export function leakyRelu(x: Tensor, slope = 0.01): Tensor {
-  return scope(() => where(greater(x, 0), x, mul(x, slope)));
-}
-
 /** `elu(x) = x` for x > 0, else `α (eˣ − 1)`. */
 export function elu(x: Tensor, alpha = 1): Tensor {
   return scope(() => where(greater(x, 0), x, mul(sub(exp(x), 1), alpha)));

@@ -228,6 +228,46 @@ export function where(cond: Tensor, a: TensorOrScalar, b: TensorOrScalar): Tenso
   });
 }
 
+/**
+ * `leakyRelu(x) = x` for x > 0, else `slope · x` (one kernel; NaN stays NaN). Integer inputs
+ * compute in float32.
+ *
+ * @example
+ * ```ts
+ * leakyRelu(tensor([-2, 0, 3]), 0.2); // [-0.4, 0, 3]
+ * ```
+ */
+export function leakyRelu(x: Tensor, slope = 0.01): Tensor {
+  checkTensor('leakyRelu', x);
+  return scope(() => runKernel('leakyRelu', [isFloat(x.dtype) ? x : cast(x, 'float32')], { slope }));
+}
+
+/**
+ * The derivative of {@link leakyRelu} applied to a gradient: `g` where x > 0, else `slope · g`
+ * (x and g broadcast). At x = 0 the slope applies, as in PyTorch.
+ *
+ * @example
+ * ```ts
+ * leakyReluGrad(tensor([-2, 0, 3]), tensor([1, 1, 1]), 0.2); // [0.2, 0.2, 1]
+ * ```
+ */
+export function leakyReluGrad(x: Tensor, g: Tensor, slope = 0.01): Tensor {
+  checkTensor('leakyReluGrad', x);
+  checkTensor('leakyReluGrad', g);
+  return scope(() => {
+    const dtype = promoteTypes('leakyReluGrad', x.dtype, g.dtype);
+    const float = isFloat(dtype) ? dtype : 'float32';
+    const shape = broadcastShapes('leakyReluGrad', x.shape, g.shape);
+    return runKernel(
+      'leakyReluGrad',
+      [broadcastTo(cast(x, float), shape), broadcastTo(cast(g, float), shape)],
+      {
+        slope,
+      },
+    );
+  });
+}
+
 /** Applies a value reduction; `bool` sums and products count in int32. */
 export function reduce(op: ReduceOp, x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
   checkTensor(op, x);

@@ -821,6 +821,39 @@ function scatterInputs(axis: number, size: number, indexRank: number) {
 
 const OTHER_CASES: OpCase[] = [
   {
+    name: 'leakyRelu',
+    op: 'leakyRelu',
+    inputs: single(shapeArb(), general),
+    run: ([x]) => T.leakyRelu(x, 0.2),
+    tol: DEFAULT_TOL,
+    grad: KINK,
+  },
+  {
+    name: 'leakyRelu-smooth',
+    op: 'leakyRelu',
+    inputs: single(shapeArb(), awayFromZero(1 / 16, 3)),
+    run: ([x]) => T.leakyRelu(x, 0.2),
+    tol: DEFAULT_TOL,
+    grad: true,
+  },
+  {
+    name: 'leakyRelu-steep',
+    op: 'leakyRelu',
+    inputs: single(shapeArb(), awayFromZero(1 / 16, 3)),
+    run: ([x]) => T.leakyRelu(x, -1.5),
+    tol: DEFAULT_TOL,
+    grad: true,
+  },
+  {
+    name: 'leakyReluGrad',
+    op: 'leakyReluGrad',
+    inputs: broadcasting([F(general), F(general)]),
+    run: ([x, g]) => T.leakyReluGrad(x, g, 0.2),
+    tol: DEFAULT_TOL,
+    grad: true,
+    gradInputs: [1],
+  },
+  {
     name: 'where',
     op: 'where',
     inputs: broadcasting([B, F(general), F(general)]),
@@ -1313,9 +1346,6 @@ export const COMPOSITE_CASES: CompositeCase[] = [
   compositeCase('silu', 'silu', single(shapeArb(), mixedValues(-6, 6)), ([x]) => T.silu(x)),
   compositeCase('gelu', 'gelu', single(shapeArb(), mixedValues(-5, 5)), ([x]) => T.gelu(x)),
   compositeCase('gelu-tanh', 'gelu', single(shapeArb(), mixedValues(-5, 5)), ([x]) => T.gelu(x, 'tanh')),
-  compositeCase('leakyRelu', 'leakyRelu', single(shapeArb(), awayFromZero(1 / 16, 3)), ([x]) =>
-    T.leakyRelu(x, 0.2),
-  ),
   compositeCase('elu', 'elu', single(shapeArb(), awayFromZero(1 / 16, 3)), ([x]) => T.elu(x, 1.5)),
   compositeCase('square', 'square', any, ([x]) => T.square(x), { tol: DEFAULT_TOL }),
   compositeCase('stack', 'stack', sameShape(3, general, { maxSize: 60 }), (xs) => T.stack(xs, -1), {

@@ -52,6 +52,24 @@ describe('shape errors', () => {
       'broadcastTo: cannot broadcast [2,3] to [3]',
     );
     expectError(() => T.expand(z([2, 3]), [4, 3]), 'expand', 'expand: cannot expand [2,3] to [4,3]');
+    expectError(
+      () => T.leakyReluGrad(z([2, 3]), z([4])),
+      'leakyReluGrad',
+      'leakyReluGrad: shapes cannot be broadcast: [2,3] and [4]',
+    );
+  });
+
+  test('leakyRelu slopes must be finite numbers', () => {
+    expectError(
+      () => T.leakyRelu(z([2]), Number.NaN),
+      'leakyRelu',
+      'leakyRelu: slope must be a finite number, got NaN',
+    );
+    expectError(
+      () => T.leakyReluGrad(z([2]), z([2]), Number.POSITIVE_INFINITY),
+      'leakyReluGrad',
+      /slope must be a finite number, got Infinity/,
+    );
   });
 
   test('axis out of range', () => {

@@ -339,6 +339,19 @@ const KERNELS: { [K in KernelOp]: Kernel<K> } = {
     const [co, ao, bo] = [offsetsOf(c), offsetsOf(a), offsetsOf(b)];
     for (let i = 0; i < out.length; i++) out[i] = cs[co[i]] ? as[ao[i]] : bs[bo[i]];
   },
+  leakyRelu: ([x], out, { slope }) => {
+    const xs = dataOf(x);
+    const xo = offsetsOf(x);
+    for (let i = 0; i < out.length; i++) {
+      const v = xs[xo[i]];
+      out[i] = v > 0 ? v : v * slope;
+    }
+  },
+  leakyReluGrad: ([x, g], out, { slope }) => {
+    const [xs, gs] = [dataOf(x), dataOf(g)];
+    const [xo, go] = [offsetsOf(x), offsetsOf(g)];
+    for (let i = 0; i < out.length; i++) out[i] = xs[xo[i]] > 0 ? gs[go[i]] : gs[go[i]] * slope;
+  },
   cast: ([x], out, { dtype }) => {
     const xs = dataOf(x);
     const xo = offsetsOf(x);

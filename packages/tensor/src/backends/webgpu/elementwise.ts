@@ -132,16 +132,22 @@ function vec4Source(types: ScalarType[], outType: ScalarType, expr: string, mode
   decls.push(storageDecl(n + 1, 'out', `vec4<${outType}>`, true));
   const args = types.map((t, k) => `x${k}: ${t}`).join(', ');
   const offset = (k: number) => `p(${20 + 9 * k}u)`;
-  const loads = modes.map((m, k) => {
-    if (m === 'v') return `let v${k} = in${k}[${offset(k)} / 4u + i];`;
-    if (m === 'r') return `let v${k} = in${k}[${offset(k)} / 4u + col];`;
-    const at = m === 's' ? offset(k) : `${offset(k)} + row * p(${21 + 9 * k}u)`;
-    return `let v${k} = vec4<${types[k]}>(in${k}[${at}]);`;
-  });
+  // Broadcast rows and columns need the vec4's row and column in the merged [rows, columns].
   const rowSplit = modes.some((m) => m === 'r' || m === 'c')
-    ? `let row = fastDiv(i, p(${ROW_VEC4S_WORD}u), bitcast<f32>(p(${ROW_VEC4S_WORD + 1}u)));
-  let col = i - row * p(${ROW_VEC4S_WORD}u);`
-    : '';
+    ? [
+        `let row = fastDiv(i, p(${ROW_VEC4S_WORD}u), bitcast<f32>(p(${ROW_VEC4S_WORD + 1}u)));`,
+        `let col = i - row * p(${ROW_VEC4S_WORD}u);`,
+      ]
+    : [];
+  const loads = [
+    ...rowSplit,
+    ...modes.map((m, k) => {
+      if (m === 'v') return `let v${k} = in${k}[${offset(k)} / 4u + i];`;
+      if (m === 'r') return `let v${k} = in${k}[${offset(k)} / 4u + col];`;
+      const at = m === 's' ? offset(k) : `${offset(k)} + row * p(${21 + 9 * k}u)`;
+      return `let v${k} = vec4<${types[k]}>(in${k}[${at}]);`;
+    }),
+  ];
   const lane = (c: number) => `compute(${types.map((_, k) => `v${k}[${c}]`).join(', ')})`;
   // Plain arithmetic (add, sub, mul, div, neg, copy, fill) runs on whole vectors; anything that
   // calls a scalar helper runs once per lane.
@@ -151,7 +157,7 @@ function vec4Source(types: ScalarType[], outType: ScalarType, expr: string, mode
   const result = vectorExpr ?? `vec4<${outType}>(${[0, 1, 2, 3].map(lane).join(', ')})`;
   return `${PARAMS_DECL}
 ${decls.join('\n')}
-${helpersFor(`${expr} ${rowSplit}`)}
+${helpersFor(`${expr} ${rowSplit.join(' ')}`)}
 fn compute(${args}) -> ${outType} {
   let constant = bitcast<${outType}>(p(3u));
   return ${expr};
@@ -160,7 +166,6 @@ fn compute(${args}) -> ${outType} {
 ${MAIN}
   let i = workgroupIndex(wid, nwg) * ${WORKGROUP}u + lid;
   if (i >= p(0u) / 4u) { return; }
-  ${rowSplit}
   ${loads.join('\n  ')}
   out[p(2u) / 4u + i] = ${result};
 }`;
@@ -324,6 +329,28 @@ export const whereKernel: Kernel<'where'> = (ctx, inputs, out) =>
     inputs,
     out: destinationOf(out),
     shape: out.shape,
+  });
+
+/** `leakyRelu(x)`: the slope travels as the launch's constant. */
+export const leakyReluKernel: Kernel<'leakyRelu'> = (ctx, [x], out, { slope }) =>
+  runElementwise(ctx, {
+    op: 'leakyRelu',
+    expr: 'select(x0 * constant, x0, x0 > 0.0)',
+    inputs: [x],
+    out: destinationOf(out),
+    shape: out.shape,
+    constant: scalarBits(slope, 'f32'),
+  });
+
+/** `leakyReluGrad(x, g)`: g where x > 0, else slope · g. */
+export const leakyReluGradKernel: Kernel<'leakyReluGrad'> = (ctx, inputs, out, { slope }) =>
+  runElementwise(ctx, {
+    op: 'leakyReluGrad',
+    expr: 'select(x1 * constant, x1, x0 > 0.0)',
+    inputs,
+    out: destinationOf(out),
+    shape: out.shape,
+    constant: scalarBits(slope, 'f32'),
   });
 
 /** `cast(x, dtype)`. */

@@ -15,7 +15,15 @@ import {
   type UnaryOp,
 } from '../../registry.js';
 import type { KernelContext } from './context.js';
-import { binaryKernel, castKernel, copyKernel, unaryKernel, whereKernel } from './elementwise.js';
+import {
+  binaryKernel,
+  castKernel,
+  copyKernel,
+  leakyReluGradKernel,
+  leakyReluKernel,
+  unaryKernel,
+  whereKernel,
+} from './elementwise.js';
 import { concatKernel, foldKernel, padKernel, scatterAddKernel, takeKernel } from './indexing.js';
 import { runMatmul } from './matmul.js';
 import { randomKernel } from './random.js';
@@ -48,6 +56,8 @@ export const KERNELS: { [K in KernelOp]: WebGPUKernel<K> } = {
     ]),
   ) as ReduceKernels),
   where: whereKernel,
+  leakyRelu: leakyReluKernel,
+  leakyReluGrad: leakyReluGradKernel,
   cast: castKernel,
   copy: copyKernel,
   matmul: (ctx, inputs, out) => runMatmul(ctx, inputs, out),
