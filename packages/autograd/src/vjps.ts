@@ -236,7 +236,7 @@ export const VJPS: VjpTable = {
   // dσ(x) = σ(x)(1 − σ(x)) · dx, from the output: finite for any x
   sigmoid: fromOutput((g, y) => mul(g, mul(y, sub(1, y)))),
   // d relu x = [x > 0] · dx, so relu'(0) = 0
-  relu: fromOutput((g, y) => where(greater(y, 0), g, 0)),
+  relu: fromOutput((g, y) => leakyReluGrad(y, g, 0)),
   // d erf x = 2/√π · e^(−x²) · dx
   erf: fromInput((g, x) => mul(g, mul(exp(neg(mul(x, x))), 2 / Math.sqrt(Math.PI)))),
   logicalNot: null,

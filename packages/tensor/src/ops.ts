@@ -244,7 +244,8 @@ export function leakyRelu(x: Tensor, slope = 0.01): Tensor {
 
 /**
  * The derivative of {@link leakyRelu} applied to a gradient: `g` where x > 0, else `slope · g`
- * (x and g broadcast). At x = 0 the slope applies, as in PyTorch.
+ * (x and g broadcast). At x = 0 the slope applies, as in PyTorch. With slope 0 it is relu's
+ * derivative: 0 where x ≤ 0, even where g is infinite or NaN.
  *
  * @example
  * ```ts

@@ -145,7 +145,10 @@ export type OpParamMap = { [K in UnaryOp]: Record<string, never> } & {
   copy: Record<string, never>;
   /** `x` where x > 0, else `slope · x` (NaN stays NaN). */
   leakyRelu: { slope: number };
-  /** The VJP of leakyRelu: `leakyReluGrad(x, g)` is g where x > 0, else `slope · g` (broadcast first). */
+  /**
+   * The VJP of leakyRelu (and of relu, with slope 0): `leakyReluGrad(x, g)` is g where x > 0, else
+   * `slope · g`, exactly 0 when the slope is 0 even for infinite g (inputs broadcast first).
+   */
   leakyReluGrad: { slope: number };
   /** Random numbers from Philox4x32-10 (see `philox.ts`). */
   random: {

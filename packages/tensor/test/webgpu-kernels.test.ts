@@ -384,6 +384,45 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
         await expectAllClose(await f(mg, vg, cg).data(), await f(mc, vc, cc).data(), loose);
     });
 
+    test('leakyRelu and its derivative on special values; slope 0 is exactly relu', async () => {
+      const x = [-2, -0, 0, 3, Number.NaN, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY, -1];
+      const g = [Number.POSITIVE_INFINITY, Number.NaN, 1, Number.NaN, 2, 1, 1, Number.NEGATIVE_INFINITY];
+      for (const backend of ['cpu', 'webgpu'] as const) {
+        const [tx, tg] = [tensor(x, { backend }), tensor(g, { backend })];
+        expect(Array.from(await T.leakyRelu(tx, 0.5).data())).toEqual([
+          -1,
+          -0,
+          0,
+          3,
+          Number.NaN,
+          Number.NEGATIVE_INFINITY,
+          Number.POSITIVE_INFINITY,
+          -0.5,
+        ]);
+        // relu's gradient: 0 wherever x ≤ 0 (or NaN), whatever g holds there.
+        expect(Array.from(await T.leakyReluGrad(tx, tg, 0).data())).toEqual([
+          0,
+          0,
+          0,
+          Number.NaN,
+          0,
+          0,
+          1,
+          0,
+        ]);
+        expect(Array.from(await T.leakyReluGrad(tx, tg, 0.5).data())).toEqual([
+          Number.POSITIVE_INFINITY,
+          Number.NaN,
+          0.5,
+          Number.NaN,
+          1,
+          0.5,
+          1,
+          Number.NEGATIVE_INFINITY,
+        ]);
+      }
+    });
+
     test('casts truncate, saturate and send NaN to 0; bool is x ≠ 0', async () => {
       const xs = [
         2.7,

@@ -350,7 +350,8 @@ const KERNELS: { [K in KernelOp]: Kernel<K> } = {
   leakyReluGrad: ([x, g], out, { slope }) => {
     const [xs, gs] = [dataOf(x), dataOf(g)];
     const [xo, go] = [offsetsOf(x), offsetsOf(g)];
-    for (let i = 0; i < out.length; i++) out[i] = xs[xo[i]] > 0 ? gs[go[i]] : gs[go[i]] * slope;
+    for (let i = 0; i < out.length; i++)
+      out[i] = xs[xo[i]] > 0 ? gs[go[i]] : slope === 0 ? 0 : gs[go[i]] * slope;
   },
   cast: ([x], out, { dtype }) => {
     const xs = dataOf(x);

@@ -342,11 +342,11 @@ export const leakyReluKernel: Kernel<'leakyRelu'> = (ctx, [x], out, { slope }) =
     constant: scalarBits(slope, 'f32'),
   });
 
-/** `leakyReluGrad(x, g)`: g where x > 0, else slope · g. */
+/** `leakyReluGrad(x, g)`: g where x > 0, else slope · g (exactly 0 for slope 0). */
 export const leakyReluGradKernel: Kernel<'leakyReluGrad'> = (ctx, inputs, out, { slope }) =>
   runElementwise(ctx, {
     op: 'leakyReluGrad',
-    expr: 'select(x1 * constant, x1, x0 > 0.0)',
+    expr: 'select(select(x1 * constant, 0.0, constant == 0.0), x1, x0 > 0.0)',
     inputs,
     out: destinationOf(out),
     shape: out.shape,
