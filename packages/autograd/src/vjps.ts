@@ -45,6 +45,7 @@ import {
   scatterAdd,
   scope,
   shapesEqual,
+  sigmoid,
   sign,
   sin,
   slice,
@@ -237,6 +238,8 @@ export const VJPS: VjpTable = {
   sigmoid: fromOutput((g, y) => mul(g, mul(y, sub(1, y)))),
   // d relu x = [x > 0] · dx, so relu'(0) = 0
   relu: fromOutput((g, y) => leakyReluGrad(y, g, 0)),
+  // d softplus(x) = σ(x) · dx (½ at 0)
+  softplus: fromInput((g, x) => mul(g, sigmoid(x))),
   // d erf x = 2/√π · e^(−x²) · dx
   erf: fromInput((g, x) => mul(g, mul(exp(neg(mul(x, x))), 2 / Math.sqrt(Math.PI)))),
   logicalNot: null,

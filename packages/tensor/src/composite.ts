@@ -26,6 +26,7 @@ import {
   neg,
   notEqual,
   sigmoid,
+  softplus,
   sqrt,
   sub,
   sum,
@@ -138,15 +139,6 @@ export function clamp(x: Tensor, lo?: TensorOrScalar, hi?: TensorOrScalar): Tens
     if (hi !== undefined) y = where(greater(y, hi), hi, y);
     return y === x ? mul(x, 1) : y;
   });
-}
-
-/**
- * `softplus(x) = log(1 + eˣ)`, computed as `max(x, 0) + log1p(e^−|x|)`: exact and finite for any x.
- * `maximum(x, 0)` rather than `relu(x)`: its gradient at a tie is ½, which makes the composite's
- * gradient at 0 the true σ(0) = ½ (with relu'(0) = 0 it would be 0).
- */
-export function softplus(x: Tensor): Tensor {
-  return scope(() => add(maximum(x, 0), log1p(exp(neg(abs(x))))));
 }
 
 /** `log σ(x) = −softplus(−x)`, stable for any finite x. */

@@ -158,6 +158,16 @@ export const tanh = (x: Tensor) => unary('tanh', x);
 export const sigmoid = (x: Tensor) => unary('sigmoid', x);
 /** `relu(x) = max(x, 0)` (NaN stays NaN). */
 export const relu = (x: Tensor) => unary('relu', x);
+/**
+ * `softplus(x) = log(1 + eˣ)`, computed as `max(x, 0) + log1p(e^−|x|)`: exact and finite for any
+ * x, one kernel (its gradient is `sigmoid(x)`, ½ at 0).
+ *
+ * @example
+ * ```ts
+ * softplus(tensor([-100, 0, 100])); // [3.7e-44 → 0 in float32, 0.693…, 100]
+ * ```
+ */
+export const softplus = (x: Tensor) => unary('softplus', x);
 /** The error function. */
 export const erf = (x: Tensor) => unary('erf', x);
 /** Rounds toward −∞. */

@@ -40,6 +40,7 @@ export const UNARY_OPS = [
   'tanh',
   'sigmoid',
   'relu',
+  'softplus',
   'erf',
   'floor',
   'ceil',

@@ -101,6 +101,8 @@ export const UNARY_CPU: { [K in UnaryOp]: (x: number) => number } = {
   // Never exponentiates a positive number, so it cannot overflow.
   sigmoid: (x) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x))),
   relu: (x) => (x > 0 || Number.isNaN(x) ? x : 0),
+  // max(x, 0) + log1p(e^−|x|): exact for large |x|, never overflows.
+  softplus: (x) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x))),
   erf,
   floor: Math.floor,
   ceil: Math.ceil,

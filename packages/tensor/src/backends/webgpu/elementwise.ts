@@ -60,6 +60,7 @@ const UNARY_WGSL: { [K in UnaryOp]: (t: ScalarType) => string } = {
   tanh: () => 'tanhF(x0)',
   sigmoid: () => 'sigmoidF(x0)',
   relu: () => 'select(x0, 0.0, x0 <= 0.0 && !isNan(x0))',
+  softplus: () => 'softplusF(x0)',
   erf: () => 'erfF(x0)',
   floor: () => 'floor(x0)',
   ceil: () => 'ceil(x0)',

@@ -118,6 +118,8 @@ fn infF32() -> f32 { return bitcast<f32>(infBits); }`,
   let r = 1.0 / (1.0 + e);
   return select(select(e * r, r, x >= 0.0), x, isNan(x));
 }`,
+  // log(1 + eˣ) as max(x, 0) + log1p(e^−|x|): never exponentiates a positive number.
+  softplusF: `fn softplusF(x: f32) -> f32 { return maxNan(x, 0.0) + log1pF(expF(-abs(x))); }`,
   // tanh saturates to ±1 well before |x| = 10 in f32; the clamp avoids ∞/∞ in naive formulas.
   tanhF: `fn tanhF(x: f32) -> f32 { return select(tanh(clamp(x, -10.0, 10.0)), x, isNan(x)); }`,
   // erf: the Taylor series 2/√π Σ (−1)ⁿ x^(2n+1) / (n! (2n+1)) for |x| < 1.2 (little cancellation
@@ -205,6 +207,7 @@ const HELPER_DEPS: Record<string, string[]> = {
   sqrtF: ['nanF32'],
   signF: ['isNan'],
   sigmoidF: ['expF', 'isNan'],
+  softplusF: ['maxNan', 'log1pF', 'expF'],
   tanhF: ['isNan'],
   erfF: ['isNan'],
   powF: ['isNan', 'isInf', 'nanF32', 'infF32'],
