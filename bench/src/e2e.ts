@@ -2,9 +2,10 @@
  * The `e2e` suite (issue 7): one epoch of each model on real MNIST (the 9,000-digit training
  * split of the `mnist` package's 10,000, in the seeded order of the models package), on every
  * engine. The epoch's inputs (pixels scaled for the model, latent noise) are prepared on the host
- * before timing; the timed run uploads each batch, runs every step and waits for the device once
- * at the end. The first step's losses on the first batch are checked against the reference first.
- * `--max-steps N` shortens the epoch.
+ * before timing; the timed run uploads each batch, runs every step, waits for the device every
+ * {@link QUEUED_STEPS} steps (as a loop that logs its losses now and then) and at the end. The
+ * first step's losses on the first batch are checked against the reference first. `--max-steps N`
+ * shortens the epoch.
  */
 import { loadMnist, permutation, splitDataset } from '@fluxion/models';
 import type { Engine } from './engines/engine.js';
@@ -12,6 +13,16 @@ import type { BenchResult } from './harness.js';
 import { DCGAN, GAN, type ModelSpec, type StepInputs, stepInputs, VAE } from './models.js';
 import { type BenchCase, runCase, type SuiteContext } from './suite.js';
 import { LOSS_TOLERANCE, makeRunner, modelParams, skipSlowConv } from './train.js';
+
+/**
+ * Steps queued before the epoch loop waits for the device, on every engine. Without a wait an
+ * epoch's work piles up: jax-js is lazy, and its pending steps hold every buffer they use (about
+ * 60 MB per GAN step, past WASM's 4 GiB within the epoch); TensorFlow.js's WebGPU backend makes a
+ * bind group per dispatch, and on lavapipe each leaves a 4 KB memory mapping that Dawn frees only
+ * after it has seen the submission finish, which its Node binding checks only while one of its
+ * promises is pending: at the kernel's 65,530-mapping limit (about step 130) Dawn segfaulted.
+ */
+export const QUEUED_STEPS = 8;
 
 /** The host inputs of every step of one epoch of `spec` on MNIST's training split. */
 async function epochInputs(spec: ModelSpec, maxSteps: number): Promise<StepInputs[]> {
@@ -62,7 +73,12 @@ function epochCase(
     },
     async run(_engine, { runner }, reps) {
       const [, epoch] = await prepare();
-      for (let r = 0; r < reps; r++) for (const inputs of epoch) await runner.step(inputs);
+      for (let r = 0; r < reps; r++) {
+        for (let s = 0; s < epoch.length; s++) {
+          await runner.step(epoch[s]);
+          if ((s + 1) % QUEUED_STEPS === 0) await runner.sync();
+        }
+      }
       await runner.sync();
     },
     teardown: (_engine, { runner }) => runner.dispose(),

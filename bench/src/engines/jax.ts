@@ -274,7 +274,7 @@ class JaxRunner implements StepRunner {
   }
 
   async sync(): Promise<void> {
-    await blockUntilReady([this.last, this.params]);
+    await blockUntilReady([this.last, this.params, this.moments.m, this.moments.v]);
   }
 
   async losses(): Promise<number[]> {
@@ -282,7 +282,9 @@ class JaxRunner implements StepRunner {
   }
 
   dispose(): void {
-    tree.dispose([this.last, this.params, this.moments.m, this.moments.v]);
+    // A step that threw (out of memory, say) has consumed some of the state: free what is left.
+    const state = [this.last, this.params, this.moments.m, this.moments.v].flat(2);
+    for (const a of state) if (a.refCount > 0) a.dispose();
     for (const f of [this.step1, this.step2]) (f as { dispose?: () => void } | null)?.dispose?.();
   }
 }
