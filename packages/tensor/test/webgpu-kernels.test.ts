@@ -105,6 +105,10 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
       [1, 300, 7],
       [70, 3, 1],
       [5, 0, 4],
+      // Thin products take the simple kernel (≤ 4 columns or one row): many rows, and 5 columns
+      // just past it.
+      [3001, 9, 4],
+      [33, 7, 5],
     ];
     test.each(sizes)('M=%i K=%i N=%i, every layout and kernel family', async (M, K, N) => {
       const previous = backend.matmulVariant;
@@ -159,6 +163,13 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
             [
               [3, 1, 33, 20],
               [4, 20, 9],
+            ],
+            ([a, b]) => matmul(a, b),
+          );
+          await compareBackends(
+            [
+              [3, 1, 33, 20],
+              [4, 20, 3],
             ],
             ([a, b]) => matmul(a, b),
           );

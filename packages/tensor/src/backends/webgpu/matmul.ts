@@ -4,7 +4,8 @@
  * backward pass (Aᵀ·B, A·Bᵀ) cost no copy.
  *
  * Three kernel families; the backend picks one per adapter by a measured trial
- * ({@link chooseMatmulVariant}):
+ * ({@link chooseMatmulVariant}), and thin products (at most 4 columns, or one row) and int32 take a
+ * fourth, `simple` kernel with one invocation per output:
  *
  * - `subgroup` (register blocking + subgroup broadcast, no workgroup memory): a workgroup is one
  *   subgroup of 8 invocations that owns a 16×64 tile of C; each invocation accumulates a 16×8
@@ -27,7 +28,15 @@ import { FluxionError } from '../../errors.js';
 import { sizeOf } from '../../shape.js';
 import { bufferOf, type KernelContext, type MatmulVariant } from './context.js';
 import { checkRank, mergeAxes, putList } from './layout.js';
-import { MAIN, PARAMS_DECL, storageDecl, stridedOffsetCode, wgslType } from './wgsl.js';
+import {
+  f32ToBits,
+  helpersFor,
+  MAIN,
+  PARAMS_DECL,
+  storageDecl,
+  stridedOffsetCode,
+  wgslType,
+} from './wgsl.js';
 
 /** Lanes of the register kernels (one subgroup). */
 const LANES = 8;
@@ -38,8 +47,14 @@ const ROWS = { subgroup: 16, register: 8 } as const;
 /** Shared-memory kernel: tile of C per workgroup, and k per stage. */
 const TILE = 64;
 const TILE_K = 16;
-/** Invocations per workgroup of the simple (int32) kernel, along n. */
+/** Invocations per workgroup of the simple kernel (one output each). */
 const SIMPLE_WORKGROUP = 64;
+/**
+ * Products with at most this many columns take the simple kernel, as do single rows (measured on
+ * lavapipe: 1024×1×1024 in 1.3 ms instead of 4.9, 128×4×128 in 0.15 instead of 0.5; a few rows
+ * times many columns, 4×784×128, stays faster in the register kernels).
+ */
+const THIN_COLUMNS = 4;
 
 type BMode = 'n4' | 'k4' | 'scalar';
 type ScalarType = 'f32' | 'i32';
@@ -228,26 +243,30 @@ ${MAIN}
 }
 
 /**
- * Source of the int32 kernel: one invocation per output, a plain loop over k. Integer matmul is
- * rare (counts, one-hot products) and LLVM-based adapters take seconds to compile the unrolled
- * register-blocked kernels for integers, so int32 gets this simple one.
+ * Source of the `simple` kernel: one invocation per output (the flat index split into row and
+ * column), a plain loop over k. It serves int32 (rare: counts, one-hot products; LLVM-based
+ * adapters take seconds to compile the unrolled register-blocked kernels for integers) and thin
+ * float products, a matrix times a vector or a row times a matrix, where the register kernels'
+ * 16×64 tiles would be almost all padding.
  */
 function simpleSource(t: ScalarType): string {
   return `${PARAMS_DECL}
 ${storageDecl(1, 'A', t, false)}
 ${storageDecl(2, 'B', t, false)}
 ${storageDecl(3, 'C', t, true)}
+${helpersFor('fastDiv(')}
 @compute @workgroup_size(${SIMPLE_WORKGROUP})
 ${MAIN}
   ${prologue()}
-  let row = tm;
-  let col = tn * ${SIMPLE_WORKGROUP}u + lid;
-  if (col >= N) { return; }
+  let flat = tn * ${SIMPLE_WORKGROUP}u + lid;
+  if (flat >= M * N) { return; }
+  let row = fastDiv(flat, N, bitcast<f32>(p(14u)));
+  let col = flat - row * N;
   var acc = ${t}(0);
   for (var k = 0u; k < K; k++) {
     acc = ${fmaCode(t, `A[aBase + row * sam + k * sak]`, `B[bBase + k * sbk + col * sbn]`, 'acc')};
   }
-  C[cBase + row * N + col] = acc;
+  C[cBase + flat] = acc;
 }`;
 }
 
@@ -275,10 +294,10 @@ export function runMatmul(ctx: KernelContext, [a, b]: readonly KernelArg[], out:
   let key: string;
   let source: () => string;
   let tiles: [number, number];
-  if (t === 'i32') {
-    key = 'matmul|simple|i32';
+  if (t === 'i32' || N <= THIN_COLUMNS || M === 1) {
+    key = `matmul|simple|${t}`;
     source = () => simpleSource(t);
-    tiles = [Math.ceil(N / SIMPLE_WORKGROUP), M];
+    tiles = [Math.ceil((M * N) / SIMPLE_WORKGROUP), 1];
   } else if (variant === 'shared') {
     const aK = sak === 1 || M === 1;
     const bN = sbn === 1 || K === 1;
@@ -303,6 +322,7 @@ export function runMatmul(ctx: KernelContext, [a, b]: readonly KernelArg[], out:
   words[11] = tiles[0];
   words[12] = tiles[1];
   words[13] = out.offset;
+  words[14] = f32ToBits(1 / N);
   putList(words, 16, batch.shape, 1);
   putList(words, 24, batch.strides[0]);
   putList(words, 32, batch.strides[1]);
