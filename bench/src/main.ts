@@ -5,7 +5,8 @@
  *
  * Options: --engines fluxion-webgpu,tfjs-wasm,…  --runs N  --warmup N  --quick  --budget-ms N
  * --max-steps N (e2e)  --filter TEXT (cases whose name contains it)  --with FILE.json (add another
- * run's rows, e.g. PyTorch's)  --out DIR  --no-write
+ * run's rows, e.g. PyTorch's)  --out DIR  --no-write  --isolate (each engine in a process of its
+ * own: engines sharing one process slow each other's WebGPU work down, see bench/README.md)
  *
  * `pnpm bench profile [gan|vae|dcgan] [--steps N]` instead breaks one Fluxion training step down
  * by kernel (see profile.ts).
@@ -17,6 +18,7 @@ import { e2eSuite } from './e2e.js';
 import { type Engine, engineLabel } from './engines/engine.js';
 import { fluxionEngine } from './engines/fluxion.js';
 import { type BenchResult, formatTable, type RunInfo, readResults, writeResults } from './harness.js';
+import { runIsolated } from './isolate.js';
 import { opsSuite } from './ops.js';
 import type { Suite, SuiteOptions } from './suite.js';
 import { trainSuite } from './train.js';
@@ -42,6 +44,8 @@ interface Args {
   /** Results files (e.g. PyTorch's) whose rows join this run's table and chart. */
   merge: string[];
   write: boolean;
+  /** Run each engine in a child process of its own. */
+  isolate: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -51,6 +55,7 @@ function parseArgs(argv: string[]): Args {
     options: { runs: 5, warmup: 1, quick: false, budgetMs: 20_000, maxSteps: 0, filter: '' },
     merge: [],
     write: true,
+    isolate: false,
   };
   const num = (flag: string, v: string | undefined): number => {
     const n = Number(v);
@@ -69,6 +74,7 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--out') args.outDir = argv[++i];
     else if (a === '--with') args.merge.push(argv[++i] ?? '');
     else if (a === '--no-write') args.write = false;
+    else if (a === '--isolate') args.isolate = true;
     else if (a === '--help' || a === '-h') usage();
     else if (a.startsWith('-')) usage(`unknown option ${a}`);
     else args.suites.push(a);
@@ -86,7 +92,7 @@ function usage(error?: string): never {
   console.error(
     `usage: pnpm bench [${Object.keys(SUITES).join('|')}…] [--engines ${ENGINE_LABELS.join(',')}]\n` +
       '                  [--runs N] [--warmup N] [--quick] [--budget-ms N] [--max-steps N] [--filter TEXT]\n' +
-      '                  [--with FILE.json] [--out DIR] [--no-write]\n' +
+      '                  [--with FILE.json] [--out DIR] [--no-write] [--isolate]\n' +
       '       pnpm bench profile [gan|vae|dcgan] [--steps N]',
   );
   process.exit(error ? 2 : 0);
@@ -125,25 +131,29 @@ if (process.argv[2] === 'profile') {
 }
 const args = parseArgs(process.argv.slice(2));
 const adapter = await setupWebGPU();
-const wanted = [...new Set([...args.engines, 'fluxion-cpu', 'tfjs-cpu'])];
-const available = await createEngines(wanted, adapter !== null);
-const engines = args.engines.flatMap((l) => available.get(l) ?? []);
-const references = ['fluxion-cpu', 'tfjs-cpu'].flatMap((l) => available.get(l) ?? []);
-console.error(
-  `bench: adapter ${adapter ? `${adapter.name} (${adapter.info.description ?? adapter.info.device ?? ''})` : 'none'}; ` +
-    `engines ${engines.map(engineLabel).join(', ')}`,
-);
 const load = loadavg()[0];
 const results: BenchResult[] = [];
-for (const name of args.suites) {
-  results.push(
-    ...(await SUITES[name]({
-      engines,
-      references,
-      options: args.options,
-      log: (line) => console.error(line),
-    })),
+if (args.isolate) {
+  results.push(...runIsolated(args.suites, args.options, args.engines));
+} else {
+  const wanted = [...new Set([...args.engines, 'fluxion-cpu', 'tfjs-cpu'])];
+  const available = await createEngines(wanted, adapter !== null);
+  const engines = args.engines.flatMap((l) => available.get(l) ?? []);
+  const references = ['fluxion-cpu', 'tfjs-cpu'].flatMap((l) => available.get(l) ?? []);
+  console.error(
+    `bench: adapter ${adapter ? `${adapter.name} (${adapter.info.description ?? adapter.info.device ?? ''})` : 'none'}; ` +
+      `engines ${engines.map(engineLabel).join(', ')}`,
   );
+  for (const name of args.suites) {
+    results.push(
+      ...(await SUITES[name]({
+        engines,
+        references,
+        options: args.options,
+        log: (line) => console.error(line),
+      })),
+    );
+  }
 }
 for (const file of args.merge) results.push(...readResults(file));
 console.log(formatTable(results));
@@ -153,6 +163,7 @@ const info: RunInfo = {
   command: `pnpm bench ${process.argv.slice(2).join(' ')}`.trim(),
   notes: [
     `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`,
+    args.isolate ? 'each engine in a process of its own (--isolate)' : 'every engine in one process',
     `load average ${load.toFixed(2)} at the start, ${loadavg()[0].toFixed(2)} at the end` +
       (Math.max(load, loadavg()[0]) > 0.5 ? ' (measured under load: noisy)' : ''),
   ],

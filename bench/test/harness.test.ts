@@ -13,6 +13,7 @@ import {
   skippedResult,
   timeRuns,
 } from '../src/harness.js';
+import { isolatedArgs } from '../src/isolate.js';
 import {
   DCGAN,
   GAN,
@@ -176,5 +177,30 @@ describe('barChart', () => {
       skippedResult('ops', 'matmul 1024', 'jax-js', 'wasm', 'no adapter'),
     ]);
     expect([...png.subarray(0, 8)]).toEqual([137, 80, 78, 71, 13, 10, 26, 10]);
+  });
+});
+
+describe('isolatedArgs', () => {
+  it("gives the child the run's suites and options, one engine and its own output folder", () => {
+    const options = { runs: 3, warmup: 1, quick: true, budgetMs: 20000, maxSteps: 0, filter: 'gan' };
+    expect(isolatedArgs(['ops', 'train'], options, 'jax-js-wasm', '/tmp/o')).toEqual([
+      'ops',
+      'train',
+      '--engines',
+      'jax-js-wasm',
+      '--runs',
+      '3',
+      '--warmup',
+      '1',
+      '--budget-ms',
+      '20000',
+      '--max-steps',
+      '0',
+      '--quick',
+      '--filter',
+      'gan',
+      '--out',
+      '/tmp/o',
+    ]);
   });
 });
