@@ -6,7 +6,7 @@
  * process: if it were garbage-collected, Dawn would tear down the instance under live devices and
  * the process would crash a few dispatches later (see DESIGN.md).
  */
-import { withPreciseTimestamps } from '@fluxion/tensor';
+import { throttleNativePolling, withPreciseTimestamps } from '@fluxion/tensor';
 
 /** The adapter a run uses. */
 export interface AdapterSetup {
@@ -41,10 +41,16 @@ export function adapterName(info: Record<string, string>): string {
 
 /**
  * Exposes `navigator.gpu` (with a `userAgent`, which jax-js needs) and WebGPU's global constants,
- * then asks for the default adapter. Returns null, with the reason on stderr, when there is none.
+ * installs the gentle polling of Dawn's events for every engine, then asks for the default
+ * adapter. Returns null, with the reason on stderr, when there is none.
  */
 export async function setupWebGPU(): Promise<AdapterSetup | null> {
   process.env.XDG_RUNTIME_DIR ??= '/tmp';
+  // Every engine of the process gets Dawn's gentler event polling (polling.ts), not only Fluxion,
+  // which would otherwise install it when it starts: with Dawn's busy polling loop a WebGPU engine
+  // on lavapipe runs about twice as slow, and engines must be compared on equal terms whether they
+  // share a process or not (--isolate).
+  throttleNativePolling();
   const g = globalThis as { navigator?: { gpu?: GPU; userAgent?: string } };
   if (!g.navigator?.gpu) {
     let webgpu: { create(options: string[]): GPU; globals: object };

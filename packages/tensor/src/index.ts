@@ -21,6 +21,7 @@ export {
   type WebGPUOptions,
   withPreciseTimestamps,
 } from './backends/webgpu/device.js';
+export { throttleNativePolling } from './backends/webgpu/polling.js';
 export type { KernelTiming } from './backends/webgpu/profiler.js';
 export * from './composite.js';
 export * from './creation.js';
