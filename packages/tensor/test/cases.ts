@@ -822,31 +822,20 @@ function scatterInputs(axis: number, size: number, indexRank: number) {
     );
 }
 
+/** A leakyRelu case: the slope, the inputs, and whether they include the kink at 0. */
+const leakyReluCase = (name: string, slope: number, values: Values, grad: true | string): OpCase => ({
+  name,
+  op: 'leakyRelu',
+  inputs: single(shapeArb(), values),
+  run: ([x]) => T.leakyRelu(x, slope),
+  tol: DEFAULT_TOL,
+  grad,
+});
+
 const OTHER_CASES: OpCase[] = [
-  {
-    name: 'leakyRelu',
-    op: 'leakyRelu',
-    inputs: single(shapeArb(), general),
-    run: ([x]) => T.leakyRelu(x, 0.2),
-    tol: DEFAULT_TOL,
-    grad: KINK,
-  },
-  {
-    name: 'leakyRelu-smooth',
-    op: 'leakyRelu',
-    inputs: single(shapeArb(), awayFromZero(1 / 16, 3)),
-    run: ([x]) => T.leakyRelu(x, 0.2),
-    tol: DEFAULT_TOL,
-    grad: true,
-  },
-  {
-    name: 'leakyRelu-steep',
-    op: 'leakyRelu',
-    inputs: single(shapeArb(), awayFromZero(1 / 16, 3)),
-    run: ([x]) => T.leakyRelu(x, -1.5),
-    tol: DEFAULT_TOL,
-    grad: true,
-  },
+  leakyReluCase('leakyRelu', 0.2, general, KINK),
+  leakyReluCase('leakyRelu-smooth', 0.2, awayFromZero(1 / 16, 3), true),
+  leakyReluCase('leakyRelu-steep', -1.5, awayFromZero(1 / 16, 3), true),
   {
     name: 'leakyReluGrad',
     op: 'leakyReluGrad',
