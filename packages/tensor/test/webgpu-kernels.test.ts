@@ -573,6 +573,14 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
     expect(timings[0].ms).toBeGreaterThan(timings[1].ms);
     expect(Array.from(await y!.data())).toEqual(Array.from(expected));
     await expect(backend.profile(() => backend.profile(() => {}))).rejects.toThrow(/already running/);
+    // A profiled function that throws after launching kernels leaves the backend usable.
+    await expect(
+      backend.profile(() => {
+        matmul(a, b).dispose();
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    expect(Array.from(await matmul(a, b).add(1).data())).toEqual(Array.from(expected));
     // More launches than one encoder holds (the recorder submits every 128 dispatches).
     const many = await backend.profile(() => {
       let x = a;

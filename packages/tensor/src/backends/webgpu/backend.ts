@@ -292,13 +292,17 @@ export class WebGPUBackend implements Backend, KernelContext, ErrorSink {
     this.recorder.profiler = profiler;
     try {
       await fn();
+    } finally {
+      // Submit what fn recorded (timed passes need the query set) even when fn threw.
       this.recorder.flush();
+      this.recorder.profiler = null;
+      this.recorder.label = '';
+    }
+    try {
       await this.device.queue.onSubmittedWorkDone();
       await this.throwPending();
       return await profiler.results();
     } finally {
-      this.recorder.profiler = null;
-      this.recorder.label = '';
       profiler.destroy();
     }
   }
