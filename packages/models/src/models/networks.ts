@@ -24,6 +24,11 @@ const seeder = (seed: number) => {
   return () => ({ seed: seed * 1000 + i++ });
 };
 
+/** Dense layers `sizes[0] → sizes[1] → …`, each followed by LeakyReLU(0.2) (seeded in order by `s`). */
+function leakyDenseStack(sizes: readonly number[], s: () => { seed: number }): Module[] {
+  return sizes.slice(1).flatMap((n, i) => [new Dense(sizes[i], n, s()), new LeakyReLU(0.2)]);
+}
+
 /**
  * The seed article's generator: z → 256 → 512 → 1024 → 784 with LeakyReLU(0.2) between layers and
  * tanh at the end (pixels in [−1, 1]: the sigmoid output of the seed collapses, see the README).
@@ -35,19 +40,20 @@ export function mlpGenerator(
   hidden = [256, 512, 1024],
 ): Sequential {
   const s = seeder(seed);
-  const layers = [inputs, ...hidden].flatMap((n, i, all) =>
-    i < hidden.length ? [new Dense(n, all[i + 1], s()), new LeakyReLU(0.2)] : [],
+  return new Sequential(
+    ...leakyDenseStack([inputs, ...hidden], s),
+    new Dense(hidden[hidden.length - 1], pixels, s()),
+    new Tanh(),
   );
-  return new Sequential(...layers, new Dense(hidden[hidden.length - 1], pixels, s()), new Tanh());
 }
 
 /** The seed article's discriminator: 784 → 512 → 256 → 1 logit, LeakyReLU(0.2) between layers. */
 export function mlpDiscriminator(inputs: number, seed: number, hidden = [512, 256]): Sequential {
   const s = seeder(seed);
-  const layers = [inputs, ...hidden].flatMap((n, i, all) =>
-    i < hidden.length ? [new Dense(n, all[i + 1], s()), new LeakyReLU(0.2)] : [],
+  return new Sequential(
+    ...leakyDenseStack([inputs, ...hidden], s),
+    new Dense(hidden[hidden.length - 1], 1, s()),
   );
-  return new Sequential(...layers, new Dense(hidden[hidden.length - 1], 1, s()));
 }
 
 /**
@@ -73,11 +79,7 @@ export class ProjectionDiscriminator extends Module<[Tensor, Tensor], Tensor> {
     super();
     const s = seeder(seed);
     const features = hidden[hidden.length - 1];
-    this.trunk = new Sequential(
-      ...[pixels, ...hidden].flatMap((n, i, all) =>
-        i < hidden.length ? [new Dense(n, all[i + 1], s()), new LeakyReLU(0.2)] : [],
-      ),
-    );
+    this.trunk = new Sequential(...leakyDenseStack([pixels, ...hidden], s));
     this.head = new Dense(features, 1, s());
     this.embed = new Dense(classes, features, { ...s(), bias: false });
   }
