@@ -332,27 +332,27 @@ export const whereKernel: Kernel<'where'> = (ctx, inputs, out) =>
     shape: out.shape,
   });
 
-/** `leakyRelu(x)`: the slope travels as the launch's constant. */
-export const leakyReluKernel: Kernel<'leakyRelu'> = (ctx, [x], out, { slope }) =>
-  runElementwise(ctx, {
-    op: 'leakyRelu',
-    expr: 'select(x0 * constant, x0, x0 > 0.0)',
-    inputs: [x],
-    out: destinationOf(out),
-    shape: out.shape,
-    constant: scalarBits(slope, 'f32'),
-  });
+/** The kernel of an elementwise op with a `slope` parameter, which travels as the constant. */
+function slopeKernel<K extends 'leakyRelu' | 'leakyReluGrad'>(op: K, expr: string): Kernel<K> {
+  return (ctx, inputs, out, { slope }) =>
+    runElementwise(ctx, {
+      op,
+      expr,
+      inputs,
+      out: destinationOf(out),
+      shape: out.shape,
+      constant: scalarBits(slope, 'f32'),
+    });
+}
+
+/** `leakyRelu(x)`: x where x > 0, else slope · x. */
+export const leakyReluKernel = slopeKernel('leakyRelu', 'select(x0 * constant, x0, x0 > 0.0)');
 
 /** `leakyReluGrad(x, g)`: g where x > 0, else slope · g (exactly 0 for slope 0). */
-export const leakyReluGradKernel: Kernel<'leakyReluGrad'> = (ctx, inputs, out, { slope }) =>
-  runElementwise(ctx, {
-    op: 'leakyReluGrad',
-    expr: 'select(select(x1 * constant, 0.0, constant == 0.0), x1, x0 > 0.0)',
-    inputs,
-    out: destinationOf(out),
-    shape: out.shape,
-    constant: scalarBits(slope, 'f32'),
-  });
+export const leakyReluGradKernel = slopeKernel(
+  'leakyReluGrad',
+  'select(select(x1 * constant, 0.0, constant == 0.0), x1, x0 > 0.0)',
+);
 
 /** `cast(x, dtype)`. */
 export const castKernel: Kernel<'cast'> = (ctx, [x], out, { dtype }) =>
