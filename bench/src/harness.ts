@@ -228,10 +228,27 @@ export function formatTable(results: readonly BenchResult[]): string {
     'throughput',
     'fluxion ×',
   ];
+  return textTable(head, rows);
+}
+
+/**
+ * Lines of text in aligned columns: a head, a rule of dashes, the rows. Columns are left-aligned
+ * unless `rightAligned(column)` says otherwise (numbers read better right-aligned).
+ *
+ * @example
+ * ```ts
+ * textTable(['case', 'ms'], [['gan step', '58.4']], (c) => c > 0);
+ * ```
+ */
+export function textTable(
+  head: readonly string[],
+  rows: readonly (readonly string[])[],
+  rightAligned: (column: number) => boolean = () => false,
+): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) =>
+  const line = (cells: readonly string[]) =>
     cells
-      .map((c, i) => c.padEnd(widths[i]))
+      .map((c, i) => (rightAligned(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])))
       .join('  ')
       .trimEnd();
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');

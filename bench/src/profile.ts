@@ -12,22 +12,36 @@
 import { getBackend, type KernelTiming, type WebGPUBackend } from '@fluxion/tensor';
 import { setupWebGPU } from './device.js';
 import { fluxionEngine } from './engines/fluxion.js';
-import { formatNumber } from './harness.js';
+import { formatNumber, textTable } from './harness.js';
 import { MODELS, stepInputs } from './models.js';
 import { makeRunner, modelParams } from './train.js';
 
-/** Kernels per family, time and share, costliest first. */
-export function byFamily(timings: readonly KernelTiming[]): { family: string; count: number; ms: number }[] {
-  const groups = new Map<string, { family: string; count: number; ms: number }>();
+/** Timings grouped under one name: how many launches and their total time. */
+export interface TimingGroup {
+  name: string;
+  count: number;
+  ms: number;
+}
+
+/** Timings grouped by `nameOf`, costliest group first. */
+function groupTimings(timings: readonly KernelTiming[], nameOf: (t: KernelTiming) => string): TimingGroup[] {
+  const groups = new Map<string, TimingGroup>();
   for (const t of timings) {
-    const family = t.kernel.split('|').slice(0, 2).join('|');
-    const g = groups.get(family) ?? { family, count: 0, ms: 0 };
+    const name = nameOf(t);
+    const g = groups.get(name) ?? { name, count: 0, ms: 0 };
     g.count++;
     g.ms += t.ms;
-    groups.set(family, g);
+    groups.set(name, g);
   }
   return [...groups.values()].sort((a, b) => b.ms - a.ms);
 }
+
+/** Kernels per family (the pipeline key's first two parts), costliest first. */
+export const byFamily = (timings: readonly KernelTiming[]) =>
+  groupTimings(timings, (t) => t.kernel.split('|').slice(0, 2).join('|'));
+
+/** Launches per label (op and input shapes), costliest first. */
+export const byLaunch = (timings: readonly KernelTiming[]) => groupTimings(timings, (t) => t.label);
 
 /**
  * Floating-point operations of a matmul launch from its label (`matmul [..., M, K] [..., K, N]`),
@@ -47,15 +61,8 @@ export function matmulFlops(label: string): number | null {
   return 2 * batch * a[a.length - 2] * a[a.length - 1] * b[b.length - 1];
 }
 
-function table(head: string[], rows: string[][]): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
-      .join('  ')
-      .trimEnd();
-  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
-}
+/** A table whose first column is a name and the others figures. */
+const table = (head: string[], rows: string[][]) => textTable(head, rows, (column) => column > 0);
 
 /** Runs the profile command with the arguments after `profile`. */
 export async function profileMain(argv: string[]): Promise<void> {
@@ -98,31 +105,23 @@ export async function profileMain(argv: string[]): Promise<void> {
     table(
       ['kernel family', 'launches', 'ms', 'share'],
       byFamily(timings).map((g) => [
-        g.family,
+        g.name,
         String(g.count),
         formatNumber(g.ms),
         `${((100 * g.ms) / device).toFixed(1)} %`,
       ]),
     ),
   );
-  const launches = new Map<string, { label: string; count: number; ms: number }>();
-  for (const t of timings) {
-    const l = launches.get(t.label) ?? { label: t.label, count: 0, ms: 0 };
-    l.count++;
-    l.ms += t.ms;
-    launches.set(t.label, l);
-  }
   console.log('');
   console.log(
     table(
       ['launch (op and input shapes)', 'count', 'ms', 'µs each', 'GFLOP/s'],
-      [...launches.values()]
-        .sort((a, b) => b.ms - a.ms)
+      byLaunch(timings)
         .slice(0, 20)
         .map((l) => {
-          const flops = matmulFlops(l.label);
+          const flops = matmulFlops(l.name);
           return [
-            l.label,
+            l.name,
             String(l.count),
             formatNumber(l.ms),
             formatNumber((1000 * l.ms) / l.count),

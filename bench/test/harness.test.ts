@@ -24,7 +24,7 @@ import {
   stepInputs,
   VAE,
 } from '../src/models.js';
-import { byFamily, matmulFlops } from '../src/profile.js';
+import { byFamily, byLaunch, matmulFlops } from '../src/profile.js';
 
 const row = (engine: string, backend: string, medianMs: number, name = 'matmul 1024'): BenchResult => ({
   suite: 'ops',
@@ -104,8 +104,17 @@ describe('profile', () => {
       t('matmul|subgroup|f32|k4', 4),
     ]);
     expect(groups).toEqual([
-      { family: 'matmul|subgroup', count: 2, ms: 9 },
-      { family: 'ew4|x0 + x1', count: 2, ms: 3 },
+      { name: 'matmul|subgroup', count: 2, ms: 9 },
+      { name: 'ew4|x0 + x1', count: 2, ms: 3 },
+    ]);
+    const launches = byLaunch([
+      { label: 'add [4] [4]', kernel: 'ew4', workgroups: 1, ms: 1 },
+      { label: 'matmul [2,2] [2,2]', kernel: 'matmul', workgroups: 1, ms: 2 },
+      { label: 'add [4] [4]', kernel: 'ew4', workgroups: 1, ms: 2 },
+    ]);
+    expect(launches).toEqual([
+      { name: 'add [4] [4]', count: 2, ms: 3 },
+      { name: 'matmul [2,2] [2,2]', count: 1, ms: 2 },
     ]);
   });
 });
