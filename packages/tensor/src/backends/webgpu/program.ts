@@ -51,19 +51,16 @@ function programSource(p: ParsedProgram, written: readonly number[], vec4: boole
   const rebind = p.inputs.map((name) => `var ${v(name)} = ${v(name)}In;`);
   const index = (k: number, base: number) => (vec4 ? `p(${base + k}u) / 4u + i` : `p(${base + k}u) + i`);
   const call = (c: string) => `compute(${p.inputs.map((_, k) => `x${k}${c}`).join(', ')})`;
+  const loads = p.inputs.map((_, k) => `let x${k} = in${k}[${index(k, 1)}];`);
   const main = vec4
     ? [
-        ...p.inputs.map((_, k) => `let x${k} = in${k}[${index(k, 1)}];`),
+        ...loads,
         ...[0, 1, 2, 3].map((c) => `let r${c} = ${call(`[${c}]`)};`),
         ...written.map(
           (_, j) => `out${j}[${index(j, 9)}] = vec4<f32>(r0.o${j}, r1.o${j}, r2.o${j}, r3.o${j});`,
         ),
       ]
-    : [
-        ...p.inputs.map((_, k) => `let x${k} = in${k}[${index(k, 1)}];`),
-        `let r = ${call('')};`,
-        ...written.map((_, j) => `out${j}[${index(j, 9)}] = r.o${j};`),
-      ];
+    : [...loads, `let r = ${call('')};`, ...written.map((_, j) => `out${j}[${index(j, 9)}] = r.o${j};`)];
   return `${PARAMS_DECL}
 ${decls.join('\n')}
 ${helpersFor(body.join('\n'))}
