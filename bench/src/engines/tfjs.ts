@@ -280,8 +280,10 @@ class TfRunner implements StepRunner {
 /** TensorFlow.js on one backend, or null when that backend fails to initialise here. */
 export async function tfjsEngine(backend: 'webgpu' | 'wasm' | 'cpu'): Promise<Engine | null> {
   // Every op on the device: TensorFlow.js's WebGPU backend would otherwise run ops on tensors of
-  // under 1,000 elements on the CPU when their data is there, hiding its dispatch cost.
-  if (backend === 'webgpu') tf.env().set('WEBGPU_CPU_HANDOFF_SIZE_THRESHOLD', 0);
+  // under 1,000 elements on the CPU when their data is there, hiding its dispatch cost. The size
+  // threshold (`WEBGPU_CPU_HANDOFF_SIZE_THRESHOLD`) is read once when the backend's module loads,
+  // so setting it here would change nothing; `WEBGPU_CPU_FORWARD` is read at every op.
+  if (backend === 'webgpu') tf.env().set('WEBGPU_CPU_FORWARD', false);
   if (!(await tf.setBackend(backend))) return null;
   await tf.ready();
   return {
