@@ -17,6 +17,7 @@ import {
   initWebGPU,
   keep,
   leakyRelu,
+  linear,
   matmul,
   mean,
   mul,
@@ -69,7 +70,7 @@ function forward(net: Network, params: Tensor[], x: Tensor): Tensor {
       continue;
     }
     const [w, b] = [params[p++], params[p++]];
-    if (layer.kind === 'dense') x = add(matmul(x, transpose(w)), b);
+    if (layer.kind === 'dense') x = linear(x, w, b);
     else {
       const geometry = { stride: layer.stride, padding: layer.padding };
       x = layer.kind === 'conv' ? conv2d(x, w, b, geometry) : convTranspose2d(x, w, b, geometry);

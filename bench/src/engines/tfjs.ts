@@ -170,7 +170,8 @@ class TfNetwork {
         return;
       }
       const [w, b] = this.slots[i]!;
-      if (layer.kind === 'dense') x = tf.add(tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D), b);
+      // The product with its bias in one kernel, as `tf.layers.dense` computes it.
+      if (layer.kind === 'dense') x = tf.fused.matMul({ a: x as tf.Tensor2D, b: w as tf.Tensor2D, bias: b });
       else if (layer.kind === 'conv') {
         x = tf.add(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, layer.stride, layer.padding), b);
       } else {

@@ -342,11 +342,13 @@ export const VJPS: VjpTable = {
   // stored transposed (a Linear layer's `x · transpose(w)`) gets its gradient in the same layout:
   // (Gᵀ · A)ᵀ instead of Aᵀ · G, so the transpose's own rule hands a contiguous gradient to w
   // rather than a transposed view that accumulation would have to copy (as PyTorch's mm backward).
+  // A bias added to every row gets the column sums of G.
   matmul: {
-    saveInputs: 'all',
+    saveInputs: [0, 1],
     vjp: (g, { inputs: [a, b], needs }) => [
       needs[0] ? (storedTransposed(a) ? transpose(matmul(b, transpose(g))) : matmul(g, transpose(b))) : null,
       needs[1] ? (storedTransposed(b) ? transpose(matmul(transpose(g), a)) : matmul(transpose(a), g)) : null,
+      ...(needs.length === 3 ? [needs[2] ? sumToShape(g, [g.shape[g.rank - 1]]) : null] : []),
     ],
   },
   // concat copies blocks: each input's gradient is its block of g

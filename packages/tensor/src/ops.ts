@@ -20,7 +20,7 @@ import {
 } from './registry.js';
 import { broadcastShapes, normalizeAxes, normalizeAxis } from './shape.js';
 import { Tensor } from './tensor.js';
-import { broadcastTo, squeeze, unsqueeze } from './views.js';
+import { broadcastTo, squeeze, transpose, unsqueeze } from './views.js';
 
 /** A tensor or a JavaScript number (which takes the dtype of the tensor it meets). */
 export type TensorOrScalar = Tensor | number;
@@ -354,6 +354,42 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     );
     const drop = [...(a.rank === 1 ? [out.rank - 2] : []), ...(b.rank === 1 ? [out.rank - 1] : [])];
     return drop.length ? squeeze(out, drop) : out;
+  });
+}
+
+/**
+ * The affine map of a Linear layer, PyTorch's `F.linear`: `x · weightᵀ + bias` for x
+ * `[..., in]`, weight `[out, in]` and an optional bias `[out]`, giving `[..., out]`. The weight is
+ * read in place through a transposed view and the bias is added by the product's kernel as it
+ * stores each value: one kernel, where `add(matmul(x, transpose(weight)), bias)` takes two and an
+ * extra pass over the output.
+ *
+ * @example
+ * ```ts
+ * const y = linear(randn([64, 784]), randn([256, 784]), zeros([256])); // [64, 256]
+ * ```
+ */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
+  checkTensor('linear', x);
+  checkTensor('linear', weight);
+  if (bias !== undefined) checkTensor('linear', bias);
+  const describe = () =>
+    [x, weight, ...(bias ? [bias] : [])].map((t) => `${fmtShape(t.shape)} ${t.dtype}`).join(', ');
+  if (x.rank < 1 || weight.rank !== 2 || x.shape[x.rank - 1] !== weight.shape[1]) {
+    throw new FluxionError('linear', `expected x [..., in] and weight [out, in], got ${describe()}`);
+  }
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== weight.shape[0])) {
+    throw new FluxionError('linear', `expected bias [${weight.shape[0]}], got ${describe()}`);
+  }
+  if (!bias) return matmul(x, transpose(weight));
+  return scope(() => {
+    const promoted = [weight.dtype, bias.dtype].reduce((d, e) => promoteTypes('linear', d, e), x.dtype);
+    const dtype = promoted === 'bool' ? 'int32' : promoted;
+    const rows = x.rank === 1 ? unsqueeze(cast(x, dtype), 0) : cast(x, dtype);
+    const batch = rows.shape.slice(0, -2);
+    const w = broadcastTo(transpose(cast(weight, dtype)), [...batch, ...transpose(weight).shape]);
+    const out = runKernel('matmul', [rows, w, cast(bias, dtype)], {});
+    return x.rank === 1 ? squeeze(out, [0]) : out;
   });
 }
 

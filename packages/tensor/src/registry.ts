@@ -128,7 +128,10 @@ export type OpParamMap = { [K in UnaryOp]: Record<string, never> } & {
   /** `where(cond, a, b)`: all three already broadcast to one shape. */
   where: Record<string, never>;
   cast: { dtype: DType };
-  /** Batched matmul `[..., M, K] @ [..., K, N]`; batch dims already broadcast to one shape. */
+  /**
+   * Batched matmul `[..., M, K] @ [..., K, N]`, batch dims already broadcast to one shape; an
+   * optional third input, a bias `[N]`, is added to every row of the product as it is stored.
+   */
   matmul: Record<string, never>;
   concat: { axis: number };
   /** `take(x, idx, axis)`: out = x.shape[:axis] + idx.shape + x.shape[axis+1:] (NumPy `take`). */
@@ -337,8 +340,9 @@ export const OPS: { [K in OpName]: OpDef<K> } = {
   matmul: {
     kind: 'other',
     infer(inputs) {
-      arity('matmul', inputs, 2);
-      const [a, b] = inputs;
+      if (inputs.length !== 2 && inputs.length !== 3)
+        throw new FluxionError('matmul', `expected 2 inputs (3 with a bias), got ${inputs.length}`);
+      const [a, b, bias] = inputs;
       const dtype = sameDtype('matmul', inputs);
       if (dtype === 'bool') throw new FluxionError('matmul', 'unsupported dtype bool');
       if (a.shape.length < 2 || b.shape.length !== a.shape.length) {
@@ -356,6 +360,12 @@ export const OPS: { [K in OpName]: OpDef<K> } = {
       }
       if (!shapesEqual(a.shape.slice(0, -2), b.shape.slice(0, -2))) {
         throw new FluxionError('matmul', `batch dims must be broadcast first, got ${describe(inputs)}`);
+      }
+      if (bias && (bias.shape.length !== 1 || bias.shape[0] !== b.shape[r - 1])) {
+        throw new FluxionError(
+          'matmul',
+          `bias must be [${b.shape[r - 1]}] (one per column), got ${describe(inputs)}`,
+        );
       }
       return { shape: [...a.shape.slice(0, -1), b.shape[r - 1]], dtype };
     },

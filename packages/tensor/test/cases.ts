@@ -701,6 +701,21 @@ function matmulInputs(options: {
     );
 }
 
+/** Linear-layer operands: x `[..., M, K]` (0–1 batch axes), weight `[N, K]`, bias `[N]`, any layouts. */
+function linearInputs(options: { batch?: boolean; values?: Values; dtype?: DType }) {
+  const { batch = false, values = mixedValues(-2, 2), dtype } = options;
+  const batches = batch ? shapeArb({ minRank: 1, maxRank: 1, maxSize: 4 }) : fc.constant([]);
+  return fc
+    .tuple(batches, dimArb(), dimArb(), dimArb())
+    .chain(([b, m, k, n]) =>
+      fc.tuple(
+        hostArb([...b, m, k], values, { dtype }),
+        hostArb([n, k], values, { dtype }),
+        hostArb([n], values, { dtype }),
+      ),
+    );
+}
+
 const MATMUL_CASES: OpCase[] = [
   {
     name: 'matmul',
@@ -761,6 +776,30 @@ const MATMUL_CASES: OpCase[] = [
     run: ([a, b]) => T.matmul(a, b),
     tol: ACCUMULATE_TOL,
     grad: true,
+  },
+  {
+    name: 'matmul-bias',
+    op: 'matmul',
+    inputs: linearInputs({}),
+    run: ([x, w, b]) => T.linear(x, w, b),
+    tol: ACCUMULATE_TOL,
+    grad: true,
+  },
+  {
+    name: 'matmul-bias-batched',
+    op: 'matmul',
+    inputs: linearInputs({ batch: true }),
+    run: ([x, w, b]) => T.linear(x, w, b),
+    tol: ACCUMULATE_TOL,
+    grad: true,
+  },
+  {
+    name: 'matmul-bias-int32',
+    op: 'matmul',
+    inputs: linearInputs({ values: ints, dtype: 'int32' }),
+    run: ([x, w, b]) => T.linear(x, w, b),
+    tol: DEFAULT_TOL,
+    grad: false,
   },
   {
     name: 'matmul-int32',

@@ -42,6 +42,35 @@ describe('shape errors', () => {
     expectError(() => T.matmul(z([]), z([3])), 'matmul', /need at least one axis, got \[\] @ \[3\]/);
   });
 
+  test('linear: the weight, input and bias shapes', () => {
+    expectError(
+      () => T.linear(z([4, 3]), z([2, 5])),
+      'linear',
+      'linear: expected x [..., in] and weight [out, in], got [4,3] float32, [2,5] float32',
+    );
+    expectError(
+      () => T.linear(z([4, 3]), z([2, 3]), z([3])),
+      'linear',
+      'linear: expected bias [2], got [4,3] float32, [2,3] float32, [3] float32',
+    );
+    expectError(
+      () => T.linear(z([4, 3]), z([3])),
+      'linear',
+      /weight \[out, in\], got \[4,3\] float32, \[3\]/,
+    );
+    // The kernel's own check, for callers of runKernel.
+    expectError(
+      () => T.runKernel('matmul', [z([4, 3]), z([3, 2]), z([3])], {}),
+      'matmul',
+      /bias must be \[2\] \(one per column\), got \[4,3\] float32, \[3,2\] float32, \[3\] float32/,
+    );
+    expectError(
+      () => T.runKernel('matmul', [z([4, 3])], {}),
+      'matmul',
+      'matmul: expected 2 inputs (3 with a bias), got 1',
+    );
+  });
+
   test('broadcast failures name both shapes', () => {
     expectError(() => T.add(z([2, 3]), z([4])), 'add', 'add: shapes cannot be broadcast: [2,3] and [4]');
     expectError(() => T.less(z([2]), z([3, 1, 5])), 'less', /\[2\] and \[3,1,5\]/);

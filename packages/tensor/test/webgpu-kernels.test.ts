@@ -13,6 +13,7 @@ import {
   cast,
   FluxionError,
   Generator,
+  linear,
   matmul,
   pad,
   rand,
@@ -183,6 +184,29 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
             ],
             ([a, b]) => matmul(a, b.slice([1, 2])),
           );
+        }
+      } finally {
+        backend.matmulVariant = previous;
+      }
+    });
+
+    test('the bias epilogue (linear): every kernel family, both weight layouts, a strided bias', async () => {
+      const previous = backend.matmulVariant;
+      try {
+        for (const variant of variants()) {
+          backend.matmulVariant = variant;
+          // [M, K, N]: register tiles with ragged edges, a thin product (simple kernel), one row.
+          for (const [M, K, N] of [
+            [129, 33, 70],
+            [33, 7, 3],
+            [1, 20, 9],
+          ]) {
+            await compareBackends([[M, K], [N, K], [N]], ([x, w, b]) => linear(x, w, b)); // weight read along k (x · wᵀ, a Linear layer)
+            await compareBackends([[M, K], [K, N], [2 * N]], ([x, w, b]) =>
+              linear(x, w.T, b.slice([0, 2 * N, 2])),
+            ); // weight read along n, bias with stride 2
+          }
+          await compareBackends([[3, 17, 20], [9, 20], [9]], ([x, w, b]) => linear(x, w, b)); // batched rows, the weight broadcast over the batch
         }
       } finally {
         backend.matmulVariant = previous;

@@ -6,6 +6,7 @@ import {
   add,
   FluxionError,
   fmtShape,
+  linear,
   matmul,
   type RandomOptions,
   scope,
@@ -88,8 +89,7 @@ export class Dense extends Module {
       );
     }
     return scope(() => {
-      let y = matmul(x, transpose(this.weight));
-      if (this.bias) y = add(y, this.bias);
+      const y = linear(x, this.weight, this.bias ?? undefined);
       return this.activationFn ? this.activationFn(y) : y;
     });
   }

@@ -245,9 +245,9 @@ function argReduceKernel(better: (v: number, best: number) => boolean): Kernel<A
  * Batched matmul. Each batch's operands are packed into contiguous float64 rows (so transposed
  * views cost one pass), then C = A·B by the i-k-j loop over blocks of four rows of A: the
  * innermost loop streams one row of B into four rows of C, so each B element loaded serves four
- * multiply-adds.
+ * multiply-adds. With a bias, every row of C starts from it instead of zeros.
  */
-const matmulKernel: Kernel<'matmul'> = ([a, b], out) => {
+const matmulKernel: Kernel<'matmul'> = ([a, b, bias], out) => {
   const r = a.shape.length;
   const [M, K, N] = [a.shape[r - 2], a.shape[r - 1], b.shape[r - 1]];
   const batchShape = a.shape.slice(0, -2);
@@ -259,6 +259,12 @@ const matmulKernel: Kernel<'matmul'> = ([a, b], out) => {
   const A = new Float64Array(M * K);
   const B = new Float64Array(K * N);
   const C = new Float64Array(4 * N);
+  // The bias (or zeros) every row of C starts from.
+  const start = new Float64Array(N);
+  if (bias) {
+    const data = dataOf(bias);
+    for (let j = 0; j < N; j++) start[j] = data[bias.offset + j * bias.strides[0]];
+  }
   const wrap = a.dtype === 'int32';
   for (let batch = 0; batch < aBatch.length; batch++) {
     for (let i = 0; i < M; i++)
@@ -268,7 +274,7 @@ const matmulKernel: Kernel<'matmul'> = ([a, b], out) => {
     const base = batch * M * N;
     for (let i0 = 0; i0 < M; i0 += 4) {
       const rows = Math.min(4, M - i0);
-      C.fill(0);
+      for (let r4 = 0; r4 < 4; r4++) C.set(start, r4 * N);
       for (let k = 0; k < K; k++) {
         // Rows past M multiply by 0 and are never stored.
         const a0 = A[i0 * K + k];

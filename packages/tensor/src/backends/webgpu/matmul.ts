@@ -21,7 +21,11 @@
  *
  * Pipelines are specialised on the operand layout only (which axis of B is contiguous and
  * 16-byte aligned: vec4 loads along n, vec4 loads along k, or scalar loads; which axis of A and B
- * is contiguous for the shared kernel), never on shapes: at most a dozen pipelines in all.
+ * is contiguous for the shared kernel) and on whether a bias is added, never on shapes.
+ *
+ * The bias epilogue: with a third input (a `[N]` bias, any stride), every kernel adds the
+ * column's bias to each value as it stores it, so a Linear layer's `x · wᵀ + b` is one kernel
+ * and one pass over C rather than a product and a broadcast add.
  */
 import type { KernelArg } from '../../backend.js';
 import { FluxionError } from '../../errors.js';
@@ -62,6 +66,19 @@ type ScalarType = 'f32' | 'i32';
 const fmaCode = (t: ScalarType, a: string, b: string, c: string) =>
   t === 'f32' ? `fma(${a}, ${b}, ${c})` : `${a} * ${b} + ${c}`;
 
+/** Parameter words of the bias: its offset and its stride. */
+const BIAS_OFFSET_WORD = 15;
+const BIAS_STRIDE_WORD = 40;
+
+/** Declarations of the optional bias (binding 3) and of C (binding 3, or 4 after a bias). */
+const outputDecls = (t: ScalarType, bias: boolean): string =>
+  bias
+    ? `${storageDecl(3, 'Bias', t, false)}\n${storageDecl(4, 'C', t, true)}`
+    : storageDecl(3, 'C', t, true);
+
+/** The bias of column `col` (an expression). */
+const biasOf = (col: string) => `Bias[p(${BIAS_OFFSET_WORD}u) + (${col}) * p(${BIAS_STRIDE_WORD}u)]`;
+
 /** Workgroup → (tile of n, tile of m, batch) and the batch's base offsets. */
 function prologue(): string {
   return `let M = p(0u); let N = p(1u); let K = p(2u);
@@ -80,7 +97,12 @@ function prologue(): string {
 }
 
 /** Source of the `subgroup` and `register` kernels. */
-function registerSource(t: ScalarType, variant: 'subgroup' | 'register', bMode: BMode): string {
+function registerSource(
+  t: ScalarType,
+  variant: 'subgroup' | 'register',
+  bMode: BMode,
+  bias: boolean,
+): string {
   const TM = ROWS[variant];
   const V = `vec4<${t}>`;
   const ku = bMode === 'k4' ? 4 : 2;
@@ -135,10 +157,13 @@ function registerSource(t: ScalarType, variant: 'subgroup' | 'register', bMode: 
   const vectorStep = step(ku, bMode !== 'scalar');
   const tail = ku > 1 ? `for (var k = kMain; k < K; k++) {\n    ${step(1, false).join('\n    ')}\n  }` : '';
   const stores: string[] = [];
+  if (bias)
+    for (let j = 0; j < TN; j++) stores.push(`let bias${j} = ${biasOf(`min(col0 + ${j}u, N - 1u)`)};`);
   for (let i = 0; i < TM; i++) {
     for (let j = 0; j < TN; j++) {
+      const value = `c${i}_${j >> 2}[${j & 3}]${bias ? ` + bias${j}` : ''}`;
       stores.push(
-        `if (row0 + ${i}u < M && col0 + ${j}u < N) { C[cBase + (row0 + ${i}u) * N + col0 + ${j}u] = c${i}_${j >> 2}[${j & 3}]; }`,
+        `if (row0 + ${i}u < M && col0 + ${j}u < N) { C[cBase + (row0 + ${i}u) * N + col0 + ${j}u] = ${value}; }`,
       );
     }
   }
@@ -150,7 +175,7 @@ function registerSource(t: ScalarType, variant: 'subgroup' | 'register', bMode: 
   return `${variant === 'subgroup' ? 'enable subgroups;\n' : ''}${PARAMS_DECL}
 ${storageDecl(1, 'A', t, false)}
 ${bDecl}
-${storageDecl(3, 'C', t, true)}
+${outputDecls(t, bias)}
 ${loadB}
 @compute @workgroup_size(${LANES})
 ${MAIN}
@@ -168,7 +193,7 @@ ${MAIN}
 }
 
 /** Source of the `shared` (workgroup-memory tiled) kernel. */
-function sharedSource(t: ScalarType, aContiguousK: boolean, bContiguousN: boolean): string {
+function sharedSource(t: ScalarType, aContiguousK: boolean, bContiguousN: boolean, bias: boolean): string {
   const threads = 256;
   const perThread = (TILE * TILE_K) / threads;
   const per = 4; // outputs per thread along each axis
@@ -211,14 +236,14 @@ function sharedSource(t: ScalarType, aContiguousK: boolean, bContiguousN: boolea
     for (let j = 0; j < per; j++) {
       stores.push(`{
     let r = row0 + ty + ${16 * i}u; let c = col0 + tx + ${16 * j}u;
-    if (r < M && c < N) { C[cBase + r * N + c] = c${i}_${j}; }
+    if (r < M && c < N) { C[cBase + r * N + c] = c${i}_${j}${bias ? ` + ${biasOf('c')}` : ''}; }
   }`);
     }
   }
   return `${PARAMS_DECL}
 ${storageDecl(1, 'A', t, false)}
 ${storageDecl(2, 'B', t, false)}
-${storageDecl(3, 'C', t, true)}
+${outputDecls(t, bias)}
 var<workgroup> As: array<${t}, ${TILE * TILE_K}>;
 var<workgroup> Bs: array<${t}, ${TILE * TILE_K}>;
 @compute @workgroup_size(${threads})
@@ -249,11 +274,11 @@ ${MAIN}
  * float products, a matrix times a vector or a row times a matrix, where the register kernels'
  * 16×64 tiles would be almost all padding.
  */
-function simpleSource(t: ScalarType): string {
+function simpleSource(t: ScalarType, bias: boolean): string {
   return `${PARAMS_DECL}
 ${storageDecl(1, 'A', t, false)}
 ${storageDecl(2, 'B', t, false)}
-${storageDecl(3, 'C', t, true)}
+${outputDecls(t, bias)}
 ${helpersFor('fastDiv(')}
 @compute @workgroup_size(${SIMPLE_WORKGROUP})
 ${MAIN}
@@ -266,7 +291,7 @@ ${MAIN}
   for (var k = 0u; k < K; k++) {
     acc = ${fmaCode(t, `A[aBase + row * sam + k * sak]`, `B[bBase + k * sbk + col * sbn]`, 'acc')};
   }
-  C[cBase + flat] = acc;
+  C[cBase + flat] = acc${bias ? ` + ${biasOf('col')}` : ''};
 }`;
 }
 
@@ -274,13 +299,13 @@ ${MAIN}
 const aligned4 = (...values: number[]) => values.every((v) => v % 4 === 0);
 
 /**
- * Records C = A·B for the contiguous `out`.
+ * Records C = A·B (+ bias) for the contiguous `out`.
  *
  * Parameter words: 0 M, 1 N, 2 K, 3 batches, 4 batch rank, 5/6 A/B offsets, 7 sam, 8 sak, 9 sbk,
- * 10 sbn, 11/12 tiles along n/m, 13 C offset, 16… batch shape, 24… A batch strides, 32… B batch
- * strides.
+ * 10 sbn, 11/12 tiles along n/m, 13 C offset, 14 1/N, 15 bias offset, 16… batch shape, 24… A
+ * batch strides, 32… B batch strides, 40 bias stride.
  */
-export function runMatmul(ctx: KernelContext, [a, b]: readonly KernelArg[], out: KernelArg): void {
+export function runMatmul(ctx: KernelContext, [a, b, bias]: readonly KernelArg[], out: KernelArg): void {
   const r = a.shape.length;
   const [M, K, N] = [a.shape[r - 2], a.shape[r - 1], b.shape[r - 1]];
   const batchShape = a.shape.slice(0, -2);
@@ -291,18 +316,19 @@ export function runMatmul(ctx: KernelContext, [a, b]: readonly KernelArg[], out:
   if (t === 'u32') throw new FluxionError('matmul', 'unsupported dtype bool');
   let variant: MatmulVariant = ctx.matmulVariant;
   if (variant === 'subgroup' && !ctx.subgroups8) variant = 'register';
+  const withBias = bias !== undefined;
   let key: string;
   let source: () => string;
   let tiles: [number, number];
   if (t === 'i32' || N <= THIN_COLUMNS || M === 1) {
     key = `matmul|simple|${t}`;
-    source = () => simpleSource(t);
+    source = () => simpleSource(t, withBias);
     tiles = [Math.ceil((M * N) / SIMPLE_WORKGROUP), 1];
   } else if (variant === 'shared') {
     const aK = sak === 1 || M === 1;
     const bN = sbn === 1 || K === 1;
     key = `matmul|shared|${t}|${aK}|${bN}`;
-    source = () => sharedSource(t, aK, bN);
+    source = () => sharedSource(t, aK, bN, withBias);
     tiles = [Math.ceil(N / TILE), Math.ceil(M / TILE)];
   } else {
     const bOffsets = [b.offset, ...batch.strides[1]];
@@ -313,16 +339,21 @@ export function runMatmul(ctx: KernelContext, [a, b]: readonly KernelArg[], out:
           ? 'k4'
           : 'scalar';
     key = `matmul|${variant}|${t}|${bMode}`;
-    source = () => registerSource(t, variant as 'subgroup' | 'register', bMode);
+    source = () => registerSource(t, variant as 'subgroup' | 'register', bMode, withBias);
     tiles = [Math.ceil(N / (LANES * TN)), Math.ceil(M / ROWS[variant])];
   }
   const batches = sizeOf(batch.shape);
-  const words: number[] = new Array(40).fill(0);
+  if (withBias) key += '|bias';
+  const words: number[] = new Array(BIAS_STRIDE_WORD + 1).fill(0);
   Object.assign(words, [M, N, K, batches, batch.shape.length, a.offset, b.offset, sam, sak, sbk, sbn]);
   words[11] = tiles[0];
   words[12] = tiles[1];
   words[13] = out.offset;
   words[14] = f32ToBits(1 / N);
+  if (withBias) {
+    words[BIAS_OFFSET_WORD] = bias.offset;
+    words[BIAS_STRIDE_WORD] = bias.strides[0];
+  }
   putList(words, 16, batch.shape, 1);
   putList(words, 24, batch.strides[0]);
   putList(words, 32, batch.strides[1]);
@@ -330,9 +361,11 @@ export function runMatmul(ctx: KernelContext, [a, b]: readonly KernelArg[], out:
     op: 'matmul',
     key,
     source,
-    inputs: 2,
+    inputs: withBias ? 3 : 2,
     outputs: 1,
-    buffers: [bufferOf(a), bufferOf(b), bufferOf(out)],
+    buffers: withBias
+      ? [bufferOf(a), bufferOf(b), bufferOf(bias), bufferOf(out)]
+      : [bufferOf(a), bufferOf(b), bufferOf(out)],
     params: words,
     workgroups: tiles[0] * tiles[1] * batches,
   });
