@@ -44,8 +44,8 @@ export const byFamily = (timings: readonly KernelTiming[]) =>
 export const byLaunch = (timings: readonly KernelTiming[]) => groupTimings(timings, (t) => t.label);
 
 /**
- * Floating-point operations of a matmul launch from its label (`matmul [..., M, K] [..., K, N]`),
- * or null for other launches.
+ * Floating-point operations of a matmul launch from its label (`matmul [..., M, K] [..., K, N]`,
+ * then `[N]` when a bias is added), or null for other launches.
  *
  * @example
  * ```ts
@@ -53,7 +53,7 @@ export const byLaunch = (timings: readonly KernelTiming[]) => groupTimings(timin
  * ```
  */
 export function matmulFlops(label: string): number | null {
-  const m = /^matmul \[([\d,]+)\] \[([\d,]+)\]$/.exec(label);
+  const m = /^matmul \[([\d,]+)\] \[([\d,]+)\](?: \[\d+\])?$/.exec(label);
   if (!m) return null;
   const a = m[1].split(',').map(Number);
   const b = m[2].split(',').map(Number);

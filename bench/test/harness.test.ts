@@ -92,6 +92,7 @@ describe('profile', () => {
   it('counts matmul FLOPs from launch labels, batch dimensions included', () => {
     expect(matmulFlops('matmul [64,1024] [1024,784]')).toBe(2 * 64 * 1024 * 784);
     expect(matmulFlops('matmul [3,8,16] [3,16,4]')).toBe(2 * 3 * 8 * 16 * 4);
+    expect(matmulFlops('matmul [128,784] [784,256] [256]')).toBe(2 * 128 * 784 * 256); // with a bias
     expect(matmulFlops('add [64,512] [64,512]')).toBeNull();
   });
 
