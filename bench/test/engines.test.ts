@@ -1,0 +1,31 @@
+/**
+ * The peers run where the bench says they run. TensorFlow.js's WebGPU backend hands ops on small
+ * tensors whose data is on the CPU to its CPU kernels by default; the bench turns that off so
+ * that its rows measure the device. (A setting read at module load once made the dispatch row
+ * time JavaScript arithmetic: 5 µs per "dispatch".)
+ */
+import { describe, expect, it } from 'vitest';
+import { setupWebGPU } from '../src/device.js';
+
+const adapter = await setupWebGPU();
+if (!adapter && process.env.FLUXION_REQUIRE_WEBGPU === '1') {
+  throw new Error('bench engines test: no WebGPU adapter (FLUXION_REQUIRE_WEBGPU=1)');
+}
+
+describe.skipIf(!adapter)('tfjs-webgpu engine', () => {
+  it('runs a one-element add on the device, not on the CPU', async () => {
+    const { tfjsEngine } = await import('../src/engines/tfjs.js');
+    const tf = await import('@tensorflow/tfjs-core');
+    const engine = await tfjsEngine('webgpu');
+    expect(engine).not.toBeNull();
+    await engine?.activate();
+    const [a, b] = [tf.tensor1d([1]), tf.tensor1d([2])];
+    const sum = engine?.ops.add(a, b) as InstanceType<typeof tf.Tensor>;
+    // The WebGPU backend's record of the result: a GPU buffer when a kernel produced it, none when
+    // the CPU computed the values.
+    const backend = tf.backend() as unknown as { tensorMap: { get(id: object): { resource?: unknown } } };
+    expect(backend.tensorMap.get(sum.dataId).resource ?? null).not.toBeNull();
+    expect(Array.from(await sum.data())).toEqual([3]);
+    tf.dispose([a, b, sum]);
+  });
+});
