@@ -156,9 +156,15 @@ class TfNetwork {
   }
 
   private biasFor(layer: Exclude<Layer, { kind: 'reshape' }>, i: number, b: HostTensor): tf.Tensor {
-    const t = tf.tensor(b.data, b.shape);
     const after = layer.kind === 'dense' ? this.imageShapeNear(i, 1) : null;
-    return after ? tf.reshape(tf.transpose(tf.reshape(t, after), [1, 2, 0]), b.shape) : t;
+    if (!after) return tf.tensor(b.data, b.shape);
+    // Image-order features [C, H, W] become HWC order, permuted here rather than by reshaping a
+    // transposed tensor: a reshape shares its data, and the WASM backend's fused product checks
+    // the rank of the data ([H, W, C]), not of the tensor, so it would reject the bias.
+    const [c, h, w] = after;
+    const hwc = new Float32Array(b.data.length);
+    for (let ch = 0; ch < c; ch++) for (let p = 0; p < h * w; p++) hwc[p * c + ch] = b.data[ch * h * w + p];
+    return tf.tensor(hwc, b.shape);
   }
 
   forward(x: tf.Tensor): tf.Tensor {
