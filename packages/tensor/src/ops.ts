@@ -316,6 +316,12 @@ export const argmax = (x: Tensor, axis?: number, keepDims = false) => argReduce(
 /** Index of the minimum along `axis` (see {@link argmax}). */
 export const argmin = (x: Tensor, axis?: number, keepDims = false) => argReduce('argmin', x, axis, keepDims);
 
+/** The dtype a product computes in: its operands' promoted dtype, with bool counted as int32. */
+function productDtype(op: string, ...dtypes: DType[]): DType {
+  const promoted = dtypes.reduce((d, e) => promoteTypes(op, d, e));
+  return promoted === 'bool' ? 'int32' : promoted;
+}
+
 /**
  * Matrix product with NumPy/PyTorch semantics: 1-D operands are promoted to a row (left) or column
  * (right) and the added axis removed after; batch axes broadcast.
@@ -339,8 +345,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   if (k1 !== k2)
     throw new FluxionError('matmul', `inner dimensions differ: ${fmtShape(a.shape)} @ ${fmtShape(b.shape)}`);
   return scope(() => {
-    const promoted = promoteTypes('matmul', a.dtype, b.dtype);
-    const dtype = promoted === 'bool' ? 'int32' : promoted;
+    const dtype = productDtype('matmul', a.dtype, b.dtype);
     const a2 = a.rank === 1 ? unsqueeze(cast(a, dtype), 0) : cast(a, dtype);
     const b2 = b.rank === 1 ? unsqueeze(cast(b, dtype), -1) : cast(b, dtype);
     const batch = broadcastShapes('matmul', a2.shape.slice(0, -2), b2.shape.slice(0, -2));
@@ -383,8 +388,7 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
   }
   if (!bias) return matmul(x, transpose(weight));
   return scope(() => {
-    const promoted = [weight.dtype, bias.dtype].reduce((d, e) => promoteTypes('linear', d, e), x.dtype);
-    const dtype = promoted === 'bool' ? 'int32' : promoted;
+    const dtype = productDtype('linear', x.dtype, weight.dtype, bias.dtype);
     const rows = x.rank === 1 ? unsqueeze(cast(x, dtype), 0) : cast(x, dtype);
     const batch = rows.shape.slice(0, -2);
     const w = broadcastTo(transpose(cast(weight, dtype)), [...batch, ...transpose(weight).shape]);
