@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BenchResult, readResults } from './harness.js';
+import { type ProbeReading, speedProbe } from './probe.js';
 import type { SuiteOptions } from './suite.js';
 
 /**
@@ -34,18 +35,28 @@ export function isolatedArgs(suites: string[], o: SuiteOptions, label: string, o
   ];
 }
 
-/** Runs each engine in a child process of its own and returns every child's rows, in order. */
-export function runIsolated(suites: string[], options: SuiteOptions, engines: string[]): BenchResult[] {
+/**
+ * Runs each engine in a child process of its own and returns every child's rows, in order, with
+ * the adapter's speed probe (`probe.ts`) read just before and just after each child.
+ */
+export async function runIsolated(
+  suites: string[],
+  options: SuiteOptions,
+  engines: string[],
+): Promise<{ rows: BenchResult[]; probes: ProbeReading[] }> {
   // The bundle this code runs in (run-ts.mjs's output, or the GPU kit's bench.mjs).
   const self = fileURLToPath(import.meta.url);
   const rows: BenchResult[] = [];
+  const probes: ProbeReading[] = [];
   for (const label of engines) {
     const dir = mkdtempSync(join(tmpdir(), 'fluxion-bench-'));
     try {
       console.error(`bench: ${label} in a process of its own`);
+      const before = await speedProbe();
       const run = spawnSync(process.execPath, [self, ...isolatedArgs(suites, options, label, dir)], {
         stdio: ['ignore', 'ignore', 'inherit'],
       });
+      probes.push({ label, before, after: await speedProbe() });
       const file = readdirSync(dir).find((f) => f.endsWith('.json'));
       if (run.status !== 0 || !file)
         console.error(`bench: ${label} failed (exit ${run.status ?? run.signal})`);
@@ -54,5 +65,5 @@ export function runIsolated(suites: string[], options: SuiteOptions, engines: st
       rmSync(dir, { recursive: true, force: true });
     }
   }
-  return rows;
+  return { rows, probes };
 }

@@ -20,6 +20,7 @@ import { fluxionEngine } from './engines/fluxion.js';
 import { type BenchResult, formatTable, type RunInfo, readResults, writeResults } from './harness.js';
 import { runIsolated } from './isolate.js';
 import { opsSuite } from './ops.js';
+import { type ProbeReading, probeNote, speedProbe } from './probe.js';
 import type { Suite, SuiteOptions } from './suite.js';
 import { trainSuite } from './train.js';
 
@@ -133,9 +134,13 @@ const args = parseArgs(process.argv.slice(2));
 const adapter = await setupWebGPU();
 const load = loadavg()[0];
 const results: BenchResult[] = [];
+let probes: ProbeReading[] = [];
 if (args.isolate) {
-  results.push(...runIsolated(args.suites, args.options, args.engines));
+  const isolated = await runIsolated(args.suites, args.options, args.engines);
+  results.push(...isolated.rows);
+  probes = isolated.probes;
 } else {
+  const before = await speedProbe();
   const wanted = [...new Set([...args.engines, 'fluxion-cpu', 'tfjs-cpu'])];
   const available = await createEngines(wanted, adapter !== null);
   const engines = args.engines.flatMap((l) => available.get(l) ?? []);
@@ -154,6 +159,7 @@ if (args.isolate) {
       })),
     );
   }
+  probes = [{ label: 'run', before, after: await speedProbe() }];
 }
 for (const file of args.merge) results.push(...readResults(file));
 console.log(formatTable(results));
@@ -166,8 +172,10 @@ const info: RunInfo = {
     args.isolate ? 'each engine in a process of its own (--isolate)' : 'every engine in one process',
     `load average ${load.toFixed(2)} at the start, ${loadavg()[0].toFixed(2)} at the end` +
       (Math.max(load, loadavg()[0]) > 0.5 ? ' (measured under load: noisy)' : ''),
+    ...(adapter ? [probeNote(probes)] : []),
   ],
 };
+if (adapter) console.error(`bench: ${probeNote(probes)}`);
 if (args.write) {
   const json = writeResults(info, results, args.outDir);
   const png = writeChart(json.replace(/\.json$/, '.png'), info, results);
