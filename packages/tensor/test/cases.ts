@@ -794,6 +794,16 @@ const MATMUL_CASES: OpCase[] = [
     grad: true,
   },
   {
+    name: 'matmul-bias-vector',
+    op: 'matmul',
+    inputs: fc
+      .tuple(dimArb(), dimArb())
+      .chain(([k, n]) => fc.tuple(hostArb([k], general), hostArb([n, k], general), hostArb([n], general))),
+    run: ([x, w, b]) => T.linear(x, w, b),
+    tol: ACCUMULATE_TOL,
+    grad: true,
+  },
+  {
     name: 'matmul-bias-int32',
     op: 'matmul',
     inputs: linearInputs({ values: ints, dtype: 'int32' }),
