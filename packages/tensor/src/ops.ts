@@ -316,10 +316,30 @@ export const argmax = (x: Tensor, axis?: number, keepDims = false) => argReduce(
 /** Index of the minimum along `axis` (see {@link argmax}). */
 export const argmin = (x: Tensor, axis?: number, keepDims = false) => argReduce('argmin', x, axis, keepDims);
 
-/** The dtype a product computes in: its operands' promoted dtype, with bool counted as int32. */
-function productDtype(op: string, ...dtypes: DType[]): DType {
-  const promoted = dtypes.reduce((d, e) => promoteTypes(op, d, e));
-  return promoted === 'bool' ? 'int32' : promoted;
+/**
+ * The product kernel behind `matmul` and `linear`, after their checks: dtypes promoted (bool
+ * counted as int32), 1-D operands promoted to a row (left) or column (right) and the added axis
+ * removed after, batch axes broadcast; `bias` (already `[N]`) is added by the kernel.
+ */
+function product(op: string, a: Tensor, b: Tensor, bias?: Tensor): Tensor {
+  return scope(() => {
+    const promoted = [b, ...(bias ? [bias] : [])].reduce((d, t) => promoteTypes(op, d, t.dtype), a.dtype);
+    const dtype = promoted === 'bool' ? 'int32' : promoted;
+    const a2 = a.rank === 1 ? unsqueeze(cast(a, dtype), 0) : cast(a, dtype);
+    const b2 = b.rank === 1 ? unsqueeze(cast(b, dtype), -1) : cast(b, dtype);
+    const batch = broadcastShapes(op, a2.shape.slice(0, -2), b2.shape.slice(0, -2));
+    const out = runKernel(
+      'matmul',
+      [
+        broadcastTo(a2, [...batch, ...a2.shape.slice(-2)]),
+        broadcastTo(b2, [...batch, ...b2.shape.slice(-2)]),
+        ...(bias ? [cast(bias, dtype)] : []),
+      ],
+      {},
+    );
+    const drop = [...(a.rank === 1 ? [out.rank - 2] : []), ...(b.rank === 1 ? [out.rank - 1] : [])];
+    return drop.length ? squeeze(out, drop) : out;
+  });
 }
 
 /**
@@ -344,22 +364,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   const k2 = b.shape[b.rank === 1 ? 0 : b.rank - 2];
   if (k1 !== k2)
     throw new FluxionError('matmul', `inner dimensions differ: ${fmtShape(a.shape)} @ ${fmtShape(b.shape)}`);
-  return scope(() => {
-    const dtype = productDtype('matmul', a.dtype, b.dtype);
-    const a2 = a.rank === 1 ? unsqueeze(cast(a, dtype), 0) : cast(a, dtype);
-    const b2 = b.rank === 1 ? unsqueeze(cast(b, dtype), -1) : cast(b, dtype);
-    const batch = broadcastShapes('matmul', a2.shape.slice(0, -2), b2.shape.slice(0, -2));
-    const out = runKernel(
-      'matmul',
-      [
-        broadcastTo(a2, [...batch, ...a2.shape.slice(-2)]),
-        broadcastTo(b2, [...batch, ...b2.shape.slice(-2)]),
-      ],
-      {},
-    );
-    const drop = [...(a.rank === 1 ? [out.rank - 2] : []), ...(b.rank === 1 ? [out.rank - 1] : [])];
-    return drop.length ? squeeze(out, drop) : out;
-  });
+  return product('matmul', a, b);
 }
 
 /**
@@ -386,15 +391,7 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
   if (bias && (bias.rank !== 1 || bias.shape[0] !== weight.shape[0])) {
     throw new FluxionError('linear', `expected bias [${weight.shape[0]}], got ${describe()}`);
   }
-  if (!bias) return matmul(x, transpose(weight));
-  return scope(() => {
-    const dtype = productDtype('linear', x.dtype, weight.dtype, bias.dtype);
-    const rows = x.rank === 1 ? unsqueeze(cast(x, dtype), 0) : cast(x, dtype);
-    const batch = rows.shape.slice(0, -2);
-    const w = broadcastTo(transpose(cast(weight, dtype)), [...batch, ...transpose(weight).shape]);
-    const out = runKernel('matmul', [rows, w, cast(bias, dtype)], {});
-    return x.rank === 1 ? squeeze(out, [0]) : out;
-  });
+  return product('linear', x, transpose(weight), bias);
 }
 
 /** Joins tensors along an existing axis (dtypes promoted). */
