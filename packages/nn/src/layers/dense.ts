@@ -2,17 +2,7 @@
  * The fully connected layer, `y = x Wᵀ + b`, with PyTorch's weight layout and default
  * initialisation.
  */
-import {
-  add,
-  FluxionError,
-  fmtShape,
-  linear,
-  matmul,
-  type RandomOptions,
-  scope,
-  type Tensor,
-  transpose,
-} from '@fluxion/tensor';
+import { FluxionError, fmtShape, linear, type RandomOptions, scope, type Tensor } from '@fluxion/tensor';
 import { type ActivationFn, type ActivationName, getActivation } from '../activations.js';
 import { kaimingUniform, uniform } from '../init.js';
 import { Module, Parameter } from '../module.js';

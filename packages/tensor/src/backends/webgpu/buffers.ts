@@ -25,6 +25,7 @@ export const BUFFER_USAGE = {
   COPY_DST: 0x8,
   UNIFORM: 0x40,
   STORAGE: 0x80,
+  QUERY_RESOLVE: 0x200,
 } as const;
 
 /** A pooled storage buffer: the BackendBuffer handle of the WebGPU backend. */

@@ -26,9 +26,6 @@ export interface KernelTiming {
   ms: number;
 }
 
-/** GPUBufferUsage.QUERY_RESOLVE. */
-const QUERY_RESOLVE = 0x200;
-
 /** Collects the timestamps of one profiling session (see the module comment). */
 export class KernelProfiler {
   private readonly querySet: GPUQuerySet;
@@ -40,12 +37,12 @@ export class KernelProfiler {
   constructor(
     private readonly device: GPUDevice,
     /** Dispatches per encoder at most (the recorder submits before exceeding it). */
-    private readonly capacity: number,
+    capacity: number,
   ) {
     this.querySet = device.createQuerySet({ type: 'timestamp', count: 2 * capacity });
     this.resolved = device.createBuffer({
       size: 16 * capacity,
-      usage: QUERY_RESOLVE | BUFFER_USAGE.COPY_SRC,
+      usage: BUFFER_USAGE.QUERY_RESOLVE | BUFFER_USAGE.COPY_SRC,
     });
   }
 
