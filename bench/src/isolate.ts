@@ -16,7 +16,7 @@ import type { SuiteOptions } from './suite.js';
 
 /**
  * The command line of the child that runs one engine: the same suites and options, that engine
- * only, results written to `outDir`.
+ * only, results written to `outDir`, no speed probe of its own.
  *
  * @example
  * ```ts
@@ -32,6 +32,8 @@ export function isolatedArgs(suites: string[], o: SuiteOptions, label: string, o
     ...(o.quick ? ['--quick'] : []),
     ...(o.filter ? ['--filter', o.filter] : []),
     ...['--out', outDir],
+    // The parent reads the speed probe around each child.
+    '--no-probe',
   ];
 }
 

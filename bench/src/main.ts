@@ -7,6 +7,7 @@
  * --max-steps N (e2e)  --filter TEXT (cases whose name contains it)  --with FILE.json (add another
  * run's rows, e.g. PyTorch's)  --out DIR  --no-write  --isolate (each engine in a process of its
  * own: engines sharing one process slow each other's WebGPU work down, see bench/README.md)
+ * --no-probe (no adapter speed probe around the run; an isolated run's children get it)
  *
  * `pnpm bench profile [gan|vae|dcgan] [--steps N]` instead breaks one Fluxion training step down
  * by kernel (see profile.ts).
@@ -47,6 +48,8 @@ interface Args {
   write: boolean;
   /** Run each engine in a child process of its own. */
   isolate: boolean;
+  /** Read the adapter speed probe around the run (an isolated run's parent reads it for its children). */
+  probe: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -57,6 +60,7 @@ function parseArgs(argv: string[]): Args {
     merge: [],
     write: true,
     isolate: false,
+    probe: true,
   };
   const num = (flag: string, v: string | undefined): number => {
     const n = Number(v);
@@ -76,6 +80,7 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--with') args.merge.push(argv[++i] ?? '');
     else if (a === '--no-write') args.write = false;
     else if (a === '--isolate') args.isolate = true;
+    else if (a === '--no-probe') args.probe = false;
     else if (a === '--help' || a === '-h') usage();
     else if (a.startsWith('-')) usage(`unknown option ${a}`);
     else args.suites.push(a);
@@ -93,7 +98,7 @@ function usage(error?: string): never {
   console.error(
     `usage: pnpm bench [${Object.keys(SUITES).join('|')}…] [--engines ${ENGINE_LABELS.join(',')}]\n` +
       '                  [--runs N] [--warmup N] [--quick] [--budget-ms N] [--max-steps N] [--filter TEXT]\n' +
-      '                  [--with FILE.json] [--out DIR] [--no-write] [--isolate]\n' +
+      '                  [--with FILE.json] [--out DIR] [--no-write] [--isolate] [--no-probe]\n' +
       '       pnpm bench profile [gan|vae|dcgan] [--steps N]',
   );
   process.exit(error ? 2 : 0);
@@ -140,7 +145,7 @@ if (args.isolate) {
   results.push(...isolated.rows);
   probes = isolated.probes;
 } else {
-  const before = await speedProbe();
+  const before = args.probe ? await speedProbe() : null;
   const wanted = [...new Set([...args.engines, 'fluxion-cpu', 'tfjs-cpu'])];
   const available = await createEngines(wanted, adapter !== null);
   const engines = args.engines.flatMap((l) => available.get(l) ?? []);
@@ -159,7 +164,7 @@ if (args.isolate) {
       })),
     );
   }
-  probes = [{ label: 'run', before, after: await speedProbe() }];
+  if (args.probe) probes = [{ label: 'run', before, after: await speedProbe() }];
 }
 for (const file of args.merge) results.push(...readResults(file));
 console.log(formatTable(results));
@@ -172,10 +177,10 @@ const info: RunInfo = {
     args.isolate ? 'each engine in a process of its own (--isolate)' : 'every engine in one process',
     `load average ${load.toFixed(2)} at the start, ${loadavg()[0].toFixed(2)} at the end` +
       (Math.max(load, loadavg()[0]) > 0.5 ? ' (measured under load: noisy)' : ''),
-    ...(adapter ? [probeNote(probes)] : []),
+    ...(adapter && probes.length > 0 ? [probeNote(probes)] : []),
   ],
 };
-if (adapter) console.error(`bench: ${probeNote(probes)}`);
+if (adapter && probes.length > 0) console.error(`bench: ${probeNote(probes)}`);
 if (args.write) {
   const json = writeResults(info, results, args.outDir);
   const png = writeChart(json.replace(/\.json$/, '.png'), info, results);

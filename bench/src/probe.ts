@@ -8,6 +8,7 @@
  * JavaScript and memory-bandwidth loops kept their speed, so only a GPU kernel shows them, and
  * an engine measured in a slow spell looks that much worse than its peers.
  */
+import { timeRuns } from './harness.js';
 
 /** Storage-buffer loads and multiply-adds per invocation, over a 1 MiB buffer. */
 const PROBE_WGSL = `
@@ -46,7 +47,7 @@ export async function speedProbe(): Promise<number | null> {
     return null;
   }
   try {
-    const storage = 0x80 | 0x8; // STORAGE | COPY_DST
+    const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
     const src = device.createBuffer({ size: 1 << 20, usage: storage });
     const dst = device.createBuffer({ size: WORKGROUPS * 64 * 4, usage: storage });
     const pipeline = device.createComputePipeline({
@@ -67,15 +68,7 @@ export async function speedProbe(): Promise<number | null> {
       device.queue.submit([encoder.finish()]);
       await device.queue.onSubmittedWorkDone();
     };
-    await once();
-    const times: number[] = [];
-    for (let i = 0; i < REPEATS; i++) {
-      const start = performance.now();
-      await once();
-      times.push(performance.now() - start);
-    }
-    times.sort((a, b) => a - b);
-    return times[REPEATS >> 1];
+    return (await timeRuns(once, { warmup: 1, runs: REPEATS })).medianMs;
   } finally {
     device.destroy();
   }

@@ -12,7 +12,7 @@
 import { getBackend, type KernelTiming, type WebGPUBackend } from '@fluxion/tensor';
 import { setupWebGPU } from './device.js';
 import { fluxionEngine } from './engines/fluxion.js';
-import { formatNumber, textTable } from './harness.js';
+import { formatNumber, textTable, timeRuns } from './harness.js';
 import { MODELS, stepInputs } from './models.js';
 import { makeRunner, modelParams } from './train.js';
 
@@ -81,24 +81,22 @@ export async function profileMain(argv: string[]): Promise<void> {
   const inputs = await stepInputs(spec, 7);
   for (let i = 0; i < 3; i++) await runner.step(inputs);
   await runner.sync();
-  const wall: number[] = [];
-  for (let i = 0; i < steps; i++) {
-    const t0 = performance.now();
-    await runner.step(inputs);
-    await runner.sync();
-    wall.push(performance.now() - t0);
-  }
-  wall.sort((a, b) => a - b);
+  const wall = await timeRuns(
+    async () => {
+      await runner.step(inputs);
+      await runner.sync();
+    },
+    { warmup: 0, runs: steps },
+  );
   const timings = await gpu.profile(async () => {
     await runner.step(inputs);
     await runner.sync();
   });
   runner.dispose();
   const device = timings.reduce((s, t) => s + t.ms, 0);
-  const median = wall[Math.floor(wall.length / 2)];
   console.log(`${spec.name} on ${adapter.name} (${adapter.info.description ?? ''})`);
   console.log(
-    `wall ${formatNumber(median)} ms (median of ${steps}), device ${formatNumber(device)} ms in ${timings.length} kernels`,
+    `wall ${formatNumber(wall.medianMs)} ms (median of ${steps}), device ${formatNumber(device)} ms in ${timings.length} kernels`,
   );
   console.log('');
   console.log(

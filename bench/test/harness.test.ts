@@ -191,7 +191,7 @@ describe('barChart', () => {
 });
 
 describe('isolatedArgs', () => {
-  it("gives the child the run's suites and options, one engine and its own output folder", () => {
+  it("gives the child the run's suites and options, one engine, its own output folder and no probe", () => {
     const options = { runs: 3, warmup: 1, quick: true, budgetMs: 20000, maxSteps: 0, filter: 'gan' };
     expect(isolatedArgs(['ops', 'train'], options, 'jax-js-wasm', '/tmp/o')).toEqual([
       'ops',
@@ -211,6 +211,7 @@ describe('isolatedArgs', () => {
       'gan',
       '--out',
       '/tmp/o',
+      '--no-probe',
     ]);
   });
 });
