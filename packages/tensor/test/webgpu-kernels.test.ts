@@ -496,13 +496,29 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
   });
 
   test('a grid over 65,535 workgroups per dimension is split and computed in full', async () => {
-    // 64 invocations × 4 values per workgroup: this needs 65,552 workgroups.
-    const n = 64 * 4 * 65_535 + 4099;
+    // Random numbers take one workgroup per 64 values, so this needs 65,600 workgroups: the grid
+    // is split over x and y and the shader must linearise it again, or values go missing.
+    const n = 64 * 65_535 + 4099;
+    const [expected, actual] = await Promise.all(
+      (['cpu', 'webgpu'] as const).map((b) => rand([n], { generator: new Generator(5), backend: b }).data()),
+    );
+    let mismatches = 0;
+    for (let i = 0; i < n; i++) if (actual[i] !== expected[i]) mismatches++;
+    expect(mismatches).toBe(0);
+    // 70,000 batches of a 1×1 product: one workgroup each.
     setBackend('webgpu');
-    const y = scope(() => T.ones([n]).mul(3));
-    expect(await y.sum().item()).toBe(Math.fround(3 * n));
-    expect(Array.from(await y.slice([n - 3, n]).data())).toEqual([3, 3, 3]);
-    y.dispose();
+    const batches = 70_000;
+    const a = T.arange(batches).reshape([batches, 1, 1]);
+    const prod = matmul(a, T.full([batches, 1, 1], 2));
+    const out = await prod.data();
+    mismatches = 0;
+    for (let i = 0; i < batches; i++) if (out[i] !== 2 * i) mismatches++;
+    expect(mismatches).toBe(0);
+    // A large contiguous elementwise op (vec4 shader, several vec4s per invocation, ragged end).
+    const y = scope(() => T.ones([2 ** 22 + 4100]).mul(3));
+    expect(await y.sum().item()).toBe(Math.fround(3 * (2 ** 22 + 4100)));
+    expect(Array.from(await y.slice([2 ** 22 + 4097, 2 ** 22 + 4100]).data())).toEqual([3, 3, 3]);
+    for (const t of [a, prod, y]) t.dispose();
   });
 
   test('random: Philox bits equal the CPU backend, across a 2³² counter carry', async () => {
