@@ -18,10 +18,8 @@
  * contiguous, broadcast scalars, or (over a merged `[rows, columns]` layout with columns divisible
  * by 4) a broadcast row such as a bias, or a broadcast column (one value per row, as in
  * `x / sum(x, -1, true)`). On lavapipe that doubles the bandwidth of `add` (each lane's load is a
- * gather there, and a vec4 gather costs little more than a scalar one). Each of its invocations
- * moves `VALUES_PER_THREAD` vec4s one grid-width apart, which made a 16M-element `add` about 17%
- * faster there than one vec4 per invocation (fewer workgroups to launch, the same lane-to-lane
- * contiguity).
+ * gather there, and a vec4 gather costs little more than a scalar one). Its invocations move
+ * several vec4s each (see `gridStrideMain` in `wgsl.ts`).
  *
  * Special values follow the CPU backend: see the helpers in `wgsl.ts`.
  */
@@ -31,6 +29,8 @@ import { bufferOf, type Destination, type KernelContext } from './context.js';
 import { checkRank, type MergedLayout, mergeAxes, putList, scalarBits } from './layout.js';
 import {
   f32ToBits,
+  gridStrideMain,
+  gridStrideWorkgroups,
   helpersFor,
   MAIN,
   PARAM_WORDS,
@@ -43,8 +43,6 @@ import {
 
 const WORKGROUP = 256;
 const VALUES_PER_THREAD = 4;
-/** Invocations per workgroup of the vec4 shader (each moves `VALUES_PER_THREAD` vec4s). */
-const VEC4_WORKGROUP = 128;
 
 type ScalarType = 'f32' | 'i32' | 'u32';
 
@@ -161,14 +159,6 @@ function vec4Source(types: ScalarType[], outType: ScalarType, expr: string, mode
     ? expr.replace(/x([0-2])/g, 'v$1').replace(/constant/g, `vec4<${outType}>(bitcast<${outType}>(p(3u)))`)
     : null;
   const result = vectorExpr ?? `vec4<${outType}>(${[0, 1, 2, 3].map(lane).join(', ')})`;
-  // The v-th vec4 of an invocation lies one grid-width after its (v-1)-th, so neighbouring lanes
-  // always touch neighbouring vec4s (lavapipe then loads them as one vector). Unrolled: a loop
-  // ran about 4% slower there.
-  const step = (v: number) => `  if (first + ${v}u * stride < p(0u) / 4u) {
-    let i = first + ${v}u * stride;
-    ${loads.join('\n    ')}
-    out[p(2u) / 4u + i] = ${result};
-  }`;
   return `${PARAMS_DECL}
 ${decls.join('\n')}
 ${helpersFor(`${expr} ${rowSplit.join(' ')}`)}
@@ -176,12 +166,7 @@ fn compute(${args}) -> ${outType} {
   let constant = bitcast<${outType}>(p(3u));
   return ${expr};
 }
-@compute @workgroup_size(${VEC4_WORKGROUP})
-${MAIN}
-  let first = workgroupIndex(wid, nwg) * ${VEC4_WORKGROUP}u + lid;
-  let stride = nwg.x * nwg.y * nwg.z * ${VEC4_WORKGROUP}u;
-${Array.from({ length: VALUES_PER_THREAD }, (_, v) => step(v)).join('\n')}
-}`;
+${gridStrideMain('p(0u) / 4u', (i) => [...loads, `out[p(2u) / 4u + ${i}] = ${result};`].join('\n    '))}`;
 }
 
 /**
@@ -291,7 +276,7 @@ export function runElementwise(ctx: KernelContext, launch: ElementwiseLaunch): v
     outputs: 1,
     buffers: [...inputs.map(bufferOf), out.buffer],
     params: words,
-    workgroups: Math.ceil(count / ((modes ? 4 * VEC4_WORKGROUP : WORKGROUP) * VALUES_PER_THREAD)),
+    workgroups: modes ? gridStrideWorkgroups(count / 4) : Math.ceil(count / (WORKGROUP * VALUES_PER_THREAD)),
   });
 }
 

@@ -53,6 +53,43 @@ export const ENTRY_ARGS =
 export const MAIN = `fn main(${ENTRY_ARGS}) {
   let lid = lidv.x;`;
 
+/** Invocations per workgroup of the contiguous vec4 shaders ({@link gridStrideMain}). */
+const VEC4_WORKGROUP = 128;
+/** Vec4s each invocation of those shaders moves. */
+const VEC4S_PER_INVOCATION = 2;
+
+/**
+ * The entry point of a shader that walks `count` items (vec4s) contiguously: each invocation
+ * handles {@link VEC4S_PER_INVOCATION} of them, one grid-width apart, so neighbouring lanes always
+ * touch neighbouring items and lavapipe loads them as one vector. `body(i)` is the code for item
+ * `i`. Unrolled: a loop ran about 4% slower on lavapipe. Measured there against one vec4 per
+ * invocation: a 4M-element add 26% faster, exp 20%; four vec4s per invocation gained a little
+ * more on large tensors but lost on mid-sized ones (softplus on 128×784: 356 µs against 286 with
+ * two, 277 with one), as fewer workgroups balance worse over the CPU's threads. Launch it with
+ * {@link gridStrideWorkgroups}.
+ *
+ * @example
+ * ```ts
+ * const main = gridStrideMain('p(0u) / 4u', (i) => `out[${i}] = a[${i}] + b[${i}];`);
+ * ```
+ */
+export function gridStrideMain(count: string, body: (i: string) => string): string {
+  const steps = Array.from({ length: VEC4S_PER_INVOCATION }, (_, v) => {
+    const i = `first + ${v}u * stride`;
+    return `  if (${i} < ${count}) {\n    let i = ${i};\n    ${body('i')}\n  }`;
+  });
+  return `@compute @workgroup_size(${VEC4_WORKGROUP})
+${MAIN}
+  let first = workgroupIndex(wid, nwg) * ${VEC4_WORKGROUP}u + lid;
+  let stride = nwg.x * nwg.y * nwg.z * ${VEC4_WORKGROUP}u;
+${steps.join('\n')}
+}`;
+}
+
+/** Workgroups of a {@link gridStrideMain} shader over `items` items. */
+export const gridStrideWorkgroups = (items: number): number =>
+  Math.ceil(items / (VEC4_WORKGROUP * VEC4S_PER_INVOCATION));
+
 /** A storage binding declaration (bind group 1; binding 0 is unused, bindings count from 1). */
 export function storageDecl(binding: number, name: string, type: string, write: boolean): string {
   return `@group(1) @binding(${binding}) var<storage, ${write ? 'read_write' : 'read'}> ${name}: array<${type}>;`;
