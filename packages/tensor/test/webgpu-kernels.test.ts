@@ -213,6 +213,50 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
       }
     });
 
+    test('tall products copy a k-contiguous B to [K, N] first, and compute the same values', async () => {
+      const previous = backend.matmulVariant;
+      try {
+        for (const variant of variants().filter((v) => v !== 'shared')) {
+          backend.matmulVariant = variant;
+          await compareBackends([[600, 33], [70, 33], [70]], ([x, w, b]) => linear(x, w, b)); // A·Bᵀ plus bias
+          await compareBackends(
+            [
+              [2, 520, 16],
+              [9, 16],
+            ],
+            ([a, w]) => matmul(a, w.T),
+          ); // B shared by the batch
+          await compareBackends(
+            [
+              [2, 520, 20],
+              [2, 9, 20],
+            ],
+            ([a, w]) => matmul(a, w.T),
+          ); // a B per batch: read in place
+          // The copy is a pure relayout: bit for bit the product with an n-contiguous B, in two
+          // launches (copy, product) where a short product reads B in place in one.
+          setBackend('webgpu');
+          const a = T.randn([512, 40], { seed: 1 });
+          const w = T.randn([24, 40], { seed: 2 });
+          const launches = async (f: () => Tensor) => {
+            await backend.sync();
+            const before = backend.stats().dispatches;
+            const y = f();
+            const n = backend.stats().dispatches - before;
+            return { n, data: Array.from(await y.data()) };
+          };
+          const packed = await launches(() => matmul(a, w.T));
+          const relaid = await launches(() => matmul(a, w.T.contiguous()));
+          expect(packed.data).toEqual(relaid.data);
+          expect(packed.n).toBe(2);
+          expect((await launches(() => matmul(a.slice([0, 511]), w.T))).n).toBe(1);
+          setBackend('cpu');
+        }
+      } finally {
+        backend.matmulVariant = previous;
+      }
+    });
+
     test('int32 wraps like the CPU backend', async () => {
       const a = tensor(new Int32Array([70000, 3, -5, 2]), [2, 2]);
       const b = tensor(new Int32Array([70000, 1, 4, -2]), [2, 2]);
