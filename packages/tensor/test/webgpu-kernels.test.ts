@@ -257,6 +257,44 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
       }
     });
 
+    test('a transposing copy moves 4×4 blocks when aligned, and equals the CPU bit for bit', async () => {
+      const exact = { atol: 0, rtol: 0 };
+      for (const [r, c] of [
+        [8, 12],
+        [256, 36],
+        [5, 8], // rows not a multiple of 4: the elementwise template
+      ])
+        await compareBackends([[r, c]], ([a]) => a.T.contiguous(), exact);
+      await compareBackends([[10, 16]], ([a]) => a.slice([2, 10]).T.contiguous(), exact); // offset 32 (aligned)
+      await compareBackends([[10, 16]], ([a]) => a.slice([1, 9]).T.contiguous(), exact); // offset 16
+      await compareBackends([[12, 18]], ([a]) => a.slice(null, [0, 16]).T.contiguous(), exact); // column stride 18
+      await compareBackends([[3, 8, 12]], ([a]) => a.T.contiguous(), exact); // batched
+      // Special values and int32 keep their bits.
+      setBackend('webgpu');
+      const special = tensor([NaN, -0, Infinity, -Infinity, 1, 2, 3, 4], [2, 4]);
+      const moved = await special.T.contiguous().data();
+      expect(Array.from(moved).map((v) => (Object.is(v, -0) ? '-0' : String(v)))).toEqual([
+        'NaN',
+        '1',
+        '-0',
+        '2',
+        'Infinity',
+        '3',
+        '-Infinity',
+        '4',
+      ]);
+      const intData = new Int32Array(Array.from({ length: 32 }, (_, i) => i * 1000003 - 7));
+      const ints = tensor(intData, [4, 8]);
+      const cpuInts = tensor(intData, [4, 8], { backend: 'cpu' });
+      expect(await ints.T.contiguous().array()).toEqual(await cpuInts.T.contiguous().array());
+      if (backend.canProfile) {
+        // Which kernel ran: the block copy when aligned, the elementwise template otherwise.
+        const kernelOf = async (x: Tensor) => (await backend.profile(() => x.T.contiguous()))[0].kernel;
+        expect(await kernelOf(tensor(values(64), [8, 8]))).toBe('transpose4x4');
+        expect(await kernelOf(tensor(values(40), [5, 8]))).toMatch(/^ew\|/);
+      }
+    });
+
     test('int32 wraps like the CPU backend', async () => {
       const a = tensor(new Int32Array([70000, 3, -5, 2]), [2, 2]);
       const b = tensor(new Int32Array([70000, 1, 4, -2]), [2, 2]);

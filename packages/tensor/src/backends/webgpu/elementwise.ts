@@ -361,9 +361,66 @@ export const castKernel: Kernel<'cast'> = (ctx, [x], out, { dtype }) =>
     shape: out.shape,
   });
 
-/** Copies a strided view into a strided destination (copy, concat, pad). */
+/**
+ * A transposing copy as 4×4 blocks: each invocation reads four vec4 columns of the source and
+ * writes them as four vec4 rows, instead of one gathered element per invocation. On lavapipe:
+ * a 256×784 transpose in 314 µs instead of 1057, 1024×1024 in 1.27 ms instead of 5.34.
+ *
+ * Parameter words: 0 blocks, 1 blocks per row (C/4), 2 its f32 reciprocal, 3 source offset/4,
+ * 4 source column stride/4, 5 destination offset/4.
+ */
+const TRANSPOSE_SOURCE = `${PARAMS_DECL}
+${storageDecl(1, 'src', 'vec4<u32>', false)}
+${storageDecl(2, 'dst', 'vec4<u32>', true)}
+${helpersFor('fastDiv(')}
+@compute @workgroup_size(${WORKGROUP})
+${MAIN}
+  let b = workgroupIndex(wid, nwg) * ${WORKGROUP}u + lid;
+  if (b >= p(0u)) { return; }
+  let br = fastDiv(b, p(1u), bitcast<f32>(p(2u)));
+  let bc = b - br * p(1u);
+  let at = p(3u) + br + 4u * bc * p(4u);
+  let c0 = src[at];
+  let c1 = src[at + p(4u)];
+  let c2 = src[at + 2u * p(4u)];
+  let c3 = src[at + 3u * p(4u)];
+  let to = p(5u) + 4u * br * p(1u) + bc;
+  dst[to] = vec4<u32>(c0.x, c1.x, c2.x, c3.x);
+  dst[to + p(1u)] = vec4<u32>(c0.y, c1.y, c2.y, c3.y);
+  dst[to + 2u * p(1u)] = vec4<u32>(c0.z, c1.z, c2.z, c3.z);
+  dst[to + 3u * p(1u)] = vec4<u32>(c0.w, c1.w, c2.w, c3.w);
+}`;
+
+/**
+ * Copies a strided view into a strided destination (copy, concat, pad). A transposed matrix
+ * into a contiguous one (`x.T.contiguous()`, the B copy of tall products) moves 4×4 blocks when
+ * both sides are 16-byte aligned; everything else takes the elementwise template.
+ */
 export function copyInto(ctx: KernelContext, op: string, x: KernelArg, out: Destination): void {
-  runElementwise(ctx, { op, expr: 'x0', inputs: [x], out, shape: x.shape });
+  const merged = mergeAxes(x.shape, [out.strides, x.strides]);
+  const [rows, columns] = merged.shape;
+  const [[outRow, outColumn] = [], [inRow, inColumn] = []] = merged.strides;
+  const transposed =
+    merged.shape.length === 2 &&
+    outColumn === 1 &&
+    outRow === columns &&
+    inRow === 1 &&
+    [rows, columns, inColumn, x.offset, out.offset].every((v) => v % 4 === 0);
+  if (!transposed) {
+    runElementwise(ctx, { op, expr: 'x0', inputs: [x], out, shape: x.shape });
+    return;
+  }
+  const blocks = (rows / 4) * (columns / 4);
+  ctx.dispatch({
+    op,
+    key: 'transpose4x4',
+    source: () => TRANSPOSE_SOURCE,
+    inputs: 1,
+    outputs: 1,
+    buffers: [bufferOf(x), out.buffer],
+    params: [blocks, columns / 4, f32ToBits(4 / columns), x.offset / 4, inColumn / 4, out.offset / 4],
+    workgroups: Math.ceil(blocks / WORKGROUP),
+  });
 }
 
 /** Fills `size` elements of a contiguous buffer with `value`. */

@@ -69,12 +69,12 @@ const SIMPLE_WORKGROUP = 64;
 const THIN_COLUMNS = 4;
 /**
  * Products with at least this many rows whose B is contiguous along k (`x·Wᵀ`, `A·Bᵀ`) first copy
- * B to a contiguous `[K, N]` scratch buffer for the register kernels. Reading B along k makes each
- * workgroup stream 64 rows of B at once (and when a row is a power-of-two number of bytes they
- * all compete for the same cache sets). On lavapipe A·Bᵀ at 1024 ran at 25.9 GFLOP/s against 47.5
- * for A·B (bench, isolated); interleaved in one process, the copy took A·Bᵀ at 1024 from 22.1 to
- * 26.8 GFLOP/s (28.3 with B already [K, N]), 2048×256×256 from 23.9 to 27.7, 512³ from 24.9 to
- * 25.9. At 128 rows the copy (1 ms for a 256×784 B) costs about what it saves.
+ * B to a contiguous `[K, N]` scratch buffer (the 4×4-block transposing copy of `elementwise.ts`)
+ * for the register kernels. Reading B along k makes each workgroup stream 64 rows of B at once,
+ * which lavapipe serves more slowly. Interleaved in one process on lavapipe: A·Bᵀ at 1024 went
+ * from 33.6 to 45.6 GFLOP/s with the copy (47.8 with B already `[K, N]`), at 512 from 35.6 to
+ * 42.9; with 128 rows (a 128×784 by 784×256 layer) the copy costs what it saves (32.3 against
+ * 33.2).
  */
 const PACK_MIN_ROWS = 512;
 
