@@ -195,9 +195,13 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
       try {
         for (const variant of variants()) {
           backend.matmulVariant = variant;
-          // [M, K, N]: register tiles with ragged edges, a thin product (simple kernel), one row.
+          // [M, K, N]: register tiles with ragged edges, narrow tiles (N ≤ 32: 20, 32) and the
+          // first wide one (33), a thin product (simple kernel), one row.
           for (const [M, K, N] of [
             [129, 33, 70],
+            [129, 40, 20],
+            [65, 9, 32],
+            [65, 9, 33],
             [33, 7, 3],
             [1, 20, 9],
           ]) {
