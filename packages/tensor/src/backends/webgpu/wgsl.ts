@@ -61,7 +61,7 @@ const VEC4S_PER_INVOCATION = 2;
 /**
  * The entry point of a shader that walks `count` items (vec4s) contiguously: each invocation
  * handles {@link VEC4S_PER_INVOCATION} of them, one grid-width apart, so neighbouring lanes always
- * touch neighbouring items and lavapipe loads them as one vector. `body(i)` is the code for item
+ * touch neighbouring items (and a launch needs fewer workgroups). `body(i)` is the code for item
  * `i`. Unrolled: a loop ran about 4% slower on lavapipe. Measured there against one vec4 per
  * invocation: a 4M-element add 26% faster, exp 20%; four vec4s per invocation gained a little
  * more on large tensors but lost on mid-sized ones (softplus on 128×784: 356 µs against 286 with
