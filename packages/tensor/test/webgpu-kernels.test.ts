@@ -98,6 +98,21 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
   describe('matmul', () => {
     const variants = () =>
       (['subgroup', 'register', 'shared'] as const).filter((v) => v !== 'subgroup' || backend.subgroups8);
+    /** Runs `body` once with each kernel family of `list` forced, then restores the adapter's own. */
+    const forEachVariant = async (
+      list: readonly WebGPUBackend['matmulVariant'][],
+      body: () => Promise<void>,
+    ) => {
+      const previous = backend.matmulVariant;
+      try {
+        for (const variant of list) {
+          backend.matmulVariant = variant;
+          await body();
+        }
+      } finally {
+        backend.matmulVariant = previous;
+      }
+    };
     const sizes: [number, number, number][] = [
       [1, 1, 1],
       [17, 17, 17],
@@ -112,116 +127,97 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
       [33, 7, 5],
     ];
     test.each(sizes)('M=%i K=%i N=%i, every layout and kernel family', async (M, K, N) => {
-      const previous = backend.matmulVariant;
-      try {
-        for (const variant of variants()) {
-          backend.matmulVariant = variant;
-          const tol = { atol: 1e-4, rtol: 1e-4 };
-          await compareBackends(
-            [
-              [M, K],
-              [K, N],
-            ],
-            ([a, b]) => matmul(a, b),
-            tol,
-          );
-          await compareBackends(
-            [
-              [K, M],
-              [K, N],
-            ],
-            ([a, b]) => matmul(a.T, b),
-            tol,
-          ); // Aᵀ·B
-          await compareBackends(
-            [
-              [M, K],
-              [N, K],
-            ],
-            ([a, b]) => matmul(a, b.T),
-            tol,
-          ); // A·Bᵀ
-          await compareBackends(
-            [
-              [K, M],
-              [N, K],
-            ],
-            ([a, b]) => matmul(a.T, b.T),
-            tol,
-          );
-        }
-      } finally {
-        backend.matmulVariant = previous;
-      }
+      await forEachVariant(variants(), async () => {
+        const tol = { atol: 1e-4, rtol: 1e-4 };
+        await compareBackends(
+          [
+            [M, K],
+            [K, N],
+          ],
+          ([a, b]) => matmul(a, b),
+          tol,
+        );
+        await compareBackends(
+          [
+            [K, M],
+            [K, N],
+          ],
+          ([a, b]) => matmul(a.T, b),
+          tol,
+        ); // Aᵀ·B
+        await compareBackends(
+          [
+            [M, K],
+            [N, K],
+          ],
+          ([a, b]) => matmul(a, b.T),
+          tol,
+        ); // A·Bᵀ
+        await compareBackends(
+          [
+            [K, M],
+            [N, K],
+          ],
+          ([a, b]) => matmul(a.T, b.T),
+          tol,
+        );
+      });
     });
 
     test('batched, with broadcast (stride-0) batch dims and sliced operands', async () => {
-      const previous = backend.matmulVariant;
-      try {
-        for (const variant of variants()) {
-          backend.matmulVariant = variant;
-          await compareBackends(
-            [
-              [3, 1, 33, 20],
-              [4, 20, 9],
-            ],
-            ([a, b]) => matmul(a, b),
-          );
-          await compareBackends(
-            [
-              [3, 1, 33, 20],
-              [4, 20, 3],
-            ],
-            ([a, b]) => matmul(a, b),
-          );
-          await compareBackends([[2, 40, 30]], ([a]) =>
-            matmul(a.slice(null, [1, 40, 2]), a.slice(null, [0, 40, 4]).T),
-          );
-          await compareBackends(
-            [
-              [6, 16],
-              [2, 16, 8],
-            ],
-            ([a, b]) => matmul(a, b.slice([1, 2])),
-          );
-        }
-      } finally {
-        backend.matmulVariant = previous;
-      }
+      await forEachVariant(variants(), async () => {
+        await compareBackends(
+          [
+            [3, 1, 33, 20],
+            [4, 20, 9],
+          ],
+          ([a, b]) => matmul(a, b),
+        );
+        await compareBackends(
+          [
+            [3, 1, 33, 20],
+            [4, 20, 3],
+          ],
+          ([a, b]) => matmul(a, b),
+        );
+        await compareBackends([[2, 40, 30]], ([a]) =>
+          matmul(a.slice(null, [1, 40, 2]), a.slice(null, [0, 40, 4]).T),
+        );
+        await compareBackends(
+          [
+            [6, 16],
+            [2, 16, 8],
+          ],
+          ([a, b]) => matmul(a, b.slice([1, 2])),
+        );
+      });
     });
 
     test('the bias epilogue (linear): every kernel family, both weight layouts, a strided bias', async () => {
-      const previous = backend.matmulVariant;
-      try {
-        for (const variant of variants()) {
-          backend.matmulVariant = variant;
-          // [M, K, N]: register tiles with ragged edges, narrow tiles (N ≤ 32: 20, 32) and the
-          // first wide one (33), a thin product (simple kernel), one row.
-          for (const [M, K, N] of [
-            [129, 33, 70],
-            [129, 40, 20],
-            [65, 9, 32],
-            [65, 9, 33],
-            [33, 7, 3],
-            [1, 20, 9],
-          ]) {
-            await compareBackends([[M, K], [N, K], [N]], ([x, w, b]) => linear(x, w, b)); // weight read along k (x · wᵀ, a Linear layer)
-            await compareBackends([[M, K], [K, N], [2 * N]], ([x, w, b]) =>
-              linear(x, w.T, b.slice([0, 2 * N, 2])),
-            ); // weight read along n, bias with stride 2
-          }
-          await compareBackends([[3, 17, 20], [9, 20], [9]], ([x, w, b]) => linear(x, w, b)); // batched rows, the weight broadcast over the batch
+      await forEachVariant(variants(), async () => {
+        // [M, K, N]: register tiles with ragged edges, narrow tiles (N ≤ 32: 20, 32) and the
+        // first wide one (33), a thin product (simple kernel), one row.
+        for (const [M, K, N] of [
+          [129, 33, 70],
+          [129, 40, 20],
+          [65, 9, 32],
+          [65, 9, 33],
+          [33, 7, 3],
+          [1, 20, 9],
+        ]) {
+          await compareBackends([[M, K], [N, K], [N]], ([x, w, b]) => linear(x, w, b)); // weight read along k (x · wᵀ, a Linear layer)
+          await compareBackends([[M, K], [K, N], [2 * N]], ([x, w, b]) =>
+            linear(x, w.T, b.slice([0, 2 * N, 2])),
+          ); // weight read along n, bias with stride 2
         }
-      } finally {
-        backend.matmulVariant = previous;
-      }
+        await compareBackends([[3, 17, 20], [9, 20], [9]], ([x, w, b]) => linear(x, w, b)); // batched rows, the weight broadcast over the batch
+      });
     });
 
     test('tall products copy a k-contiguous B to [K, N] first, and compute the same values', async () => {
-      const previous = backend.matmulVariant;
-      try {
-        for (const variant of variants().filter((v) => v !== 'shared')) {
-          backend.matmulVariant = variant;
+      await forEachVariant(
+        variants().filter((v) => v !== 'shared'),
+        async () => {
           await compareBackends([[600, 33], [70, 33], [70]], ([x, w, b]) => linear(x, w, b)); // A·Bᵀ plus bias
           await compareBackends(
             [
@@ -255,10 +251,8 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
           expect(packed.n).toBe(2);
           expect((await launches(() => matmul(a.slice([0, 511]), w.T))).n).toBe(1);
           setBackend('cpu');
-        }
-      } finally {
-        backend.matmulVariant = previous;
-      }
+        },
+      );
     });
 
     test('a transposing copy moves 4×4 blocks when aligned, and equals the CPU bit for bit', async () => {
