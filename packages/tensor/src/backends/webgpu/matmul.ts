@@ -358,7 +358,7 @@ export function runMatmul(ctx: KernelContext, [a, b, bias]: readonly KernelArg[]
     key = `matmul|shared|${t}|${aK}|${bN}`;
     source = () => sharedSource(t, aK, bN, withBias);
     tiles = [Math.ceil(N / TILE), Math.ceil(M / TILE)];
-  } else if (sbk === 1 && sbn !== 1 && M >= PACK_MIN_ROWS && b.strides.slice(0, -2).every((s) => s === 0)) {
+  } else if (sbk === 1 && sbn !== 1 && M >= PACK_MIN_ROWS && batch.strides[1].every((s) => s === 0)) {
     // One [K, N] copy of B (shared by every batch), then the product with a contiguous B.
     const packed = ctx.scratch(K * N);
     copyInto(
