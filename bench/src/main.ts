@@ -168,6 +168,7 @@ if (args.isolate) {
 }
 for (const file of args.merge) results.push(...readResults(file));
 console.log(formatTable(results));
+const probeText = adapter && probes.length > 0 ? probeNote(probes) : null;
 const info: RunInfo = {
   adapter: adapter?.name ?? 'cpu',
   adapterInfo: adapter?.info,
@@ -177,10 +178,10 @@ const info: RunInfo = {
     args.isolate ? 'each engine in a process of its own (--isolate)' : 'every engine in one process',
     `load average ${load.toFixed(2)} at the start, ${loadavg()[0].toFixed(2)} at the end` +
       (Math.max(load, loadavg()[0]) > 0.5 ? ' (measured under load: noisy)' : ''),
-    ...(adapter && probes.length > 0 ? [probeNote(probes)] : []),
+    ...(probeText ? [probeText] : []),
   ],
 };
-if (adapter && probes.length > 0) console.error(`bench: ${probeNote(probes)}`);
+if (probeText) console.error(`bench: ${probeText}`);
 if (args.write) {
   const json = writeResults(info, results, args.outDir);
   const png = writeChart(json.replace(/\.json$/, '.png'), info, results);
