@@ -977,6 +977,15 @@ const OTHER_CASES: OpCase[] = [
     grad: true,
   },
   {
+    // More inputs than one gather launch binds (15 on lavapipe): two launches, some views copied apart.
+    name: 'concat-many',
+    op: 'concat',
+    inputs: concatInputs(20, 0, 1),
+    run: (xs) => T.concat(xs, 0),
+    tol: DEFAULT_TOL,
+    grad: false,
+  },
+  {
     name: 'concat-last',
     op: 'concat',
     inputs: concatInputs(2, -1, 1),

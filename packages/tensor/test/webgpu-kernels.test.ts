@@ -738,6 +738,37 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
     x.dispose();
   });
 
+  test('concat joins contiguous inputs end to end in one launch per bound set, and views apart', async () => {
+    setBackend('webgpu');
+    const perLaunch = Math.min(backend.maxStorageBuffers - 1, 16);
+    const count = perLaunch + 3;
+    const parts = Array.from({ length: count }, (_, i) => T.arange(i * 100, i * 100 + 3 + i));
+    const matrix = T.arange(12).reshape([3, 4]);
+    const launches = (f: () => Tensor) => {
+      const before = backend.stats().dispatches;
+      const out = f();
+      return { out, n: backend.stats().dispatches - before };
+    };
+    // Flat parts: ⌈count / perLaunch⌉ launches.
+    const flat = launches(() => T.concat(parts));
+    expect(flat.n).toBe(Math.ceil(count / perLaunch));
+    expect(await flat.out.data()).toEqual(
+      Float32Array.from(parts.flatMap((_, i) => Array.from({ length: 3 + i }, (_, k) => i * 100 + k))),
+    );
+    // A transposed view between two contiguous parts is copied apart: one gather, one copy.
+    const mixed = launches(() =>
+      T.concat([parts[0].reshape([1, 3]), matrix.T.slice([0, 1]), parts[1].slice([0, 3]).reshape([1, 3])]),
+    );
+    expect(mixed.n).toBe(2);
+    expect(await mixed.out.array()).toEqual([
+      [0, 1, 2],
+      [0, 4, 8],
+      [100, 101, 102],
+    ]);
+    // Along a later axis of a [2, …] output the windows are not runs: one copy per input.
+    expect(launches(() => T.concat([matrix.slice([0, 2]), matrix.slice([1, 3])], 1)).n).toBe(2);
+  });
+
   test('dispatches are batched: no submit inside ops, and new shapes compile nothing', async () => {
     setBackend('webgpu');
     const x = tensor(values(100), [10, 10]);

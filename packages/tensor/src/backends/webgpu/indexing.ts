@@ -6,8 +6,10 @@
  *   blocks whose index equals its slot. Duplicated indices therefore accumulate, deterministically
  *   and without atomics; the cost is (output size × number of indices) index reads, fine for the
  *   label/embedding sizes this is used with.
- * - concat: one strided copy per input into its window of the output (the elementwise template
- *   writes through an output view).
+ * - concat: contiguous inputs whose windows are runs of the output (joining along the first
+ *   axis that is not 1) are copied by one gather launch for as many inputs as the device binds;
+ *   any other input takes a strided copy into its window (the elementwise template writes through
+ *   an output view).
  * - pad: a fill with the pad value, then a strided copy of the input into the interior, whose
  *   strides carry the interior padding.
  * - fold (the adjoint of the `windows` view): one invocation per output element sums the window
@@ -27,6 +29,7 @@ import {
   f32ToBits,
   helpersFor,
   MAIN,
+  PARAM_WORDS,
   PARAMS_DECL,
   putReciprocals,
   storageDecl,
@@ -180,15 +183,101 @@ export const scatterAddKernel: Kernel<'scatterAdd'> = (ctx, [src, idx], out, { a
   });
 };
 
-/** `concat(xs, axis)`: each input copied into its window of the output. */
+/** Parameter words per input of a gather launch: first workgroup, size, input and output offsets. */
+const GATHER_WORDS = 4;
+/** Elements each invocation of the gather kernel copies (one workgroup-width apart). */
+const GATHER_PER_INVOCATION = 4;
+/** Elements each workgroup of the gather kernel copies. */
+const GATHER_BLOCK = WORKGROUP * GATHER_PER_INVOCATION;
+
+/**
+ * The gather kernel for `members` inputs: each workgroup copies one block of one input, raw 32-bit
+ * words (every dtype of this backend is 4 bytes), into its window of the output. Input j's blocks
+ * start at workgroup `p(4j)`, so the input is the last j whose first workgroup is at most ours.
+ */
+function gatherSource(members: number): string {
+  const inputs = Array.from({ length: members }, (_, j) => storageDecl(j + 1, `in${j}`, 'u32', false));
+  const cases = Array.from(
+    { length: members },
+    (_, j) => `    case ${j}u: { for (var e = 0u; e < ${GATHER_PER_INVOCATION}u; e++) {
+      let i = first + e * ${WORKGROUP}u;
+      if (i < size) { out[dst + i] = in${j}[src + i]; }
+    } }`,
+  );
+  return `${PARAMS_DECL}
+${inputs.join('\n')}
+${storageDecl(members + 1, 'out', 'u32', true)}
+@compute @workgroup_size(${WORKGROUP})
+${MAIN}
+  let w = workgroupIndex(wid, nwg);
+  var m = 0u;
+  for (var j = 1u; j < ${members}u; j++) { if (w >= p(${GATHER_WORDS}u * j)) { m = j; } }
+  let base = ${GATHER_WORDS}u * m;
+  let first = (w - p(base)) * ${GATHER_BLOCK}u + lid;
+  let size = p(base + 1u);
+  let src = p(base + 2u);
+  let dst = p(base + 3u);
+  switch m {
+${cases.join('\n')}
+    default: {}
+  }
+}`;
+}
+
+/** One launch that copies contiguous inputs into consecutive runs of the output. */
+function gather(ctx: KernelContext, runs: readonly { x: KernelArg; dst: number }[], out: KernelArg): void {
+  const words: number[] = [];
+  let workgroups = 0;
+  for (const { x, dst } of runs) {
+    const size = sizeOf(x.shape);
+    words.push(workgroups, size, x.offset, dst);
+    workgroups += Math.ceil(size / GATHER_BLOCK);
+  }
+  ctx.dispatch({
+    op: 'concat',
+    key: `gather|${runs.length}`,
+    source: () => gatherSource(runs.length),
+    inputs: runs.length,
+    outputs: 1,
+    buffers: [...runs.map(({ x }) => bufferOf(x)), bufferOf(out)],
+    params: words,
+    workgroups,
+  });
+}
+
+/** Whether a view reads one run of memory in row-major order. */
+function isDense(x: KernelArg): boolean {
+  const merged = mergeAxes(x.shape, [x.strides]);
+  return merged.shape.length === 0 || (merged.shape.length === 1 && merged.strides[0][0] === 1);
+}
+
+/**
+ * `concat(xs, axis)`: each input copied into its window of the output. Where the windows are runs
+ * of the output's memory (the axes before `axis` have size 1, as when flattened parameters or
+ * gradients are joined end to end) and the inputs are contiguous, one gather launch copies as many
+ * inputs as the device binds (15 on lavapipe): an optimizer joining 14 gradients makes one launch,
+ * not 14. Other inputs take a strided copy each.
+ */
 export const concatKernel: Kernel<'concat'> = (ctx, inputs, out, { axis }) => {
   const strides = contiguousStrides(out.shape);
+  const runsOfOutput = out.shape.slice(0, axis).every((d) => d === 1);
+  const perLaunch = Math.min(ctx.maxStorageBuffers - 1, PARAM_WORDS / GATHER_WORDS);
+  let batch: { x: KernelArg; dst: number }[] = [];
+  const flush = () => {
+    if (batch.length > 0) gather(ctx, batch, out);
+    batch = [];
+  };
   let position = 0;
   for (const x of inputs) {
     const offset = out.offset + position * strides[axis];
-    copyInto(ctx, 'concat', x, { buffer: bufferOf(out), dtype: out.dtype, offset, strides });
     position += x.shape[axis];
+    if (sizeOf(x.shape) === 0) continue;
+    if (runsOfOutput && isDense(x)) {
+      batch.push({ x, dst: offset });
+      if (batch.length === perLaunch) flush();
+    } else copyInto(ctx, 'concat', x, { buffer: bufferOf(out), dtype: out.dtype, offset, strides });
   }
+  flush();
 };
 
 /** `pad(x, widths, value)`: fill, then copy the input into the strided interior. */
