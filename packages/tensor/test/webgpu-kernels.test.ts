@@ -765,6 +765,19 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
       [0, 4, 8],
       [100, 101, 102],
     ]);
+    // Sizes and offsets that are multiples of 4 move as vec4s (the offset of a slice included).
+    const aligned = [T.arange(8), T.arange(20).slice([4, 16]), T.arange(4)];
+    expect(Array.from(await T.concat(aligned).data())).toEqual([
+      ...[0, 1, 2, 3, 4, 5, 6, 7],
+      ...[4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
+      ...[0, 1, 2, 3],
+    ]);
+    if (backend.canProfile) {
+      const kernels = async (xs: Tensor[]) =>
+        (await backend.profile(() => T.concat(xs))).map((t) => t.kernel);
+      expect(await kernels(aligned)).toEqual(['gather|3|v4']);
+      expect(await kernels([aligned[0], parts[0]])).toEqual(['gather|2|s']);
+    }
     // Along a later axis of a [2, …] output the windows are not runs: one copy per input.
     expect(launches(() => T.concat([matrix.slice([0, 2]), matrix.slice([1, 3])], 1)).n).toBe(2);
   });

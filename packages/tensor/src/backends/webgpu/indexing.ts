@@ -192,11 +192,13 @@ const GATHER_BLOCK = WORKGROUP * GATHER_PER_INVOCATION;
 
 /**
  * The gather kernel for `members` inputs: each workgroup copies one block of one input, raw 32-bit
- * words (every dtype of this backend is 4 bytes), into its window of the output. Input j's blocks
- * start at workgroup `p(4j)`, so the input is the last j whose first workgroup is at most ours.
+ * words (every dtype of this backend is 4 bytes), as vec4s when every size and offset is a multiple
+ * of 4, into its window of the output. Input j's blocks start at workgroup `p(4j)`, so the input
+ * is the last j whose first workgroup is at most ours.
  */
-function gatherSource(members: number): string {
-  const inputs = Array.from({ length: members }, (_, j) => storageDecl(j + 1, `in${j}`, 'u32', false));
+function gatherSource(members: number, vec4: boolean): string {
+  const unit = vec4 ? 'vec4<u32>' : 'u32';
+  const inputs = Array.from({ length: members }, (_, j) => storageDecl(j + 1, `in${j}`, unit, false));
   const cases = Array.from(
     { length: members },
     (_, j) => `    case ${j}u: { for (var e = 0u; e < ${GATHER_PER_INVOCATION}u; e++) {
@@ -206,7 +208,7 @@ function gatherSource(members: number): string {
   );
   return `${PARAMS_DECL}
 ${inputs.join('\n')}
-${storageDecl(members + 1, 'out', 'u32', true)}
+${storageDecl(members + 1, 'out', unit, true)}
 @compute @workgroup_size(${WORKGROUP})
 ${MAIN}
   let w = workgroupIndex(wid, nwg);
@@ -226,17 +228,19 @@ ${cases.join('\n')}
 
 /** One launch that copies contiguous inputs into consecutive runs of the output. */
 function gather(ctx: KernelContext, runs: readonly { x: KernelArg; dst: number }[], out: KernelArg): void {
+  const vec4 = runs.every(({ x, dst }) => [sizeOf(x.shape), x.offset, dst].every((v) => v % 4 === 0));
+  const unit = vec4 ? 4 : 1;
   const words: number[] = [];
   let workgroups = 0;
   for (const { x, dst } of runs) {
-    const size = sizeOf(x.shape);
-    words.push(workgroups, size, x.offset, dst);
+    const size = sizeOf(x.shape) / unit;
+    words.push(workgroups, size, x.offset / unit, dst / unit);
     workgroups += Math.ceil(size / GATHER_BLOCK);
   }
   ctx.dispatch({
     op: 'concat',
-    key: `gather|${runs.length}`,
-    source: () => gatherSource(runs.length),
+    key: `gather|${runs.length}|${vec4 ? 'v4' : 's'}`,
+    source: () => gatherSource(runs.length, vec4),
     inputs: runs.length,
     outputs: 1,
     buffers: [...runs.map(({ x }) => bufferOf(x)), bufferOf(out)],
