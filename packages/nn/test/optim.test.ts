@@ -212,6 +212,87 @@ describe('RMSprop and Adagrad', () => {
   });
 });
 
+describe('one update per bucket of parameters', () => {
+  /** Parameters of several shapes (a scalar, a vector, a matrix, a 3-D tensor) with seeded values. */
+  const shapes = [[], [5], [3, 4], [2, 3, 2]];
+  const makeParams = (dtype: 'float32' | 'float64') =>
+    shapes.map((s, i) => scope(() => new Parameter(randn(s, { dtype, seed: 40 + i }))));
+  /** Gradients that change every step and differ between parameters; none for `skip` at `skipStep`. */
+  function setGrads(ps: Parameter[], step: number, skip = -1, skipStep = -1) {
+    ps.forEach((p, i) => {
+      p.zeroGrad();
+      if (i === skip && step === skipStep) return;
+      p.grad = scope(() => mul(randn(p.shape, { dtype: p.dtype, seed: 100 * step + i }), 0.5 + i));
+    });
+  }
+
+  for (const dtype of ['float32', 'float64'] as const) {
+    it(`${dtype}: every parameter ends where an optimizer of its own takes it, bit for bit, also when one skips a step`, async () => {
+      const joint = makeParams(dtype);
+      const alone = makeParams(dtype);
+      const optJoint = new Adam(joint, { lr: 0.05, weightDecay: 0.01, amsgrad: true });
+      const optsAlone = alone.map((p) => new Adam([p], { lr: 0.05, weightDecay: 0.01, amsgrad: true }));
+      for (let step = 1; step <= 4; step++) {
+        // Parameter 1 has no gradient at step 2: its step count falls behind, so it is bucketed apart.
+        setGrads(joint, step, 1, 2);
+        setGrads(alone, step, 1, 2);
+        optJoint.step();
+        for (const o of optsAlone) o.step();
+        for (const [i, p] of joint.entries()) {
+          expect(Array.from(await p.data()), `parameter ${i} after step ${step}`).toEqual(
+            Array.from(await alone[i].data()),
+          );
+        }
+      }
+      const joinedState = optJoint.stateDict().tensors;
+      for (const [i, o] of optsAlone.entries()) {
+        for (const [name, t] of Object.entries(o.stateDict().tensors)) {
+          const other = joinedState[name.replace(/^state\.0\./, `state.${i}.`)];
+          expect(Array.from(await other.data()), name).toEqual(Array.from(await t.data()));
+        }
+      }
+    });
+  }
+
+  it('after a step the parameters are slices of one buffer; a parameter assigned elsewhere still updates right', async () => {
+    const ps = makeParams('float64');
+    const twins = makeParams('float64');
+    const opt = new SGD(ps, { lr: 0.1, momentum: 0.9 });
+    const twinOpts = twins.map((p) => new SGD([p], { lr: 0.1, momentum: 0.9 }));
+    const fresh = [0.5, -0.25, 1, 2, 3];
+    for (let step = 1; step <= 3; step++) {
+      setGrads(ps, step);
+      setGrads(twins, step);
+      opt.step();
+      for (const o of twinOpts) o.step();
+      expect(new Set(ps.map((p) => p.storage)).size).toBe(1);
+      if (step === 2) {
+        // The user loads new values into one parameter: it leaves the shared buffer.
+        ps[1].assign(tensor(fresh, f64));
+        twins[1].assign(tensor(fresh, f64));
+        expect(new Set(ps.map((p) => p.storage)).size).toBe(2);
+      }
+    }
+    for (const [i, p] of ps.entries()) expect(await values(p)).toEqual(await values(twins[i]));
+  });
+
+  it('dispose() releases the state and the joined buffers: nothing is left once the parameters go too', () => {
+    const before = memoryStats().backends.cpu?.buffers ?? 0;
+    const ps = makeParams('float32');
+    const opt = new RMSprop(ps, { lr: 0.01, momentum: 0.5, centered: true });
+    for (let step = 1; step <= 3; step++) {
+      setGrads(ps, step);
+      opt.step();
+    }
+    opt.dispose();
+    for (const p of ps) {
+      p.zeroGrad();
+      p.dispose();
+    }
+    expect(memoryStats().backends.cpu?.buffers ?? 0).toBe(before);
+  });
+});
+
 describe('parameter groups, zeroGrad and state dicts', () => {
   it('each group uses its own hyper-parameters; zeroGrad clears gradients', async () => {
     const a = param([1]);

@@ -65,11 +65,13 @@ import {
   memoryStats,
   mul,
   permute,
+  randn,
   scope,
   sum,
   type Tensor,
   tensor,
   transpose,
+  type WebGPUBackend,
 } from '@fluxion/tensor';
 import { describe, expect, test } from 'vitest';
 import { expectAllClose, type Tolerance } from '../../tensor/test/helpers.js';
@@ -685,8 +687,7 @@ async function snapshotOptimizer(c: OptimizerCase, backend: BackendName): Promis
       for (const [i, p] of params.entries()) snap.set(`param ${i} after step ${step}`, await read(p));
     }
     for (const [name, t] of Object.entries(opt.stateDict().tensors)) snap.set(name, await read(t));
-    // The state tensors are the optimizer's own: free them through the state dict.
-    for (const t of Object.values(opt.stateDict().tensors)) t.dispose();
+    opt.dispose(); // its state tensors and the joined buffers its parameters are slices of
   } finally {
     for (const p of params) {
       p.zeroGrad();
@@ -770,6 +771,38 @@ describe.skipIf(!gpu.backend)(
       const start = [...OPTIM_PARAMS[0].data];
       expect(cpu.get('param 0 after step 3')!.some((v, i) => Math.abs(v - start[i]) > 1e-5)).toBe(true);
       await expectSameSnapshots(onGpu, cpu, { atol: 1e-5, rtol: 1e-4 });
+    });
+
+    test('an Adam step over 14 parameters is 2 launches on lavapipe once they share a buffer: gradients joined, one update', async () => {
+      const backend = gpu.backend as WebGPUBackend;
+      const shapes = [784, 256, 128, 20, 20, 128, 256, 784].flatMap((n, i, all) =>
+        i + 1 < all.length ? [[all[i + 1], n], [all[i + 1]]] : [],
+      );
+      await withoutGpuLeaks(async () => {
+        const params = shapes.map((s, i) =>
+          scope(() => new Parameter(randn(s, { backend: 'webgpu', seed: i }))),
+        );
+        const opt = new Adam(params, { lr: 1e-3 });
+        const launchesOfStep = () => {
+          for (const p of params) {
+            p.zeroGrad();
+            p.grad = scope(() => mul(randn(p.shape, { backend: 'webgpu', seed: 99 }), 0.1));
+          }
+          const before = backend.stats().dispatches;
+          opt.step();
+          return backend.stats().dispatches - before;
+        };
+        // Gather launches bind at most 16 inputs (15 on lavapipe, which binds 16 buffers).
+        const gathers = Math.ceil(shapes.length / Math.min(backend.maxStorageBuffers - 1, 16));
+        launchesOfStep(); // joins the zero moments and the parameters (copies) once
+        expect(launchesOfStep()).toBe(gathers + 1);
+        expect(launchesOfStep()).toBe(gathers + 1);
+        opt.dispose();
+        for (const p of params) {
+          p.zeroGrad();
+          p.dispose();
+        }
+      });
     });
   },
 );

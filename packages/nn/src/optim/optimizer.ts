@@ -12,13 +12,16 @@
  */
 import { noGrad } from '@fluxion/autograd';
 import {
+  concat,
   type ElementwiseProgram,
   FluxionError,
   fmtShape,
   keep,
+  reshape,
   runProgram,
   scope,
   shapesEqual,
+  slice,
   type Tensor,
 } from '@fluxion/tensor';
 
@@ -105,6 +108,11 @@ export abstract class Optimizer<H extends HyperParams> {
   /** The parameter groups; hyper-parameters may be changed between steps (schedulers set `lr`). */
   readonly paramGroups: ParamGroup<H>[];
   private readonly state = new Map<Tensor, ParamState>();
+  /**
+   * For the first member of each bucket role (its parameters, or one state of them), the joined
+   * output of the last update, whose slices the members are while nobody assigns them elsewhere.
+   */
+  private joins = new Map<Tensor, Tensor>();
 
   constructor(
     params: Iterable<Tensor> | readonly ParamGroupSpec<H>[],
@@ -164,10 +172,23 @@ export abstract class Optimizer<H extends HyperParams> {
     for (const p of this.allParams()) p.zeroGrad();
   }
 
-  /** Applies one update to every parameter that has a gradient. */
+  /**
+   * Applies one update to every parameter that has a gradient.
+   *
+   * The update runs once per bucket, not once per parameter (PyTorch's `foreach` path): the
+   * parameters of a group that share dtype, backend and step count are taken together, up to
+   * {@link BUCKET_ELEMENTS} elements, and their flattened gradients, values and states are joined
+   * end to end so that the program runs once over all of them. Afterwards every parameter and
+   * state tensor is a view of its slice of the program's output, so on the next step the values and
+   * states already lie end to end and only the gradients are copied (one launch on WebGPU). A
+   * training step of the VAE (14 parameters) thus makes 2 launches for Adam instead of 14.
+   */
   step(): void {
+    const previous = this.joins;
+    this.joins = new Map();
     noGrad(() => {
       for (const group of this.paramGroups) {
+        const ready: { param: Tensor; grad: Tensor; state: ParamState }[] = [];
         for (const param of group.params) {
           const grad = param.grad;
           if (!grad) continue;
@@ -179,18 +200,39 @@ export abstract class Optimizer<H extends HyperParams> {
           }
           const state = this.stateOf(param, group);
           state.step++;
-          scope(() => {
-            const { program, scalars } = this.plan(state, group);
-            const stateNames = program.inputs.slice(2);
-            const inputs = [param, grad, ...stateNames.map((name) => state.tensors[name])];
-            const [next, ...nextState] = runProgram(program, inputs, scalars);
-            stateNames.forEach((name, i) => {
-              state.tensors[name].assign(nextState[i]);
-            });
-            param.assign(next);
-          });
+          ready.push({ param, grad, state });
         }
+        for (const bucket of buckets(ready)) this.update(bucket, group, previous);
       }
+    });
+    // The last step's joins: superseded, or of buckets that no longer exist (a parameter skipped).
+    for (const t of previous.values()) t.dispose();
+  }
+
+  /** One program over a bucket's joined values, gradients and states; results written back as views. */
+  private update(
+    bucket: readonly { param: Tensor; grad: Tensor; state: ParamState }[],
+    group: ParamGroup<H>,
+    previous: ReadonlyMap<Tensor, Tensor>,
+  ): void {
+    scope(() => {
+      const { program, scalars } = this.plan(bucket[0].state, group);
+      const stateNames = program.inputs.slice(2);
+      const roles = [
+        bucket.map((m) => m.param),
+        ...stateNames.map((name) => bucket.map((m) => m.state.tensors[name])),
+      ];
+      const grads = concat(bucket.map((m) => reshape(m.grad, [-1])));
+      const [first, ...states] = roles.map((members) => joined(members, previous.get(members[0])));
+      const outputs = runProgram(program, [first, grads, ...states], scalars);
+      roles.forEach((members, r) => {
+        let start = 0;
+        for (const t of members) {
+          t.assign(reshape(slice(outputs[r], [start, start + t.size]), t.shape));
+          start += t.size;
+        }
+        this.joins.set(members[0], keep(outputs[r]));
+      });
     });
   }
 
@@ -286,6 +328,8 @@ export abstract class Optimizer<H extends HyperParams> {
     });
     for (const s of this.state.values()) for (const t of Object.values(s.tensors)) t.dispose();
     this.state.clear();
+    for (const t of this.joins.values()) t.dispose();
+    this.joins.clear();
     for (const [p, s] of loaded) {
       // retain(): a kept handle of the saved storage; a cast is a new tensor, kept too.
       const own = (t: Tensor) => (t.dtype === p.dtype ? t.retain() : keep(t.cast(p.dtype)));
@@ -298,7 +342,57 @@ export abstract class Optimizer<H extends HyperParams> {
   dispose(): void {
     for (const s of this.state.values()) for (const t of Object.values(s.tensors)) t.dispose();
     this.state.clear();
+    for (const t of this.joins.values()) t.dispose();
+    this.joins.clear();
   }
+}
+
+/**
+ * The members flattened and joined end to end: `last` (the output they were assigned from at the
+ * last step) when they are still its consecutive slices, so no copy is made; else a concatenation.
+ */
+function joined(members: readonly Tensor[], last: Tensor | undefined): Tensor {
+  let start = 0;
+  const intact =
+    last !== undefined &&
+    members.every((t) => {
+      const ok = t.storage === last.storage && t.offset === last.offset + start && t.isContiguous;
+      start += t.size;
+      return ok;
+    }) &&
+    start === last.size;
+  return intact ? last : concat(members.map((t) => reshape(t, [-1])));
+}
+
+/**
+ * Elements of one bucket at most (PyTorch's distributed buckets hold 25 MB): the joined copies
+ * stay small, and far below a WebGPU device's binding limit. A larger parameter is a bucket alone.
+ */
+const BUCKET_ELEMENTS = 1 << 22;
+
+/** Consecutive members that share dtype, backend and step count, up to {@link BUCKET_ELEMENTS}. */
+function buckets<M extends { param: Tensor; state: ParamState }>(members: readonly M[]): M[][] {
+  const out: M[][] = [];
+  let current: M[] = [];
+  let size = 0;
+  for (const m of members) {
+    const head = current[0];
+    const fits =
+      head !== undefined &&
+      head.param.dtype === m.param.dtype &&
+      head.param.backend === m.param.backend &&
+      head.state.step === m.state.step &&
+      size + m.param.size <= BUCKET_ELEMENTS;
+    if (!fits && current.length > 0) {
+      out.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(m);
+    size += m.param.size;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
 }
 
 function isGroupSpec(x: unknown): x is { params: Iterable<Tensor> } {
