@@ -157,6 +157,7 @@ class FluxionRunner implements StepRunner {
 
   dispose(): void {
     for (const l of this.last) l.dispose();
+    for (const o of this.optimizers) o.dispose();
     for (const p of this.params.flat()) {
       p.zeroGrad();
       p.dispose();

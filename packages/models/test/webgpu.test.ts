@@ -58,9 +58,7 @@ const read = async (t: Tensor): Promise<number[]> => Array.from(await t.data(), 
 
 function disposeModel(model: GenerativeModel): void {
   for (const m of Object.values(model.modules())) m.dispose();
-  for (const opt of Object.values(model.optimizers())) {
-    for (const t of Object.values(opt.stateDict().tensors)) t.dispose();
-  }
+  for (const opt of Object.values(model.optimizers())) opt.dispose();
 }
 
 interface StepResult {
@@ -165,8 +163,11 @@ describe.skipIf(!gpu.backend)(`models: a WebGPU training step equals a CPU one${
         disposeModel(model);
       }
     });
-    // The first step creates Adam's moments; from then on every step frees what it allocates.
-    expect(counts.slice(1)).toEqual(Array(19).fill(counts[0]));
+    // The first step creates Adam's moments, the next ones join parameters and moments into shared
+    // buffers (freeing the separate ones as the pool turns over); from then on every step frees
+    // what it allocates.
+    expect(counts.slice(5)).toEqual(Array(15).fill(counts[5]));
+    expect(Math.max(...counts)).toBe(counts[0]);
     expect(buffers()).toBe(before);
     // And it trained: −ELBO fell (its first value is about 543 nats).
     expect(losses[19]).toBeLessThan(losses[0] - 50);
