@@ -59,54 +59,11 @@ export function runKernel<K extends KernelOp>(
   if (!backend.dtypes.includes(dtype)) {
     throw new FluxionError(op, `the ${backend.name} backend has no dtype ${dtype}`);
   }
-  const kind = OPS[op].kind;
-  const output =
-    kind === 'unary' || kind === 'binary'
-      ? elementwiseOnce(op, inputs, params, backend, shape, dtype)
-      : compute(op, inputs, params, backend, shape, dtype);
-  observer?.({ op, inputs, params, output });
-  return output;
-}
-
-/** Allocates a contiguous output and runs the backend's kernel into it. */
-function compute<K extends KernelOp>(
-  op: K,
-  inputs: readonly Tensor[],
-  params: OpParamMap[K],
-  backend: Backend,
-  shape: readonly number[],
-  dtype: Tensor['dtype'],
-): Tensor {
   const size = sizeOf(shape);
   const storage = new Storage(backend, backend.alloc(dtype, size), dtype, size);
-  const output = new Tensor(storage, [...shape], contiguousStrides(shape), 0, dtype);
+  const output = new Tensor(storage, shape, contiguousStrides(shape), 0, dtype);
   if (size > 0) backend.run(op, inputs, output, params);
-  return output;
-}
-
-/**
- * An elementwise op whose inputs all repeat along some axes (stride 0, as broadcast views do)
- * computes each distinct value once and returns it broadcast along those axes: the gradient of a
- * sum is one value expanded to the input's shape, and `neg` of it should cost one value, not a
- * pass over the whole shape. Otherwise it is a plain kernel launch.
- */
-function elementwiseOnce<K extends KernelOp>(
-  op: K,
-  inputs: readonly Tensor[],
-  params: OpParamMap[K],
-  backend: Backend,
-  shape: readonly number[],
-  dtype: Tensor['dtype'],
-): Tensor {
-  const repeated = shape.map((d, i) => d > 1 && inputs.every((t) => t.strides[i] === 0));
-  if (!repeated.includes(true)) return compute(op, inputs, params, backend, shape, dtype);
-  const once = shape.map((d, i) => (repeated[i] ? 1 : d));
-  const small = inputs.map((t) => new Tensor(t.storage.retain(), once, t.strides, t.offset, t.dtype));
-  const core = compute(op, small, params, backend, once, dtype);
-  for (const t of small) t.dispose();
-  const strides = contiguousStrides(once).map((s, i) => (repeated[i] ? 0 : s));
-  const output = new Tensor(core.storage.retain(), [...shape], strides, 0, dtype);
-  core.dispose();
+  observer?.({ op, inputs, params, output });
   return output;
 }
 

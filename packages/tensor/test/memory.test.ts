@@ -239,33 +239,3 @@ describe('scope', () => {
     for (const t of [x, y, positive, classes]) t.dispose();
   });
 });
-
-describe('elementwise ops over repeated values', () => {
-  test('inputs broadcast along the same axes are computed once per distinct value and broadcast back', async () => {
-    const scalar = T.tensor([2]);
-    const column = T.tensor([1, 2, 3], [3, 1]);
-    const full = T.arange(12).reshape([3, 4]);
-    // neg of a scalar expanded to [1000, 1000]: one value stored, strides 0.
-    const y = T.neg(T.expand(scalar, [1000, 1000]));
-    expect(y.storage.size).toBe(1);
-    expect(y.strides).toEqual([0, 0]);
-    expect(await T.sum(y).item()).toBe(-2e6);
-    // exp of a column expanded along axis 1, and a product of two inputs repeated along it.
-    const e = T.exp(T.expand(column, [3, 4]));
-    expect(e.storage.size).toBe(3);
-    expect(await e.array()).toEqual([1, 2, 3].map((v) => Array(4).fill(Math.fround(Math.exp(v)))));
-    const p = T.mul(T.expand(column, [3, 4]), T.expand(scalar, [3, 4]));
-    expect(p.storage.size).toBe(3);
-    expect(await p.array()).toEqual([2, 4, 6].map((v) => Array(4).fill(v)));
-    // An input that varies along the axis makes a full, contiguous result.
-    const q = T.mul(T.expand(column, [3, 4]), full);
-    expect(q.storage.size).toBe(12);
-    expect(q.isContiguous).toBe(true);
-    expect(await q.array()).toEqual([
-      [0, 1, 2, 3],
-      [8, 10, 12, 14],
-      [24, 27, 30, 33],
-    ]);
-    for (const t of [scalar, column, full, y, e, p, q]) t.dispose();
-  });
-});
