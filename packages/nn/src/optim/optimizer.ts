@@ -7,8 +7,8 @@
  * its state tensors, with the group's hyper-parameters (and step-dependent factors such as Adam's
  * bias corrections) as scalars. Each backend compiles the program once, to a JavaScript loop on the
  * CPU and to one fused WGSL kernel on WebGPU, so a step reads and writes every parameter once,
- * never visits the host, and frees every temporary. The base class runs it under `noGrad` and
- * writes the results with `assign()`.
+ * never visits the host, and frees every temporary. The base class runs it under `noGrad`, once
+ * per bucket of parameters (see {@link Optimizer.step}), and writes the results with `assign()`.
  */
 import { noGrad } from '@fluxion/autograd';
 import {
@@ -180,8 +180,9 @@ export abstract class Optimizer<H extends HyperParams> {
    * {@link BUCKET_ELEMENTS} elements, and their flattened gradients, values and states are joined
    * end to end so that the program runs once over all of them. Afterwards every parameter and
    * state tensor is a view of its slice of the program's output, so on the next step the values and
-   * states already lie end to end and only the gradients are copied (one launch on WebGPU). A
-   * training step of the VAE (14 parameters) thus makes 2 launches for Adam instead of 14.
+   * states already lie end to end and only the gradients are copied (one launch on WebGPU for up
+   * to 15 of them on lavapipe, 7 where a shader binds 8 buffers). A training step of the VAE
+   * (14 parameters) thus makes 2 launches for Adam on lavapipe instead of 14.
    */
   step(): void {
     const previous = this.joins;
