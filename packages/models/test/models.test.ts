@@ -6,7 +6,18 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { add, matmul, memoryStats, oneHot, randn, setBackend, sum, tensor, transpose } from '@fluxion/tensor';
+import {
+  add,
+  matmul,
+  memoryStats,
+  oneHot,
+  randn,
+  scope,
+  setBackend,
+  sum,
+  tensor,
+  transpose,
+} from '@fluxion/tensor';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   createModel,
@@ -16,6 +27,7 @@ import {
   loadMnist,
   MODEL_KINDS,
   ProjectionDiscriminator,
+  readLosses,
   runCli,
   saveCheckpoint,
   splitDataset,
@@ -53,6 +65,17 @@ function testBatch(n: number) {
     labels: tensor(test_.labels.slice(0, n), [n]),
   };
 }
+
+describe('readLosses', () => {
+  test('returns the named scalars by name and frees them', async () => {
+    const before = memoryStats().liveTensors;
+    const a = scope(() => sum(tensor([1, 2, 3.5])));
+    const b = tensor(-0.25);
+    expect(await readLosses({ total: a, part: b })).toEqual({ total: 6.5, part: -0.25 });
+    expect(a.isDisposed && b.isDisposed).toBe(true);
+    expect(memoryStats().liveTensors).toBe(before);
+  });
+});
 
 describe('VAE', () => {
   test('−ELBO on held-out digits falls by at least 40% within 60 steps', async () => {

@@ -48,6 +48,7 @@ import {
   type BaseConfig,
   type GenerativeModel,
   noiseGenerator,
+  readLosses,
   type StepLosses,
 } from './model.js';
 import {
@@ -241,13 +242,9 @@ export class Gan implements GenerativeModel {
       }
       return [keep(d), g ? keep(g) : null] as const;
     });
-    const losses: StepLosses = { d: await dLoss.item() };
-    dLoss.dispose();
-    if (gLoss) {
-      losses.g = await gLoss.item();
-      this.lastG = losses.g;
-      gLoss.dispose();
-    } else losses.g = this.lastG;
+    if (!gLoss) return { ...(await readLosses({ d: dLoss })), g: this.lastG };
+    const losses = await readLosses({ d: dLoss, g: gLoss });
+    this.lastG = losses.g;
     return losses;
   }
 

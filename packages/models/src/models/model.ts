@@ -3,7 +3,7 @@
  * (what a checkpoint saves), one training step on a batch, and sampling to pixels in [0, 1].
  */
 import type { AnyModule, Optimizer } from '@fluxion/nn';
-import { Generator, type Tensor } from '@fluxion/tensor';
+import { Generator, scope, stack, type Tensor } from '@fluxion/tensor';
 import type { Batch } from '../data/dataset.js';
 
 /** The model families `fluxion train` knows. */
@@ -33,6 +33,24 @@ export interface BaseConfig {
 
 /** Losses of one training step, by name (`d`, `g`, `recon`, `kl`, …), in nats or loss units. */
 export type StepLosses = Record<string, number>;
+
+/**
+ * Reads scalar losses with one transfer from the device (stacked into one tensor) instead of one
+ * `item()` each, whose every call waits for the device on its own, and disposes them.
+ *
+ * @example
+ * ```ts
+ * const losses = await readLosses({ loss: total, recon, kl }); // { loss: 117.2, recon: …, kl: … }
+ * ```
+ */
+export async function readLosses(named: Record<string, Tensor>): Promise<StepLosses> {
+  const names = Object.keys(named);
+  const joined = scope(() => stack(names.map((k) => named[k])));
+  const values = await joined.data();
+  joined.dispose();
+  for (const t of Object.values(named)) t.dispose();
+  return Object.fromEntries(names.map((k, i) => [k, Number(values[i])]));
+}
 
 /**
  * A trainable generative model.

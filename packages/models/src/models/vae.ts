@@ -43,6 +43,7 @@ import {
   type BaseConfig,
   type GenerativeModel,
   noiseGenerator,
+  readLosses,
   type StepLosses,
 } from './model.js';
 import { convDecoder, convEncoderBody, mlpDecoder, mlpEncoderBody } from './networks.js';
@@ -204,9 +205,7 @@ export class Vae implements GenerativeModel {
       this.optimizer.step();
       return [total, t.recon, t.kl];
     });
-    const out = { loss: await loss.item(), recon: await recon.item(), kl: await kl.item() };
-    for (const t of [loss, recon, kl]) t.dispose();
-    return out;
+    return readLosses({ loss, recon, kl });
   }
 
   /** −ELBO per image (β = 1), averaged over the batch, in nats (one latent sample per image). */
