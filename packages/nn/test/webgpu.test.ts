@@ -798,6 +798,16 @@ describe.skipIf(!gpu.backend)(
         expect(launchesOfStep()).toBe(gathers + 1);
         expect(launchesOfStep()).toBe(gathers + 1);
         opt.dispose();
+        // A bucket of one (a parameter alone in its group, or over the bucket size) copies nothing.
+        const alone = new Adam([params[0]], { lr: 1e-3 });
+        for (let i = 0; i < 2; i++) {
+          params[0].zeroGrad();
+          params[0].grad = scope(() => mul(randn(params[0].shape, { backend: 'webgpu', seed: i }), 0.1));
+          const before = backend.stats().dispatches;
+          alone.step();
+          expect(backend.stats().dispatches - before).toBe(1);
+        }
+        alone.dispose();
         for (const p of params) {
           p.zeroGrad();
           p.dispose();

@@ -223,7 +223,7 @@ export abstract class Optimizer<H extends HyperParams> {
         bucket.map((m) => m.param),
         ...stateNames.map((name) => bucket.map((m) => m.state.tensors[name])),
       ];
-      const grads = concat(bucket.map((m) => reshape(m.grad, [-1])));
+      const grads = flatJoin(bucket.map((m) => m.grad));
       const [first, ...states] = roles.map((members) => joined(members, previous.get(members[0])));
       const outputs = runProgram(program, [first, grads, ...states], scalars);
       roles.forEach((members, r) => {
@@ -362,8 +362,12 @@ function joined(members: readonly Tensor[], last: Tensor | undefined): Tensor {
       return ok;
     }) &&
     start === last.size;
-  return intact ? last : concat(members.map((t) => reshape(t, [-1])));
+  return intact ? last : flatJoin(members);
 }
+
+/** Tensors flattened and joined end to end; a single one is only flattened (a view when contiguous). */
+const flatJoin = (tensors: readonly Tensor[]): Tensor =>
+  tensors.length === 1 ? reshape(tensors[0], [-1]) : concat(tensors.map((t) => reshape(t, [-1])));
 
 /**
  * Elements of one bucket at most (PyTorch's distributed buckets hold 25 MB): the joined copies
