@@ -158,7 +158,9 @@ export abstract class Optimizer<H extends HyperParams> {
 
   /**
    * The update rule of one step: its program and scalars. `state.step` has already been
-   * incremented (it is 1 on the first step).
+   * incremented (it is 1 on the first step). It is called once per bucket, with the state of the
+   * bucket's first parameter, for every parameter of the bucket (they share the group and the step
+   * count): the program and its scalars may depend on those two only.
    */
   protected abstract plan(state: ParamState, group: ParamGroup<H>): UpdatePlan;
 
