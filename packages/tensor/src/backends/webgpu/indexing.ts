@@ -21,7 +21,7 @@
  */
 import type { KernelArg } from '../../backend.js';
 import type { KernelOp, OpParamMap } from '../../registry.js';
-import { contiguousStrides, sizeOf } from '../../shape.js';
+import { contiguousStrides, isContiguous, sizeOf } from '../../shape.js';
 import { bufferOf, type KernelContext } from './context.js';
 import { copyInto, destinationOf, fill } from './elementwise.js';
 import { checkRank, mergeAxes, putList } from './layout.js';
@@ -249,12 +249,6 @@ function gather(ctx: KernelContext, runs: readonly { x: KernelArg; dst: number }
   });
 }
 
-/** Whether a view reads one run of memory in row-major order. */
-function isDense(x: KernelArg): boolean {
-  const merged = mergeAxes(x.shape, [x.strides]);
-  return merged.shape.length === 0 || (merged.shape.length === 1 && merged.strides[0][0] === 1);
-}
-
 /**
  * `concat(xs, axis)`: each input copied into its window of the output. Where the windows are runs
  * of the output's memory (the axes before `axis` have size 1, as when flattened parameters or
@@ -276,7 +270,7 @@ export const concatKernel: Kernel<'concat'> = (ctx, inputs, out, { axis }) => {
     const offset = out.offset + position * strides[axis];
     position += x.shape[axis];
     if (sizeOf(x.shape) === 0) continue;
-    if (runsOfOutput && isDense(x)) {
+    if (runsOfOutput && isContiguous(x.shape, x.strides)) {
       batch.push({ x, dst: offset });
       if (batch.length === perLaunch) flush();
     } else copyInto(ctx, 'concat', x, { buffer: bufferOf(out), dtype: out.dtype, offset, strides });
