@@ -191,7 +191,7 @@ export abstract class Optimizer<H extends HyperParams> {
     this.joins = new Map();
     noGrad(() => {
       for (const group of this.paramGroups) {
-        const ready: { param: Tensor; grad: Tensor; state: ParamState }[] = [];
+        const ready: Member[] = [];
         for (const param of group.params) {
           const grad = param.grad;
           if (!grad) continue;
@@ -214,7 +214,7 @@ export abstract class Optimizer<H extends HyperParams> {
 
   /** One program over a bucket's joined values, gradients and states; results written back as views. */
   private update(
-    bucket: readonly { param: Tensor; grad: Tensor; state: ParamState }[],
+    bucket: readonly Member[],
     group: ParamGroup<H>,
     previous: ReadonlyMap<Tensor, Tensor>,
   ): void {
@@ -371,6 +371,13 @@ function joined(members: readonly Tensor[], last: Tensor | undefined): Tensor {
 const flatJoin = (tensors: readonly Tensor[]): Tensor =>
   tensors.length === 1 ? reshape(tensors[0], [-1]) : concat(tensors.map((t) => reshape(t, [-1])));
 
+/** A parameter ready for its update: its gradient and its state (step already counted). */
+interface Member {
+  param: Tensor;
+  grad: Tensor;
+  state: ParamState;
+}
+
 /**
  * Elements of one bucket at most (PyTorch's distributed buckets hold 25 MB): the joined copies
  * stay small, and far below a WebGPU device's binding limit. A larger parameter is a bucket alone.
@@ -378,9 +385,9 @@ const flatJoin = (tensors: readonly Tensor[]): Tensor =>
 const BUCKET_ELEMENTS = 1 << 22;
 
 /** Consecutive members that share dtype, backend and step count, up to {@link BUCKET_ELEMENTS}. */
-function buckets<M extends { param: Tensor; state: ParamState }>(members: readonly M[]): M[][] {
-  const out: M[][] = [];
-  let current: M[] = [];
+function buckets(members: readonly Member[]): Member[][] {
+  const out: Member[][] = [];
+  let current: Member[] = [];
   let size = 0;
   for (const m of members) {
     const head = current[0];
