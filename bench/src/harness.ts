@@ -55,6 +55,14 @@ export interface Timing {
 export interface TimeOptions {
   /** Untimed calls first (compiles pipelines, fills pools). Default 1. */
   warmup?: number;
+  /**
+   * More untimed calls, until the warm-up has lasted this long. A training step's JavaScript runs
+   * unoptimised for its first few dozen calls (Fluxion's VAE step on lavapipe spent 10 ms per step
+   * recording its kernels in steps 1–10, 7 ms in steps 11–20 and 2.8 ms from then on), so a
+   * step's steady speed, the one a training loop sees, needs a warm-up by time. Every engine gets
+   * the same time. Default 0.
+   */
+  warmupMs?: number;
   /** Timed runs. Default 5. */
   runs?: number;
   /**
@@ -72,7 +80,8 @@ export interface TimeOptions {
 
 /**
  * Times `fn(reps)`, which must do `reps` repetitions of the work and return once the device has
- * finished them: `warmup` untimed calls, an optional calibration of `reps`, then `runs` timed calls.
+ * finished them: `warmup` untimed calls (more while `warmupMs` has not passed), an optional
+ * calibration of `reps`, then `runs` timed calls.
  * Times are reported per repetition.
  *
  * @example
@@ -83,16 +92,18 @@ export interface TimeOptions {
  */
 export async function timeRuns(
   fn: (reps: number) => Promise<void> | void,
-  { warmup = 1, runs = 5, minRunMs = 0, budgetMs = Number.POSITIVE_INFINITY }: TimeOptions = {},
+  { warmup = 1, warmupMs = 0, runs = 5, minRunMs = 0, budgetMs = Number.POSITIVE_INFINITY }: TimeOptions = {},
 ): Promise<Timing> {
-  let warmupMs = 0;
-  for (let i = 0; i < warmup; i++) {
+  let lastMs = 0;
+  const warmStart = performance.now();
+  for (let i = 0; i < warmup || performance.now() - warmStart < warmupMs; i++) {
     const t0 = performance.now();
     await fn(1);
-    warmupMs = performance.now() - t0;
+    lastMs = performance.now() - t0;
+    if (lastMs > budgetMs) break;
   }
   let reps = 1;
-  if (warmupMs > budgetMs) {
+  if (lastMs > budgetMs) {
     runs = 1; // one call already costs the whole budget: no calibration, one timed run
   } else if (minRunMs > 0 || (Number.isFinite(budgetMs) && runs > 1)) {
     const t0 = performance.now();

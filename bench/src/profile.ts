@@ -14,7 +14,7 @@ import { setupWebGPU } from './device.js';
 import { fluxionEngine } from './engines/fluxion.js';
 import { formatNumber, textTable, timeRuns } from './harness.js';
 import { MODELS, stepInputs } from './models.js';
-import { makeRunner, modelParams } from './train.js';
+import { makeRunner, modelParams, TRAIN_WARMUP_MS } from './train.js';
 
 /** Timings grouped under one name: how many launches and their total time. */
 export interface TimingGroup {
@@ -79,14 +79,12 @@ export async function profileMain(argv: string[]): Promise<void> {
   const gpu = getBackend('webgpu') as WebGPUBackend;
   const runner = await makeRunner(engine, spec, await modelParams(spec));
   const inputs = await stepInputs(spec, 7);
-  for (let i = 0; i < 3; i++) await runner.step(inputs);
-  await runner.sync();
   const wall = await timeRuns(
     async () => {
       await runner.step(inputs);
       await runner.sync();
     },
-    { warmup: 0, runs: steps },
+    { warmup: 3, warmupMs: TRAIN_WARMUP_MS, runs: steps },
   );
   const timings = await gpu.profile(async () => {
     await runner.step(inputs);

@@ -64,7 +64,7 @@ export interface BenchCase<S> {
   /** Derived figures from the median time of one repetition. */
   metrics(ms: number): Record<string, number>;
   /** Timing settings that override the suite's (e.g. `minRunMs` for short ops, one run of an epoch). */
-  timing?: Pick<TimeOptions, 'minRunMs' | 'warmup' | 'runs'>;
+  timing?: Pick<TimeOptions, 'minRunMs' | 'warmup' | 'warmupMs' | 'runs'>;
 }
 
 /** Runs a case once on an engine and returns its values (set up, read, torn down). */

@@ -3,7 +3,8 @@
  * and a DCGAN (batch 64), as defined in models.ts, on every engine from the same initial weights
  * and inputs. Before timing, two steps' losses are compared with the reference engine's, so
  * forward, backward and the Adam update all agree. A step's time includes uploading its inputs
- * and waiting for the device; the losses are not read back while timing.
+ * and waiting for the device; the losses are not read back while timing. Each engine's steps run
+ * untimed for {@link TRAIN_WARMUP_MS} first.
  */
 import type { Engine, StepRunner } from './engines/engine.js';
 import type { BenchResult } from './harness.js';
@@ -52,6 +53,12 @@ export const skipSlowConv = (spec: ModelSpec) => (engine: Engine) => {
   return null;
 };
 
+/**
+ * Every engine warms up for this long before a step is timed, so that steps are timed at their
+ * steady speed, once JavaScript has been optimised (see `warmupMs` in harness.ts).
+ */
+export const TRAIN_WARMUP_MS = 2000;
+
 interface TrainState {
   runner: StepRunner;
   inputs: StepInputs;
@@ -70,6 +77,7 @@ function trainCase(spec: ModelSpec): BenchCase<TrainState> {
     skip: skipSlowConv(spec),
     tolerance: LOSS_TOLERANCE,
     metrics: (ms) => ({ 'steps/s': 1000 / ms, 'GFLOP/s': flops / (ms * 1e6) }),
+    timing: { warmupMs: TRAIN_WARMUP_MS },
     async setup(engine) {
       const [params, inputs] = await prepare();
       return { runner: await makeRunner(engine, spec, params), inputs };

@@ -130,6 +130,35 @@ describe('timeRuns', () => {
     expect(t.medianMs).toBeLessThanOrEqual(t.maxMs);
   });
 
+  it('keeps warming up until warmupMs has passed, then times the runs', async () => {
+    const calls: number[] = [];
+    const start = performance.now();
+    const t = await timeRuns(
+      async (reps) => {
+        calls.push(reps);
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      },
+      { warmup: 1, warmupMs: 30, runs: 2 },
+    );
+    expect(performance.now() - start).toBeGreaterThanOrEqual(30);
+    // At least 30 ms of 2 ms calls before the two timed runs: well over the one warm-up call.
+    expect(calls.length).toBeGreaterThan(5);
+    expect(t.runs).toBe(2);
+  });
+
+  it('stops warming up after a call that alone exceeds the budget', async () => {
+    const calls: number[] = [];
+    const t = await timeRuns(
+      async (reps) => {
+        calls.push(reps);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      },
+      { warmup: 3, warmupMs: 1000, runs: 4, budgetMs: 1 },
+    );
+    expect(calls).toEqual([1, 1]);
+    expect(t.runs).toBe(1);
+  });
+
   it('repeats short work to fill minRunMs', async () => {
     const calls: number[] = [];
     const t = await timeRuns((reps) => void calls.push(reps), { warmup: 0, runs: 2, minRunMs: 5 });
