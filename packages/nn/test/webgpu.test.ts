@@ -788,6 +788,7 @@ describe.skipIf(!gpu.backend)(
             p.zeroGrad();
             p.grad = scope(() => mul(randn(p.shape, { backend: 'webgpu', seed: 99 }), 0.1));
           }
+          backend.flush(); // records the gradients' own (deferred) launches before counting
           const before = backend.stats().dispatches;
           opt.step();
           return backend.stats().dispatches - before;
@@ -803,6 +804,7 @@ describe.skipIf(!gpu.backend)(
         for (let i = 0; i < 2; i++) {
           params[0].zeroGrad();
           params[0].grad = scope(() => mul(randn(params[0].shape, { backend: 'webgpu', seed: i }), 0.1));
+          backend.flush();
           const before = backend.stats().dispatches;
           alone.step();
           expect(backend.stats().dispatches - before).toBe(1);

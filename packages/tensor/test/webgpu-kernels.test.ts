@@ -806,10 +806,226 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
     }).dispose();
     expect(backend.stats().submits - submits).toBeLessThanOrEqual(2);
     for (const shape of [[3], [7, 11], [2, 3, 5], [13, 1, 17], [4, 6]]) {
-      scope(() => T.ones(shape).exp().add(T.ones(shape)).sum(0)).dispose();
+      scope(() => {
+        const w = T.ones(shape);
+        return w.exp().add(w).sum(0); // the fused `exp(w) + w` of the warm-up, at a new shape
+      }).dispose();
     }
     expect(backend.stats().pipelines).toBe(pipelines);
     x.dispose();
+  });
+
+  describe('elementwise fusion', () => {
+    /** Dispatches recorded while `fn` runs and the work it left is submitted. */
+    const launchesOf = async (fn: () => void): Promise<number> => {
+      await backend.sync();
+      const before = backend.stats().dispatches;
+      fn();
+      await backend.sync();
+      return backend.stats().dispatches - before;
+    };
+
+    /** One step of a random chain: a unary op, a binary op with another input, or a select. */
+    type Step =
+      | { kind: 'unary'; op: string }
+      | { kind: 'binary'; op: string; other: number }
+      | {
+          kind: 'leaky';
+          slope: number;
+        }
+      | { kind: 'where'; other: number }
+      | { kind: 'scalar'; value: number };
+    const unaryOps = ['exp', 'neg', 'tanh', 'sigmoid', 'relu', 'softplus', 'abs', 'square'] as const;
+    const binaryOps = ['add', 'sub', 'mul', 'maximum'] as const;
+    const stepArb: fc.Arbitrary<Step> = fc.oneof(
+      fc.record({ kind: fc.constant('unary' as const), op: fc.constantFrom(...unaryOps) }),
+      fc.record({
+        kind: fc.constant('binary' as const),
+        op: fc.constantFrom(...binaryOps),
+        other: fc.integer({ min: 0, max: 2 }),
+      }),
+      fc.record({ kind: fc.constant('leaky' as const), slope: fc.constantFrom(0, 0.1, 0.3) }),
+      fc.record({ kind: fc.constant('where' as const), other: fc.integer({ min: 0, max: 2 }) }),
+      fc.record({ kind: fc.constant('scalar' as const), value: fc.constantFrom(0.5, -2, 3) }),
+    );
+    /** Runs a chain on `x` with `others` as second operands (the last one a broadcast row). */
+    const runChain = (steps: Step[], x: Tensor, others: Tensor[]): Tensor => {
+      let y = x;
+      for (const s of steps) {
+        if (s.kind === 'unary') y = (T as unknown as Record<string, (t: Tensor) => Tensor>)[s.op](y);
+        else if (s.kind === 'binary')
+          y = (T as unknown as Record<string, (a: Tensor, b: Tensor) => Tensor>)[s.op](y, others[s.other]);
+        else if (s.kind === 'leaky') y = T.leakyRelu(y, s.slope);
+        else if (s.kind === 'where') y = T.where(T.greater(y, others[s.other]), y, others[s.other]);
+        else y = T.mul(y, s.value);
+      }
+      return y;
+    };
+
+    test('random chains of elementwise ops give exactly the values of their unfused ops', async () => {
+      setBackend('webgpu');
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(stepArb, { minLength: 1, maxLength: 24 }),
+          fc.constantFrom([8, 12], [3, 5], [64]),
+          fc.integer({ min: 1, max: 1000 }),
+          async (steps, shape, seed) => {
+            const inputs = [shape, shape, shape, [shape[shape.length - 1]]].map((s, i) =>
+              tensor(
+                values(
+                  s.reduce((a, b) => a * b, 1),
+                  seed + i,
+                ),
+                s,
+              ),
+            );
+            const chain = () => scope(() => runChain(steps, inputs[0], inputs.slice(1)));
+            const fused = chain();
+            backend.fuseElementwise = false;
+            let unfused: Tensor;
+            try {
+              unfused = chain();
+            } finally {
+              backend.fuseElementwise = true;
+            }
+            // The same float32 operations in the same order: equal bit for bit (NaN included).
+            expect(Array.from(await fused.data())).toEqual(Array.from(await unfused.data()));
+            for (const t of [fused, unfused, ...inputs]) t.dispose();
+          },
+        ),
+        runs(25),
+      );
+    });
+
+    test('a chain whose intermediates are freed is one launch', async () => {
+      setBackend('webgpu');
+      const [lc, l] = pair([128, 784], 3);
+      const [xc, x] = pair([128, 784], 4);
+      const bce = (a: Tensor, b: Tensor) => scope(() => T.sub(T.softplus(a), T.mul(b, a)));
+      let y: Tensor | undefined;
+      expect(
+        await launchesOf(() => {
+          y = bce(l, x);
+        }),
+      ).toBe(1);
+      await expectAllClose(y!, bce(lc, xc), { atol: 1e-6, rtol: 1e-5 });
+      if (backend.canProfile) {
+        const [t] = await backend.profile(() => bce(l, x).dispose());
+        // Nothing survives the scope, so nothing is computed at all.
+        expect(t).toBeUndefined();
+        const timings = await backend.profile(() => {
+          y!.dispose();
+          y = bce(l, x);
+        });
+        expect(timings.map((k) => k.label)).toEqual(['sub [128,784] [128,784]']);
+        expect(timings[0].kernel).toMatch(/softplusF/);
+      }
+      for (const t of [lc, l, xc, x, y!]) t.dispose();
+    });
+
+    test('intermediates that stay alive are computed too, and reading one does not recompute it', async () => {
+      setBackend('webgpu');
+      const [xc, x] = pair([6, 4], 5);
+      let a: Tensor | undefined;
+      let b: Tensor | undefined;
+      expect(
+        await launchesOf(() => {
+          a = x.exp();
+          b = scope(() => a!.add(1).mul(a!));
+        }),
+      ).toBe(2);
+      await expectAllClose(a!, xc.exp(), { atol: 1e-6, rtol: 1e-6 });
+      await expectAllClose(b!, xc.exp().add(1).mul(xc.exp()), { atol: 1e-6, rtol: 1e-5 });
+      // A product reads a deferred buffer as it is: the buffer is computed first.
+      const m = T.relu(x.sub(0.2));
+      await expectAllClose(matmul(m, x.T), matmul(T.relu(xc.sub(0.2)), xc.T), { atol: 1e-5, rtol: 1e-5 });
+      // So do broadcasts and strided reads of it.
+      const col = x.sum(1, true).exp();
+      await expectAllClose(col.mul(x), xc.sum(1, true).exp().mul(xc), { atol: 1e-5, rtol: 1e-5 });
+      await expectAllClose(x.neg().T.add(1), xc.neg().T.add(1), { atol: 0, rtol: 0 });
+      for (const t of [xc, x, a!, b!, m, col]) t.dispose();
+    });
+
+    test('a deferred launch holds its inputs: a freed input is not reused before it is read', async () => {
+      setBackend('webgpu');
+      const [xc, x] = pair([256], 6);
+      const y = x.exp();
+      const before = backend.memory().buffers;
+      x.dispose();
+      // x's buffer is held by y's launch, so these same-sized uploads must get other buffers (the
+      // pool would hand it out first, and the upload would overwrite it before exp read it).
+      const fillers = Array.from({ length: 4 }, (_, i) => T.full([256], i + 10));
+      expect(backend.memory().buffers).toBe(before + 4);
+      await expectAllClose(y, xc.exp(), { atol: 1e-6, rtol: 1e-6 });
+      // Once y is computed, x's buffer goes back to the pool.
+      expect(backend.memory().buffers).toBe(before + 3);
+      for (const f of [...fillers, y]) f.dispose();
+      expect(backend.memory().buffers).toBe(before - 2);
+      xc.dispose();
+    });
+
+    test('a deferred launch reads its inputs as they were, whatever assign() does later', async () => {
+      setBackend('webgpu');
+      const [gc, g] = pair([4, 5], 9);
+      const twice = g.mul(2);
+      // assign() gives g the clamp's storage: the clamp (deferred) must still read g's old values,
+      // and twice too.
+      scope(() => g.assign(T.clamp(g, -0.3, 0.3)));
+      await expectAllClose(g, T.clamp(gc, -0.3, 0.3), { atol: 0, rtol: 0 });
+      await expectAllClose(twice, gc.mul(2), { atol: 0, rtol: 0 });
+      for (const t of [gc, g, twice]) t.dispose();
+    });
+
+    test('long chains stay bounded: at most 16 ops per kernel, any length', async () => {
+      setBackend('webgpu');
+      const one = T.ones([1]);
+      let x = T.zeros([1]);
+      const n = await launchesOf(() => {
+        for (let i = 0; i < 1000; i++) {
+          const next = x.add(one);
+          x.dispose();
+          x = next;
+        }
+      });
+      expect(Array.from(await x.data())).toEqual([1000]);
+      expect(n).toBeGreaterThanOrEqual(Math.ceil(1000 / 16));
+      expect(n).toBeLessThan(100);
+      // Every intermediate kept alive: each one is computed (1000 launches, no deep recursion).
+      const kept: Tensor[] = [T.zeros([1])];
+      const all = await launchesOf(() => {
+        for (let i = 0; i < 1000; i++) kept.push(kept[kept.length - 1].add(one));
+      });
+      expect(all).toBe(1000);
+      expect(Array.from(await kept[1000].data())).toEqual([1000]);
+      for (const t of [one, x, ...kept]) t.dispose();
+    });
+
+    test('constants of fused ops and integer and boolean chains keep their meaning', async () => {
+      await compareBackends([[5, 8]], ([x]) => T.leakyRelu(T.leakyRelu(x, 0.1).mul(-3), 0.3));
+      await compareBackends(
+        [
+          [5, 8],
+          [5, 8],
+        ],
+        ([x, y]) =>
+          cast(T.logicalAnd(T.greater(x, 0), T.less(y, 0.5)), 'int32').add(cast(x.mul(10), 'int32')),
+      );
+      await compareBackends([[4, 4]], ([x]) => T.where(T.greater(T.leakyRelu(x, 0.2), 0), x, x.neg()));
+    });
+
+    test('switched off, every op is one launch', async () => {
+      setBackend('webgpu');
+      const [, x] = pair([32], 8);
+      backend.fuseElementwise = false;
+      try {
+        expect(await launchesOf(() => scope(() => x.exp().add(1).mul(x)).dispose())).toBe(3);
+      } finally {
+        backend.fuseElementwise = true;
+      }
+      expect(await launchesOf(() => scope(() => x.exp().add(1).mul(x)).dispose())).toBe(0);
+      expect(backend.stats().deferred).toBe(0);
+      x.dispose();
+    });
   });
 
   test('scalar operands are uploaded once, kept in a bounded cache and reported apart', async () => {

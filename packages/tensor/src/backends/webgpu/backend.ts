@@ -18,6 +18,8 @@ import type { ParsedProgram } from '../../program.js';
 import type { KernelOp, OpParamMap } from '../../registry.js';
 import { BUFFER_USAGE, BufferPool, type GpuBuffer } from './buffers.js';
 import type { KernelContext, MatmulVariant } from './context.js';
+import { type ElementwiseLaunch, runElementwise } from './elementwise.js';
+import { Fusion } from './fusion.js';
 import { KERNELS, type WebGPUKernel } from './kernels.js';
 import { type ErrorSink, PipelineCache } from './pipelines.js';
 import { KernelProfiler, type KernelTiming } from './profiler.js';
@@ -51,6 +53,8 @@ export interface WebGPUBackendOptions {
   maxPooledBytes?: number;
   /** Submit after this many dispatches (default 128). */
   maxDispatchesPerSubmit?: number;
+  /** Fuse chains of elementwise ops into one kernel (default true; see `fusion.ts`). */
+  fuseElementwise?: boolean;
 }
 
 /** Pool and pipeline statistics (diagnostics). */
@@ -65,6 +69,8 @@ export interface WebGPUStats {
   submits: number;
   /** Bind groups of storage buffers created so far (a repeated step should stop adding any). */
   bindGroups: number;
+  /** Elementwise launches deferred for fusion and not yet recorded (see `fusion.ts`). */
+  deferred: number;
 }
 
 /**
@@ -85,12 +91,18 @@ export class WebGPUBackend implements Backend, KernelContext, ErrorSink {
   readonly subgroups8: boolean;
   readonly maxStorageBuffers: number;
   matmulVariant: MatmulVariant = 'register';
+  /**
+   * Whether elementwise ops are deferred and fused into later elementwise ops (see `fusion.ts`).
+   * It may be switched at any time; ops already deferred are still recorded when needed.
+   */
+  fuseElementwise: boolean;
   /** Keeps Dawn's instance alive as long as this backend (see DESIGN.md). */
   private readonly owner: unknown;
   private readonly ownsDevice: boolean;
   private readonly pool: BufferPool;
   private readonly pipelines: PipelineCache;
   private readonly recorder: Recorder;
+  private readonly fusion: Fusion;
   private readonly maxBindingBytes: number;
   private lost: GPUDeviceLostInfo | null = null;
   private destroyed = false;
@@ -114,6 +126,11 @@ export class WebGPUBackend implements Backend, KernelContext, ErrorSink {
     );
     this.pipelines = new PipelineCache(device, this);
     this.recorder = new Recorder(device, this.pool, this.pipelines, options.maxDispatchesPerSubmit ?? 128);
+    this.fuseElementwise = options.fuseElementwise ?? true;
+    this.fusion = new Fusion({
+      record: (launch, label) => this.recordDeferred(launch, label),
+      release: (buffer) => this.pool.release(buffer, this.recorder.epoch),
+    });
     device.lost.then((info) => {
       this.lost = info;
     });
@@ -157,6 +174,7 @@ export class WebGPUBackend implements Backend, KernelContext, ErrorSink {
     const bytes = size * 4;
     const staging = this.device.createBuffer({ size: bytes, usage: MAP_READ | BUFFER_USAGE.COPY_DST });
     try {
+      this.fusion.materialize(buffer as GpuBuffer);
       this.recorder.copy(buffer as GpuBuffer, staging, bytes);
       this.recorder.flush();
       try {
@@ -180,7 +198,7 @@ export class WebGPUBackend implements Backend, KernelContext, ErrorSink {
 
   free(buffer: BackendBuffer): void {
     if (this.destroyed) return;
-    this.pool.release(buffer as GpuBuffer, this.recorder.epoch);
+    this.fusion.free(buffer as GpuBuffer);
   }
 
   run<K extends KernelOp>(op: K, inputs: readonly KernelArg[], out: KernelArg, params: OpParamMap[K]): void {
@@ -209,7 +227,7 @@ export class WebGPUBackend implements Backend, KernelContext, ErrorSink {
 
   async sync(): Promise<void> {
     this.assertUsable('sync');
-    this.recorder.flush();
+    this.submit();
     await this.device.queue.onSubmittedWorkDone();
     this.assertUsable('sync');
     await this.throwPending();
@@ -218,7 +236,14 @@ export class WebGPUBackend implements Backend, KernelContext, ErrorSink {
   // ---- KernelContext ----
 
   dispatch(spec: DispatchSpec): void {
+    // A deferred input is recorded first (its buffer is read as such, not fused).
+    if (this.fusion.size > 0) for (const b of spec.buffers) this.fusion.materialize(b);
     this.recorder.dispatch(spec);
+  }
+
+  elementwise(launch: ElementwiseLaunch): void {
+    if (this.fuseElementwise) this.fusion.defer(launch, this.recorder.label);
+    else runElementwise(this, launch);
   }
 
   scratch(size: number): GpuBuffer {
@@ -242,9 +267,9 @@ export class WebGPUBackend implements Backend, KernelContext, ErrorSink {
 
   // ---- Extras ----
 
-  /** Submits recorded work without waiting for it. */
+  /** Submits recorded work (and deferred elementwise launches) without waiting for it. */
   flush(): void {
-    this.recorder.flush();
+    this.submit();
   }
 
   /** Pool, pipeline and dispatch counters. */
@@ -255,6 +280,7 @@ export class WebGPUBackend implements Backend, KernelContext, ErrorSink {
       dispatches: this.recorder.totalDispatches,
       submits: this.recorder.epoch,
       bindGroups: this.recorder.bindGroupsCreated,
+      deferred: this.fusion.size,
     };
   }
 
@@ -287,14 +313,14 @@ export class WebGPUBackend implements Backend, KernelContext, ErrorSink {
     }
     if (this.recorder.profiler)
       throw new FluxionError('profile', 'a profile is already running on this backend');
-    this.recorder.flush();
+    this.submit();
     const profiler = new KernelProfiler(this.device, this.recorder.maxDispatches);
     this.recorder.profiler = profiler;
     try {
       await fn();
     } finally {
       // Submit what fn recorded (timed passes need the query set) even when fn threw.
-      this.recorder.flush();
+      this.submit();
       this.recorder.profiler = null;
       this.recorder.label = '';
     }
@@ -311,11 +337,31 @@ export class WebGPUBackend implements Backend, KernelContext, ErrorSink {
   destroy(): void {
     if (this.destroyed) return;
     this.recorder.flush();
+    this.fusion.clear();
     this.destroyed = true;
     this.pool.clear();
     this.recorder.destroy();
     if (this.ownsDevice) this.device.destroy();
     void this.owner;
+  }
+
+  /** Records every deferred elementwise launch, then submits. */
+  private submit(): void {
+    this.fusion.materializeAll();
+    this.recorder.flush();
+  }
+
+  /** Records a deferred launch, with the op and profiler label it was made under. */
+  private recordDeferred(launch: ElementwiseLaunch, label: string): void {
+    const [op, current] = [this.currentOp, this.recorder.label];
+    this.currentOp = launch.op;
+    this.recorder.label = label;
+    try {
+      runElementwise(this, launch);
+    } finally {
+      this.currentOp = op;
+      this.recorder.label = current;
+    }
   }
 
   /** Throws the first asynchronous GPU error recorded so far, after pending checks settle. */

@@ -6,6 +6,7 @@
 import type { KernelArg } from '../../backend.js';
 import type { DType } from '../../dtype.js';
 import type { GpuBuffer } from './buffers.js';
+import type { ElementwiseLaunch } from './elementwise.js';
 import type { DispatchSpec } from './recorder.js';
 
 /** Matmul kernel families; the backend picks one per adapter by a measured trial. */
@@ -15,6 +16,11 @@ export type MatmulVariant = 'subgroup' | 'register' | 'shared';
 export interface KernelContext {
   /** Records one dispatch. */
   dispatch(spec: DispatchSpec): void;
+  /**
+   * Records an elementwise op's launch, which writes the whole of its fresh output, or defers it
+   * so that later elementwise ops can fuse it into theirs (see `fusion.ts`).
+   */
+  elementwise(launch: ElementwiseLaunch): void;
   /** A scratch buffer for `size` elements of a 4-byte dtype; release it after recording its use. */
   scratch(size: number): GpuBuffer;
   /** Returns a scratch buffer (safe right after recording the dispatches that use it). */

@@ -106,7 +106,7 @@ function castExpr(from: ScalarType, to: ScalarType): string {
 export interface ElementwiseLaunch {
   /** Op name for errors and pipeline labels. */
   op: string;
-  /** WGSL expression over `x0`, `x1`, `x2` producing the output type. */
+  /** WGSL expression over `x0` … `x3` (one per input) producing the output type. */
   expr: string;
   /** Inputs, each viewed with the iteration shape. */
   inputs: readonly KernelArg[];
@@ -125,8 +125,11 @@ export interface ElementwiseLaunch {
  */
 type Vec4Mode = 'v' | 's' | 'r' | 'c';
 
-/** Parameter words of the vec4 shader's row split: vec4s per row and its f32 reciprocal. */
-const ROW_VEC4S_WORD = 48;
+/**
+ * Parameter words of the vec4 shader's row split: vec4s per row and its f32 reciprocal (where the
+ * strided shader keeps the shape's reciprocals, which the vec4 shader never reads).
+ */
+const ROW_VEC4S_WORD = 56;
 
 function vec4Source(types: ScalarType[], outType: ScalarType, expr: string, modes: Vec4Mode[]): string {
   const n = types.length;
@@ -155,8 +158,8 @@ function vec4Source(types: ScalarType[], outType: ScalarType, expr: string, mode
   const lane = (c: number) => `compute(${types.map((_, k) => `v${k}[${c}]`).join(', ')})`;
   // Plain arithmetic (add, sub, mul, div, neg, copy, fill) runs on whole vectors; anything that
   // calls a scalar helper runs once per lane.
-  const vectorExpr = /^(?:x[0-2]|constant|[-+*/() ]|\s)+$/.test(expr)
-    ? expr.replace(/x([0-2])/g, 'v$1').replace(/constant/g, `vec4<${outType}>(bitcast<${outType}>(p(3u)))`)
+  const vectorExpr = /^(?:x\d|constant|[-+*/() ]|\s)+$/.test(expr)
+    ? expr.replace(/\bx(\d)\b/g, 'v$1').replace(/constant/g, `vec4<${outType}>(bitcast<${outType}>(p(3u)))`)
     : null;
   const result = vectorExpr ?? `vec4<${outType}>(${[0, 1, 2, 3].map(lane).join(', ')})`;
   return `${PARAMS_DECL}
@@ -234,10 +237,11 @@ ${MAIN}
 }
 
 /**
- * Records one elementwise launch.
+ * Records one elementwise launch now (ops go through `ctx.elementwise`, which may defer it).
  *
  * Parameter words: 0 count, 1 rank, 2 output offset, 3 constant, 4… shape, 12… output strides,
- * then for input k: 20+9k offset, 21+9k… strides; 56… reciprocals of the shape.
+ * then for input k (at most 4): 20+9k offset, 21+9k… strides; 56… reciprocals of the shape (the
+ * vec4 shader's row split instead).
  */
 export function runElementwise(ctx: KernelContext, launch: ElementwiseLaunch): void {
   const { op, expr, inputs, out, shape } = launch;
@@ -298,7 +302,7 @@ type Kernel<K extends KernelOp> = (
 /** The kernel of unary primitive `op`. */
 export function unaryKernel(op: UnaryOp): Kernel<UnaryOp> {
   return (ctx, [x], out) =>
-    runElementwise(ctx, {
+    ctx.elementwise({
       op,
       expr: UNARY_WGSL[op](wgslType(op, x.dtype)),
       inputs: [x],
@@ -310,7 +314,7 @@ export function unaryKernel(op: UnaryOp): Kernel<UnaryOp> {
 /** The kernel of binary primitive `op`. */
 export function binaryKernel(op: BinaryOp): Kernel<BinaryOp> {
   return (ctx, [a, b], out) =>
-    runElementwise(ctx, {
+    ctx.elementwise({
       op,
       expr: BINARY_WGSL[op](wgslType(op, a.dtype)),
       inputs: [a, b],
@@ -321,7 +325,7 @@ export function binaryKernel(op: BinaryOp): Kernel<BinaryOp> {
 
 /** `where(cond, a, b)`. */
 export const whereKernel: Kernel<'where'> = (ctx, inputs, out) =>
-  runElementwise(ctx, {
+  ctx.elementwise({
     op: 'where',
     expr: 'select(x2, x1, x0 != 0u)',
     inputs,
@@ -332,7 +336,7 @@ export const whereKernel: Kernel<'where'> = (ctx, inputs, out) =>
 /** The kernel of an elementwise op with a `slope` parameter, which travels as the constant. */
 function slopeKernel<K extends 'leakyRelu' | 'leakyReluGrad'>(op: K, expr: string): Kernel<K> {
   return (ctx, inputs, out, { slope }) =>
-    runElementwise(ctx, {
+    ctx.elementwise({
       op,
       expr,
       inputs,
@@ -353,7 +357,7 @@ export const leakyReluGradKernel = slopeKernel(
 
 /** `cast(x, dtype)`. */
 export const castKernel: Kernel<'cast'> = (ctx, [x], out, { dtype }) =>
-  runElementwise(ctx, {
+  ctx.elementwise({
     op: 'cast',
     expr: castExpr(wgslType('cast', x.dtype), wgslType('cast', dtype)),
     inputs: [x],
