@@ -1102,6 +1102,18 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
       );
     });
 
+    test('a view of more axes than a kernel addresses is an error of its op, fused or not', async () => {
+      setBackend('webgpu');
+      await backend.sync();
+      const x = T.ones(Array.from({ length: 9 }, () => 2));
+      // Reversed axes: no two neighbours form one run of memory, so nothing merges.
+      const reversed = T.permute(x, [8, 7, 6, 5, 4, 3, 2, 1, 0]);
+      expect(() => T.exp(reversed)).toThrow(/exp: .*at most 8 non-mergeable axes/);
+      expect(backend.stats().deferred).toBe(0);
+      x.dispose();
+      await backend.sync();
+    });
+
     test('a shader compile failure names the op and quotes the generated WGSL', async () => {
       const out = backend.scratch(4);
       backend.dispatch({

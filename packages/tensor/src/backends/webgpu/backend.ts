@@ -25,6 +25,7 @@ import { type ErrorSink, PipelineCache } from './pipelines.js';
 import { KernelProfiler, type KernelTiming } from './profiler.js';
 import { runProgramKernel } from './program.js';
 import { type DispatchSpec, Recorder } from './recorder.js';
+import { MAX_RANK } from './wgsl.js';
 
 /** GPUMapMode.READ. */
 const MAP_READ = 0x1;
@@ -242,7 +243,10 @@ export class WebGPUBackend implements Backend, KernelContext, ErrorSink {
   }
 
   elementwise(launch: ElementwiseLaunch): void {
-    if (this.fuseElementwise) this.fusion.defer(launch, this.recorder.label);
+    // Views of more axes than a kernel addresses may fail to merge: such a launch runs now, so that
+    // its error (if any) is thrown by its op, and a fused launch never has more axes than its ops.
+    if (this.fuseElementwise && launch.shape.length <= MAX_RANK)
+      this.fusion.defer(launch, this.recorder.label);
     else runElementwise(this, launch);
   }
 
