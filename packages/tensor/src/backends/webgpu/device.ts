@@ -37,7 +37,16 @@ export interface WebGPUOptions {
    * busy loop (default true; see `polling.ts`). It matters most on software adapters.
    */
   gentlePolling?: boolean;
+  /**
+   * Fuse chains of elementwise ops into one kernel (see `fusion.ts`). Default true, or false when
+   * the environment has `FLUXION_FUSE=0` (to compare, or to rule fusion out while debugging).
+   */
+  fuseElementwise?: boolean;
 }
+
+/** The environment of a Node process, if this is one. */
+const processEnv = (): Record<string, string | undefined> | undefined =>
+  (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env;
 
 /** Optional features Fluxion enables when the adapter has them. */
 const WANTED_FEATURES: GPUFeatureName[] = ['subgroups', 'timestamp-query', 'shader-f16'];
@@ -175,6 +184,7 @@ export async function initWebGPU(options: WebGPUOptions = {}): Promise<WebGPUBac
     owner: gpu,
     ownsDevice: !options.device,
     maxPooledBytes: options.maxPooledBytes,
+    fuseElementwise: options.fuseElementwise ?? processEnv()?.FLUXION_FUSE !== '0',
   });
   const variant = options.matmulVariant ?? 'auto';
   backend.matmulVariant =
@@ -201,8 +211,7 @@ export async function useBestBackend(options: WebGPUOptions = {}): Promise<Backe
     await initWebGPU(options);
     return 'webgpu';
   } catch (e) {
-    const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env;
-    if (env?.FLUXION_REQUIRE_WEBGPU === '1') throw e;
+    if (processEnv()?.FLUXION_REQUIRE_WEBGPU === '1') throw e;
     const reason = e instanceof Error ? e.message : String(e);
     console.warn(`fluxion: WebGPU is unavailable (${reason.split('\n')[0]}); using the CPU backend`);
     setBackend('cpu');
