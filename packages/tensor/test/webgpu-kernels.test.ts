@@ -367,6 +367,10 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
       await compareBackends([[3, 40_000]], ([x]) => T.argmin(x, 1), tol);
       await compareBackends([[40_000, 3]], ([x]) => T.argmax(x, 0), tol);
       await compareBackends([[300, 1]], ([x]) => T.prod(x.add(1.5), 0), { atol: 1e-3, rtol: 1e-3 });
+      // Few rows of at most 256 elements (a narrow layer's bias gradient): one invocation each.
+      await compareBackends([[128, 20]], ([x]) => x.sum(0), tol);
+      await compareBackends([[256, 7]], ([x]) => T.argmax(T.round(x), 0), tol);
+      await compareBackends([[257, 7]], ([x]) => T.argmax(T.round(x), 0), tol);
     });
 
     test('ties give the first index; empty reductions give the identity', async () => {
