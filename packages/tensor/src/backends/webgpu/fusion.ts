@@ -12,18 +12,22 @@
  * and every intermediate a pass over memory, so a chain of small elementwise ops is dominated by
  * both; this is the fusion XLA and `torch.compile` do ahead of time, done here as the ops arrive.
  *
- * Correctness rests on two rules:
+ * Correctness rests on three rules:
  *
  * - A deferred launch holds the buffers it reads. Freeing a held buffer does not return it to the
  *   pool until every launch holding it has been recorded or dropped, so no later kernel can write
  *   over an input that a deferred launch will still read. (Kernels only ever write to fresh
- *   outputs, so holding is the only protection deferral needs.)
+ *   outputs, so a buffer's contents change only if it is reused.)
+ * - A deferred launch keeps its inputs as they were when its op ran: a tensor passed as an input
+ *   may later point at other storage (`assign()`), its old buffer still holding the values.
  * - A launch that reads a deferred buffer it could not take in (another shape, a broadcast or a
  *   strided view of it, a non-elementwise kernel) records that buffer's launch first
  *   ({@link Fusion.materialize}, called by the backend for every dispatch's inputs).
  *
  * The values are those of the unfused ops: the fused expression is the same float32 arithmetic in
- * the same order, only without the round trips through memory.
+ * the same order, only without the round trips through memory. On lavapipe they are equal bit for
+ * bit (tested on random chains); a GPU's shader compiler may still contract a multiply and an add
+ * of one expression into a fused multiply-add, which rounds once instead of twice.
  */
 
 import type { KernelArg } from '../../backend.js';
@@ -33,7 +37,7 @@ import type { GpuBuffer } from './buffers.js';
 import type { ElementwiseLaunch } from './elementwise.js';
 
 /** Inputs one elementwise kernel reads at most (its parameter slot has room for four). */
-export const MAX_FUSED_INPUTS = 4;
+const MAX_FUSED_INPUTS = 4;
 /** Primitive ops folded into one kernel at most (bounds recomputation and shader size). */
 const MAX_FUSED_OPS = 16;
 /** Longest expression text of one kernel. */
@@ -86,11 +90,6 @@ export class Fusion {
   /** Launches waiting to be recorded (diagnostics and tests). */
   get size(): number {
     return this.deferred.size;
-  }
-
-  /** Whether `buffer`'s contents are a launch not yet recorded. */
-  isDeferred(buffer: GpuBuffer): boolean {
-    return this.deferred.has(buffer);
   }
 
   /**
