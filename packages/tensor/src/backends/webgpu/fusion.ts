@@ -24,10 +24,11 @@
  *   strided view of it, a non-elementwise kernel) records that buffer's launch first
  *   ({@link Fusion.materialize}, called by the backend for every dispatch's inputs).
  *
- * The values are those of the unfused ops: the fused expression is the same float32 arithmetic in
- * the same order, only without the round trips through memory. On lavapipe they are equal bit for
- * bit (tested on random chains); a GPU's shader compiler may still contract a multiply and an add
- * of one expression into a fused multiply-add, which rounds once instead of twice.
+ * The fused expression is the float32 arithmetic of the unfused ops, in the same order, only
+ * without the round trips through memory. It is one shader, though, and its compiler may optimise
+ * across what were separate kernels (lavapipe folds `(a + b) − b` to `a`; a GPU compiler may
+ * contract a multiply and an add into one fused multiply-add), so results can differ from the
+ * unfused ones in the last bits, as XLA's fused kernels do from eager ones.
  */
 
 import type { KernelArg } from '../../backend.js';
