@@ -118,6 +118,12 @@ export interface ElementwiseLaunch {
   constant?: number;
 }
 
+/** Inputs one launch reads at most: its parameter slot has words for four (see `runElementwise`). */
+export const MAX_ELEMENTWISE_INPUTS = 4;
+
+/** An input variable of an expression (`x0` … `x3`), its index captured. */
+export const INPUT_VARIABLE = /\bx(\d)\b/g;
+
 /**
  * How each input of a vec4 launch is read: `v` a contiguous run of vec4s, `s` one broadcast scalar,
  * `r` one row of vec4s repeated for every row, `c` one scalar per row (rows of the merged
@@ -159,7 +165,7 @@ function vec4Source(types: ScalarType[], outType: ScalarType, expr: string, mode
   // Plain arithmetic (add, sub, mul, div, neg, copy, fill) runs on whole vectors; anything that
   // calls a scalar helper runs once per lane.
   const vectorExpr = /^(?:x\d|constant|[-+*/() ]|\s)+$/.test(expr)
-    ? expr.replace(/\bx(\d)\b/g, 'v$1').replace(/constant/g, `vec4<${outType}>(bitcast<${outType}>(p(3u)))`)
+    ? expr.replace(INPUT_VARIABLE, 'v$1').replace(/constant/g, `vec4<${outType}>(bitcast<${outType}>(p(3u)))`)
     : null;
   const result = vectorExpr ?? `vec4<${outType}>(${[0, 1, 2, 3].map(lane).join(', ')})`;
   return `${PARAMS_DECL}
@@ -240,7 +246,7 @@ ${MAIN}
  * Records one elementwise launch now (ops go through `ctx.elementwise`, which may defer it).
  *
  * Parameter words: 0 count, 1 rank, 2 output offset, 3 constant, 4… shape, 12… output strides,
- * then for input k (at most 4): 20+9k offset, 21+9k… strides; 56… reciprocals of the shape (the
+ * then for input k (at most {@link MAX_ELEMENTWISE_INPUTS}): 20+9k offset, 21+9k… strides; 56… reciprocals of the shape (the
  * vec4 shader's row split instead).
  */
 export function runElementwise(ctx: KernelContext, launch: ElementwiseLaunch): void {

@@ -35,10 +35,8 @@ import type { KernelArg } from '../../backend.js';
 import { FluxionError } from '../../errors.js';
 import { shapesEqual } from '../../shape.js';
 import type { GpuBuffer } from './buffers.js';
-import type { ElementwiseLaunch } from './elementwise.js';
+import { type ElementwiseLaunch, INPUT_VARIABLE, MAX_ELEMENTWISE_INPUTS } from './elementwise.js';
 
-/** Inputs one elementwise kernel reads at most (its parameter slot has room for four). */
-const MAX_FUSED_INPUTS = 4;
 /** Primitive ops folded into one kernel at most (bounds recomputation and shader size). */
 const MAX_FUSED_OPS = 16;
 /** Longest expression text of one kernel. */
@@ -64,8 +62,6 @@ export interface FusionHost {
   /** Returns a buffer to the pool. */
   release(buffer: GpuBuffer): void;
 }
-
-const VARIABLE = /\bx(\d)\b/g;
 
 /** Whether two operands read the same elements of the same buffer. */
 const sameOperand = (a: KernelArg, b: KernelArg): boolean =>
@@ -124,14 +120,14 @@ export class Fusion {
         ops += producer.ops;
         constant ??= producer.launch.constant;
         const renamed = producer.launch.expr.replace(
-          VARIABLE,
+          INPUT_VARIABLE,
           (_, d) => `x${indexOf(producer.launch.inputs[+d])}`,
         );
         return `(${renamed})`;
       }
       return `x${indexOf(arg)}`;
     });
-    const expr = launch.expr.replace(VARIABLE, (_, d) => parts[+d]);
+    const expr = launch.expr.replace(INPUT_VARIABLE, (_, d) => parts[+d]);
     let depth = 1;
     for (const x of inputs) {
       const below = this.deferred.get(x.buffer as GpuBuffer);
@@ -175,7 +171,7 @@ export class Fusion {
     }
     const distinct = [...taken];
     for (const x of [...p.inputs, ...rest]) if (!distinct.some((y) => sameOperand(x, y))) distinct.push(x);
-    return distinct.length <= MAX_FUSED_INPUTS;
+    return distinct.length <= MAX_ELEMENTWISE_INPUTS;
   }
 
   /** Records `buffer`'s deferred launch, if it has one (its own deferred inputs first). */
