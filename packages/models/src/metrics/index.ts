@@ -13,3 +13,4 @@ export * from './classifier.js';
 export * from './conditional.js';
 export * from './fid.js';
 export * from './frechet.js';
+export * from './labels.js';
