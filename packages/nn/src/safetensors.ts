@@ -15,7 +15,11 @@
  *
  * Reading trusts nothing: a header longer than the file, invalid JSON, unknown dtypes, shapes that
  * disagree with the byte count, offsets out of range, overlapping or leaving gaps are all
- * FluxionErrors naming the tensor; no read goes out of bounds.
+ * FluxionErrors naming the tensor; no read goes out of bounds. Names are data, never object
+ * keys with meaning: a tensor or metadata entry named `__proto__` (or `constructor`, …) round-trips
+ * like any other (both directions use null-prototype maps), a name that occurs twice in one header
+ * object is rejected (JSON.parse would silently keep the last), and dtypes are looked up as own keys
+ * only (`"toString"` is not a dtype).
  */
 import {
   allocArray,
@@ -29,7 +33,9 @@ import {
 } from '@fluxion/tensor';
 
 const TO_FORMAT: Record<DType, string> = { float32: 'F32', float64: 'F64', int32: 'I32', bool: 'BOOL' };
-const FROM_FORMAT: Record<string, DType> = { F32: 'float32', F64: 'float64', I32: 'int32', BOOL: 'bool' };
+const FROM_FORMAT: Readonly<Record<string, DType>> = Object.freeze(
+  Object.assign(Object.create(null), { F32: 'float32', F64: 'float64', I32: 'int32', BOOL: 'bool' }),
+);
 const ITEM_BYTES: Record<DType, number> = { float32: 4, float64: 8, int32: 4, bool: 1 };
 /** Header size limit (as the reference implementation: 100 MB). */
 const MAX_HEADER_BYTES = 100_000_000;
@@ -51,8 +57,50 @@ function swapBytes(bytes: Uint8Array, width: number): void {
 
 /** Tensors and string metadata, what a safetensors file holds. */
 export interface SafetensorsContent {
+  /** name → tensor; a null-prototype object, so any name (`__proto__` included) is an own key. */
   tensors: Record<string, Tensor>;
+  /** key → string; a null-prototype object like `tensors`. */
   metadata: Record<string, string>;
+}
+
+/** An empty object without a prototype: assigning any key (`__proto__` included) makes an own property. */
+function nullMap<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
+/**
+ * Throws if any JSON object in `json` (already known to be valid JSON) names a key twice: JSON.parse
+ * keeps the last silently, so a second entry could replace a tensor's dtype or offsets unseen. Keys
+ * are compared decoded (`"a"` and `"\u0061"` are the same key).
+ */
+function rejectDuplicateKeys(json: string): void {
+  const stack: { keys: Set<string> | null; expectKey: boolean }[] = [];
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    if (c === '{') stack.push({ keys: new Set(), expectKey: true });
+    else if (c === '[') stack.push({ keys: null, expectKey: false });
+    else if (c === '}' || c === ']') stack.pop();
+    else if (c === ',') {
+      const top = stack[stack.length - 1];
+      if (top?.keys) top.expectKey = true;
+    } else if (c === '"') {
+      const start = i;
+      for (i++; json[i] !== '"'; i++) if (json[i] === '\\') i++;
+      const top = stack[stack.length - 1];
+      if (top?.keys && top.expectKey) {
+        const key = JSON.parse(json.slice(start, i + 1)) as string;
+        if (top.keys.has(key)) {
+          fail(
+            stack.length === 1
+              ? `the header names tensor '${key}' twice`
+              : `the header repeats the key '${key}' inside an entry`,
+          );
+        }
+        top.keys.add(key);
+        top.expectKey = false;
+      }
+    }
+  }
 }
 
 /**
@@ -73,13 +121,15 @@ export async function saveSafetensors(
   tensors: Record<string, Tensor>,
   metadata: Record<string, string> = {},
 ): Promise<Uint8Array> {
-  const header: Record<string, unknown> = {};
+  const header = nullMap<unknown>();
   if (Object.keys(metadata).length > 0) {
+    const meta = nullMap<string>();
     for (const [k, v] of Object.entries(metadata)) {
       if (typeof v !== 'string')
         throw new FluxionError('saveSafetensors', `metadata '${k}' must be a string`);
+      meta[k] = v;
     }
-    header.__metadata__ = metadata;
+    header.__metadata__ = meta;
   }
   const names = Object.keys(tensors).sort();
   const chunks: Uint8Array[] = [];
@@ -129,7 +179,7 @@ function parseEntry(name: string, value: unknown, dataBytes: number): Entry {
     return fail(`entry '${name}' is not an object`);
   }
   const { dtype, shape, data_offsets: offsets } = value as Record<string, unknown>;
-  if (typeof dtype !== 'string' || !(dtype in FROM_FORMAT)) {
+  if (typeof dtype !== 'string' || !Object.hasOwn(FROM_FORMAT, dtype)) {
     return fail(
       `tensor '${name}' has unknown dtype ${JSON.stringify(dtype)} (supported: F32, F64, I32, BOOL)`,
     );
@@ -189,16 +239,19 @@ export function loadSafetensors(
   const n = Number(headerLength);
   if (n > MAX_HEADER_BYTES) fail(`the header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
   let header: unknown;
+  let json = '';
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n)));
+    json = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n));
+    header = JSON.parse(json);
   } catch {
     fail('the header is not valid UTF-8 JSON');
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header))
     fail('the header is not a JSON object');
+  rejectDuplicateKeys(json);
   const dataStart = 8 + n;
   const dataBytes = bytes.length - dataStart;
-  const metadata: Record<string, string> = {};
+  const metadata = nullMap<string>();
   const entries: Entry[] = [];
   for (const [name, value] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
@@ -221,7 +274,7 @@ export function loadSafetensors(
     cursor = e.end;
   }
   if (cursor !== dataBytes) fail(`the data section has ${dataBytes} bytes but the tensors cover ${cursor}`);
-  const tensors: Record<string, Tensor> = {};
+  const tensors = nullMap<Tensor>();
   for (const e of entries) {
     const raw = bytes.slice(dataStart + e.begin, dataStart + e.end); // a copy, aligned at 0
     swapBytes(raw, littleEndianHost ? 1 : ITEM_BYTES[e.dtype]);
