@@ -16,6 +16,7 @@ import {
   equal,
   erf,
   exp,
+  expm1,
   greater,
   less,
   log,
@@ -163,9 +164,22 @@ export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
   });
 }
 
-/** `elu(x) = x` for x > 0, else `α (eˣ − 1)`. */
+/**
+ * `elu(x) = x` for x > 0, else `α (eˣ − 1)`. The exponential only sees the non-positive inputs
+ * (0 in place of the positive ones): `eˣ` overflows float32 above ≈ 88.7, and the branch `where`
+ * discards would still send `0 · ∞ = NaN` into the gradient. So the gradient is exactly 1 for
+ * x > 0 and `α eˣ` (→ 0) for very negative x.
+ *
+ * @example
+ * ```ts
+ * elu(tensor([-1000, -1, 0, 100])); // [-1, e⁻¹ − 1, 0, 100]
+ * ```
+ */
 export function elu(x: Tensor, alpha = 1): Tensor {
-  return scope(() => where(greater(x, 0), x, mul(sub(exp(x), 1), alpha)));
+  return scope(() => {
+    const positive = greater(x, 0);
+    return where(positive, x, mul(expm1(where(positive, 0, x)), alpha));
+  });
 }
 
 /**
