@@ -3,14 +3,17 @@
  * per-sample) losses, `'sum'` adds them, `'none'` returns them unreduced. All are composites of
  * differentiable primitives and written in numerically stable forms.
  */
+import { detach } from '@fluxion/autograd';
 import {
   abs,
   add,
   cast,
   clamp,
+  div,
   exp,
   FluxionError,
   fmtShape,
+  greaterEqual,
   log,
   logSoftmax,
   mean,
@@ -25,6 +28,7 @@ import {
   sub,
   sum,
   type Tensor,
+  where,
 } from '@fluxion/tensor';
 
 /** How a loss reduces its per-element (or per-sample) values. */
@@ -93,10 +97,16 @@ export interface BceOptions extends LossOptions {
   weight?: Tensor;
 }
 
+/** PyTorch's floor of `p (1 − p)` in the gradient of {@link binaryCrossEntropy}. */
+const BCE_EPS = 1e-12;
+
 /**
  * Binary cross-entropy on probabilities: `ℓᵢ = −wᵢ [yᵢ log pᵢ + (1 − yᵢ) log(1 − pᵢ)]`, each log
- * clamped at −100 as in PyTorch, so p = 0 or 1 gives a finite loss. Prefer {@link bceWithLogits}
- * on logits: it is exact where the sigmoid saturates.
+ * clamped at −100 as in PyTorch, so p = 0 or 1 gives a finite loss. The gradient with respect to p
+ * is PyTorch's, finite everywhere: `wᵢ (pᵢ − yᵢ) / max(pᵢ (1 − pᵢ), 10⁻¹²)`, which is the exact
+ * derivative wherever `p (1 − p) ≥ 10⁻¹²` (there no log is clamped, and gradients of gradients
+ * work too) and a bounded push towards the target within 10⁻¹² of 0 and 1, where the clamped loss
+ * is flat. Prefer {@link bceWithLogits} on logits: it is exact where the sigmoid saturates.
  *
  * Args:
  *   input: probabilities p in [0, 1].
@@ -111,9 +121,16 @@ export interface BceOptions extends LossOptions {
 export function binaryCrossEntropy(input: Tensor, target: Tensor, options: BceOptions = {}): Tensor {
   sameShape('binaryCrossEntropy', input, target);
   return scope(() => {
-    const logP = clamp(log(input), -100);
-    const log1mP = clamp(log(sub(1, input)), -100);
-    let loss = neg(add(mul(target, logP), mul(sub(1, target), log1mP)));
+    // p's value without its graph: where p (1 − p) < ε, the logs (clamped or infinite) would give
+    // NaN or 0 as p's gradient, so p reaches them through `q` only where p (1 − p) ≥ ε, and gets
+    // (p − y) / ε from a term that is 0 in value, elsewhere.
+    const p = detach(input);
+    const smooth = greaterEqual(mul(p, sub(1, p)), BCE_EPS);
+    const q = where(smooth, input, p);
+    const logP = clamp(log(q), -100);
+    const log1mP = clamp(log(sub(1, q)), -100);
+    const edge = where(smooth, 0, mul(sub(input, p), div(sub(p, target), BCE_EPS)));
+    let loss = add(neg(add(mul(target, logP), mul(sub(1, target), log1mP))), edge);
     if (options.weight) loss = mul(loss, options.weight);
     return reduce('binaryCrossEntropy', loss, options.reduction);
   });
