@@ -6,8 +6,9 @@
  * - uniform: `(w0 >> 8) · 2⁻²⁴`, exact in f32, so bit-identical to the CPU backend;
  * - randint: `low + w0 mod (high − low)`, bit-identical;
  * - normal: Box–Muller `sqrt(−2 ln u1) · cos(2π u2)`. ln u1 near 1 goes through a series (the
- *   built-in log has only absolute accuracy there) and the cosine's argument is reduced to
- *   [−π, π) exactly, so values agree with the CPU backend to f32 rounding of log and cos.
+ *   built-in log has only absolute accuracy there) and the cosine is a polynomial of its own
+ *   (`cos2piF` in `wgsl.ts`: the built-in's error may be 2⁻¹¹ by the WGSL spec), so values agree
+ *   with the CPU backend to a few f32 roundings on any adapter.
  */
 import type { KernelArg } from '../../backend.js';
 import type { OpParamMap } from '../../registry.js';
@@ -41,8 +42,9 @@ const DISTRIBUTIONS = {
   randint: { type: 'i32', expr: 'bitcast<i32>(p(6u) + w.x % p(7u))' },
   normal: {
     type: 'f32',
-    // u1 = 1 − d with d exact; ln u1 = log1p(−d). cos(2π u2) = −cos(2π (u2 − ½)).
-    expr: `sqrt(-2.0 * log1pF(-(f32(0xffffffu - (w.x >> 8u)) * 5.9604644775390625e-8))) * -cos(6.283185307179586 * (f32(w.y >> 8u) * 5.9604644775390625e-8 - 0.5))`,
+    // u1 = 1 − d with d exact; ln u1 = log1p(−d). cos(2π u2) = −cos(2π (u2 − ½)), by cos2piF
+    // rather than the built-in cos, whose error WGSL bounds only by 2⁻¹¹ (SwiftShader's is ~10⁻⁴).
+    expr: `sqrt(-2.0 * log1pF(-(f32(0xffffffu - (w.x >> 8u)) * 5.9604644775390625e-8))) * -cos2piF(f32(w.y >> 8u) * 5.9604644775390625e-8 - 0.5)`,
   },
 } as const;
 

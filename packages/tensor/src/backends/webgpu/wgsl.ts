@@ -98,7 +98,9 @@ export function storageDecl(binding: number, name: string, type: string, write: 
 /**
  * Scalar helpers, included into a shader only when its source mentions them. Each one gives the
  * result the CPU backend gives, including at special values, without trusting the platform's
- * NaN/∞ behaviour of built-ins (WGSL leaves much of it implementation-defined).
+ * NaN/∞ behaviour of built-ins (WGSL leaves much of it implementation-defined): every helper that
+ * calls a built-in tests for NaN first and returns it. SwiftShader, for one, computes exp(NaN) = ∞
+ * and log(NaN) = 89.1 (its log reads the exponent bits), where lavapipe returns NaN.
  */
 const HELPERS: Record<string, string> = {
   // NaN test on the bits: compilers may fold `x != x` away.
@@ -114,6 +116,7 @@ fn infF32() -> f32 { return bitcast<f32>(infBits); }`,
   minNan: `fn minNan(a: f32, b: f32) -> f32 { return select(select(b, a, a < b), select(b, a, isNan(a)), isNan(a) || isNan(b)); }`,
   // ln(1 + x): a short series where 1 + x would lose digits, the built-in log elsewhere.
   log1pF: `fn log1pF(x: f32) -> f32 {
+  if (isNan(x)) { return x; }
   if (abs(x) < 0.0625) {
     var s = 0.0;
     var t = 1.0;
@@ -127,27 +130,52 @@ fn infF32() -> f32 { return bitcast<f32>(infBits); }`,
 }`,
   // e^x − 1: a series near 0, the built-in exp elsewhere.
   expm1F: `fn expm1F(x: f32) -> f32 {
+  if (isNan(x)) { return x; }
   if (abs(x) < 0.0625) {
     var s = 0.0;
     var t = 1.0;
     for (var n = 1; n <= 8; n++) { t = t * x / f32(n); s = s + t; }
     return s;
   }
-  if (x > 88.8) { return select(infF32(), x, isNan(x)); }
+  if (x > 88.8) { return infF32(); }
   return exp(x) - 1.0;
 }`,
   logF: `fn logF(x: f32) -> f32 {
+  if (isNan(x)) { return x; }
   if (x == 0.0) { return -infF32(); }
   if (x < 0.0) { return nanF32(); }
   if (isInf(x)) { return x; }
   return log(x);
 }`,
   expF: `fn expF(x: f32) -> f32 {
-  if (x > 88.8) { return select(infF32(), x, isNan(x)); }
+  if (isNan(x)) { return x; }
+  if (x > 88.8) { return infF32(); }
   if (x < -104.0) { return 0.0; }
   return exp(x);
 }`,
-  sqrtF: `fn sqrtF(x: f32) -> f32 { return select(sqrt(x), nanF32(), x < 0.0); }`,
+  sqrtF: `fn sqrtF(x: f32) -> f32 { return select(select(sqrt(x), nanF32(), x < 0.0), x, isNan(x)); }`,
+  // sin and cos with the argument reduced to [−π, π] first (x − 2π·round(x / 2π), 2π split in two
+  // parts so the product is nearly exact for |x| up to about 10⁵), because WGSL bounds the
+  // built-ins' error (absolute, 2⁻¹¹) only inside [−π, π]. NaN and ±∞ give NaN explicitly.
+  sinF: `fn sinF(x: f32) -> f32 { return select(sin(reduceAngle(x)), nanF32(), isNan(x) || isInf(x)); }`,
+  cosF: `fn cosF(x: f32) -> f32 { return select(cos(reduceAngle(x)), nanF32(), isNan(x) || isInf(x)); }`,
+  reduceAngle: `fn reduceAngle(x: f32) -> f32 {
+  let k = round(x * 0.15915494309189535);
+  return (x - k * 6.28125) - k * 0.0019353071795864769;
+}`,
+  // cos(2π t) for t in [−½, ½], to a few ulps without the built-in cos: t is split into a quarter
+  // turn q and a rest r in [−⅛, ⅛] (exact), then Taylor polynomials of cos and sin of 2πr (the
+  // first omitted terms are below 3·10⁻⁸). The normal sampler uses it so that randn gives the same
+  // values on every adapter (WGSL lets the built-in cos be off by 2⁻¹¹).
+  cos2piF: `fn cos2piF(t: f32) -> f32 {
+  let q = round(4.0 * t);
+  let a = 6.283185307179586 * (t - 0.25 * q);
+  let a2 = a * a;
+  let c = 1.0 + a2 * (-0.5 + a2 * (0.041666666666666664 + a2 * (-0.001388888888888889 + a2 * 0.0000248015873015873)));
+  let s = a * (1.0 + a2 * (-0.16666666666666666 + a2 * (0.008333333333333333 + a2 * (-0.0001984126984126984 + a2 * 0.0000027557319223985893))));
+  let quarter = i32(q) & 3;
+  return select(select(select(s, -c, quarter == 2), -s, quarter == 1), c, quarter == 0);
+}`,
   signF: `fn signF(x: f32) -> f32 { return select(select(select(0.0, -1.0, x < 0.0), 1.0, x > 0.0), x, isNan(x) || x == 0.0); }`,
   // Logistic function that never exponentiates a positive number.
   sigmoidF: `fn sigmoidF(x: f32) -> f32 {
@@ -237,11 +265,13 @@ fn infF32() -> f32 { return bitcast<f32>(infBits); }`,
 const HELPER_DEPS: Record<string, string[]> = {
   maxNan: ['isNan'],
   minNan: ['isNan'],
-  log1pF: ['infF32', 'nanF32', 'isInf'],
+  log1pF: ['infF32', 'nanF32', 'isInf', 'isNan'],
   expm1F: ['infF32', 'isNan'],
-  logF: ['infF32', 'nanF32', 'isInf'],
+  logF: ['infF32', 'nanF32', 'isInf', 'isNan'],
   expF: ['infF32', 'isNan'],
-  sqrtF: ['nanF32'],
+  sqrtF: ['nanF32', 'isNan'],
+  sinF: ['reduceAngle', 'nanF32', 'isNan', 'isInf'],
+  cosF: ['reduceAngle', 'nanF32', 'isNan', 'isInf'],
   signF: ['isNan'],
   sigmoidF: ['expF', 'isNan'],
   softplusF: ['maxNan', 'log1pF', 'expF'],
