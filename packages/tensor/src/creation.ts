@@ -3,10 +3,18 @@
  * Every function takes `{ dtype, backend }` options (defaults: float32, the current backend).
  */
 import { type BackendName, getBackend } from './backend.js';
-import { allocArray, checkDType, type DType, dtypeOfArray, type TypedArray } from './dtype.js';
+import {
+  allocArray,
+  checkDType,
+  type DType,
+  dtypeOfArray,
+  hostArray,
+  hostValue,
+  type TypedArray,
+} from './dtype.js';
 import { FluxionError, fmtShape } from './errors.js';
-import { Storage } from './memory.js';
-import { checkShape, contiguousStrides, sizeOf } from './shape.js';
+import { allocStorage } from './memory.js';
+import { checkCount, checkShape, contiguousStrides, sizeOf } from './shape.js';
 import { Tensor } from './tensor.js';
 
 /** Where and as what a new tensor is created. */
@@ -20,22 +28,29 @@ export interface CreateOptions {
 /** Nested arrays of numbers or booleans, as accepted by {@link tensor}. */
 export type NestedInput = number | boolean | readonly NestedInput[];
 
-/** Uploads a host array as a new contiguous tensor of `shape`. */
+/**
+ * Uploads a host array as a new contiguous tensor of `shape`, converting its elements to `dtype`
+ * (int32 refuses NaN, ±∞ and values out of range; see {@link hostValue}). Errors name `op`.
+ *
+ * @example
+ * ```ts
+ * fromArray(new Float32Array([1, 2, 3, 4]), [2, 2], 'int32'); // int32 [[1, 2], [3, 4]]
+ * ```
+ */
 export function fromArray(
   data: TypedArray,
   shape: readonly number[],
   dtype: DType,
   backend?: BackendName,
+  op = 'tensor',
 ): Tensor {
   const b = getBackend(backend);
-  if (!b.dtypes.includes(dtype))
-    throw new FluxionError('tensor', `the ${b.name} backend has no dtype ${dtype}`);
+  if (!b.dtypes.includes(dtype)) throw new FluxionError(op, `the ${b.name} backend has no dtype ${dtype}`);
   const size = sizeOf(shape);
   // bool is stored as 0/1: a Uint8Array of other bytes is normalised, not taken as is.
   const reuse = dtype !== 'bool' && data.constructor === allocArray(dtype, 0).constructor;
-  const host = reuse ? data : allocArray(dtype, size);
-  if (host !== data) for (let i = 0; i < size; i++) host[i] = dtype === 'bool' ? (data[i] ? 1 : 0) : data[i];
-  const storage = new Storage(b, b.alloc(dtype, size), dtype, size);
+  const host = reuse ? data : hostArray(op, dtype, size, (i) => data[i]);
+  const storage = allocStorage(op, b, dtype, shape);
   if (size > 0) b.upload(storage.buffer, host);
   return new Tensor(storage, [...shape], contiguousStrides(shape), 0, dtype);
 }
@@ -108,14 +123,13 @@ export function tensor(
   let leaf: NestedInput = data as NestedInput;
   while (Array.isArray(leaf)) leaf = leaf[0];
   const dtype = checkDType('tensor', opts.dtype ?? (typeof leaf === 'boolean' ? 'bool' : 'float32'));
-  const host = allocArray(dtype, flat.length);
-  host.set(flat);
   if (givenShape && sizeOf(givenShape) !== flat.length) {
     throw new FluxionError(
       'tensor',
       `shape ${fmtShape(givenShape)} needs ${sizeOf(givenShape)} elements, got ${flat.length}`,
     );
   }
+  const host = hostArray('tensor', dtype, flat.length, (i) => flat[i]);
   return fromArray(host, givenShape ?? shape, dtype, opts.backend);
 }
 
@@ -128,17 +142,24 @@ export function tensor(
  * ```
  */
 export function full(shape: readonly number[], value: number, options: CreateOptions = {}): Tensor {
-  const s = checkShape('full', shape);
-  const dtype = checkDType('full', options.dtype ?? 'float32');
+  return filled('full', shape, value, options);
+}
+
+/** `full` whose errors name `op`. */
+function filled(op: string, shape: readonly number[], value: number, options: CreateOptions): Tensor {
+  const s = checkShape(op, shape);
+  const dtype = checkDType(op, options.dtype ?? 'float32');
   const host = allocArray(dtype, sizeOf(s));
-  host.fill(dtype === 'bool' ? (value ? 1 : 0) : value);
-  return fromArray(host, s, dtype, options.backend);
+  host.fill(hostValue(op, dtype, value));
+  return fromArray(host, s, dtype, options.backend, op);
 }
 
 /** A tensor of zeros. @example `zeros([2, 3])` */
-export const zeros = (shape: readonly number[], options: CreateOptions = {}) => full(shape, 0, options);
+export const zeros = (shape: readonly number[], options: CreateOptions = {}) =>
+  filled('zeros', shape, 0, options);
 /** A tensor of ones. @example `ones([2, 3])` */
-export const ones = (shape: readonly number[], options: CreateOptions = {}) => full(shape, 1, options);
+export const ones = (shape: readonly number[], options: CreateOptions = {}) =>
+  filled('ones', shape, 1, options);
 
 function likeOptions(x: Tensor, options: CreateOptions): CreateOptions {
   return { dtype: options.dtype ?? x.dtype, backend: options.backend ?? x.backend.name };
@@ -153,7 +174,8 @@ export const zerosLike = (x: Tensor, options: CreateOptions = {}) =>
 export const onesLike = (x: Tensor, options: CreateOptions = {}) => full(x.shape, 1, likeOptions(x, options));
 
 /**
- * Evenly spaced values in [start, stop) with `step`; `arange(n)` is 0..n−1.
+ * Evenly spaced values in [start, stop) with `step`; `arange(n)` is 0..n−1. Start, stop and step
+ * must be finite (step non-zero), and the count ⌈(stop − start) / step⌉ must fit a tensor.
  *
  * @example
  * ```ts
@@ -165,22 +187,26 @@ export function arange(start: number, stop?: number, step = 1, options: CreateOp
   const [lo, hi] = stop === undefined ? [0, start] : [start, stop];
   if (step === 0 || !Number.isFinite(step))
     throw new FluxionError('arange', `step must be finite and non-zero, got ${step}`);
+  if (!Number.isFinite(lo) || !Number.isFinite(hi))
+    throw new FluxionError('arange', `start and stop must be finite, got start ${lo}, stop ${hi}`);
   const n = Math.max(0, Math.ceil((hi - lo) / step));
+  if (!Number.isSafeInteger(n))
+    throw new FluxionError(
+      'arange',
+      `[${lo}, ${hi}) in steps of ${step} has ${n} values, too many for a tensor`,
+    );
   const dtype = checkDType('arange', options.dtype ?? 'float32');
-  const host = allocArray(dtype, n);
-  for (let i = 0; i < n; i++) host[i] = lo + i * step;
-  return fromArray(host, [n], dtype, options.backend);
+  const host = hostArray('arange', dtype, n, (i) => lo + i * step);
+  return fromArray(host, [n], dtype, options.backend, 'arange');
 }
 
 /** `n` evenly spaced values from `start` to `stop` inclusive. @example `linspace(0, 1, 5)` */
 export function linspace(start: number, stop: number, n: number, options: CreateOptions = {}): Tensor {
-  if (!Number.isInteger(n) || n < 0)
-    throw new FluxionError('linspace', `n must be a non-negative integer, got ${n}`);
+  checkCount('linspace', 'n', n);
   const dtype = checkDType('linspace', options.dtype ?? 'float32');
-  const host = allocArray(dtype, n);
   const step = n > 1 ? (stop - start) / (n - 1) : 0;
-  for (let i = 0; i < n; i++) host[i] = i === n - 1 && n > 1 ? stop : start + i * step;
-  return fromArray(host, [n], dtype, options.backend);
+  const host = hostArray('linspace', dtype, n, (i) => (i === n - 1 && n > 1 ? stop : start + i * step));
+  return fromArray(host, [n], dtype, options.backend, 'linspace');
 }
 
 /** The `n × m` identity matrix (m defaults to n). @example `eye(3)` */
@@ -189,5 +215,5 @@ export function eye(n: number, m = n, options: CreateOptions = {}): Tensor {
   const dtype = checkDType('eye', options.dtype ?? 'float32');
   const host = allocArray(dtype, n * m);
   for (let i = 0; i < Math.min(n, m); i++) host[i * m + i] = 1;
-  return fromArray(host, shape, dtype, options.backend);
+  return fromArray(host, shape, dtype, options.backend, 'eye');
 }

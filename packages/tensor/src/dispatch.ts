@@ -6,7 +6,7 @@
  */
 import { type Backend, getBackend } from './backend.js';
 import { FluxionError, fmtShape } from './errors.js';
-import { Storage } from './memory.js';
+import { allocStorage } from './memory.js';
 import { type ElementwiseProgram, parseProgram } from './program.js';
 import { type KernelOp, OPS, type OpName, type OpParamMap, type ViewOp } from './registry.js';
 import { contiguousStrides, reshapeStrides, shapesEqual, sizeOf } from './shape.js';
@@ -60,7 +60,7 @@ export function runKernel<K extends KernelOp>(
     throw new FluxionError(op, `the ${backend.name} backend has no dtype ${dtype}`);
   }
   const size = sizeOf(shape);
-  const storage = new Storage(backend, backend.alloc(dtype, size), dtype, size);
+  const storage = allocStorage(op, backend, dtype, shape);
   const output = new Tensor(storage, shape, contiguousStrides(shape), 0, dtype);
   if (size > 0) backend.run(op, inputs, output, params);
   observer?.({ op, inputs, params, output });
@@ -164,7 +164,7 @@ export function runProgram(
   const { backend, dtype, shape } = first;
   const size = sizeOf(shape);
   const outputs = p.outputs.map(() => {
-    const storage = new Storage(backend, backend.alloc(dtype, size), dtype, size);
+    const storage = allocStorage(op, backend, dtype, shape);
     return new Tensor(storage, [...shape], contiguousStrides(shape), 0, dtype);
   });
   if (size > 0) {

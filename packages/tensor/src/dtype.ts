@@ -48,6 +48,56 @@ export function allocArray<D extends DType>(dtype: D, size: number): TypedArrayO
   throw new FluxionError('dtype', `unknown dtype '${dtype}'`);
 }
 
+/** The values an int32 element can hold: [−2³¹, 2³¹ − 1]. */
+export const INT32_RANGE: readonly [number, number] = [-(2 ** 31), 2 ** 31 - 1];
+
+/**
+ * `value` as an element of `dtype` is stored: bool as 0/1, int32 truncated toward zero (as
+ * PyTorch does), floats unchanged. An int32 element from NaN, ±∞ or a value outside
+ * {@link INT32_RANGE} is a FluxionError naming `op` and the value (`what` says which value):
+ * wrapping it modulo 2³², as an Int32Array would, is a silently wrong number.
+ *
+ * @example
+ * ```ts
+ * hostValue('full', 'int32', 2.7);  // 2
+ * hostValue('full', 'int32', 1e10); // FluxionError: full: the value 10000000000 is outside int32's range …
+ * ```
+ */
+export function hostValue(op: string, dtype: DType, value: number, what = 'the value'): number {
+  if (dtype === 'bool') return value ? 1 : 0;
+  if (dtype !== 'int32') return value;
+  const truncated = Math.trunc(value);
+  if (!(truncated >= INT32_RANGE[0] && truncated <= INT32_RANGE[1])) {
+    const reason = Number.isNaN(value)
+      ? 'int32 has no NaN'
+      : `outside int32's range [${INT32_RANGE[0]}, ${INT32_RANGE[1]}]`;
+    throw new FluxionError(op, `${what} ${value} cannot be stored as int32: ${reason}`);
+  }
+  return truncated;
+}
+
+/**
+ * A new typed array of `size` elements of `dtype`, element `i` being `valueAt(i)` converted by
+ * {@link hostValue} (so an int32 array refuses NaN, ±∞ and values out of range, naming `op` and
+ * the element).
+ *
+ * @example
+ * ```ts
+ * hostArray('arange', 'int32', 3, (i) => 2 * i); // Int32Array [0, 2, 4]
+ * ```
+ */
+export function hostArray(
+  op: string,
+  dtype: DType,
+  size: number,
+  valueAt: (i: number) => number,
+): TypedArray {
+  const out = allocArray(dtype, size);
+  if (dtype === 'float32' || dtype === 'float64') for (let i = 0; i < size; i++) out[i] = valueAt(i);
+  else for (let i = 0; i < size; i++) out[i] = hostValue(op, dtype, valueAt(i), `element ${i} =`);
+  return out;
+}
+
 /** Bytes per element of `dtype` in host memory. */
 export function bytesPerElement(dtype: DType): number {
   return dtype === 'float64' ? 8 : dtype === 'bool' ? 1 : 4;

@@ -16,7 +16,8 @@ import {
   backendMemory,
 } from './backend.js';
 import type { DType } from './dtype.js';
-import { FluxionError } from './errors.js';
+import { FluxionError, fmtShape } from './errors.js';
+import { sizeOf } from './shape.js';
 import type { Tensor } from './tensor.js';
 
 /** A reference-counted backend buffer shared by a tensor and all its views. */
@@ -37,6 +38,44 @@ export class Storage {
   release(): void {
     if (--this.refs === 0) this.backend.free(this.buffer);
   }
+}
+
+/**
+ * Allocates a buffer for `shape` elements of `dtype` on `backend`, for `op`. A backend refuses an
+ * allocation it cannot make (WebGPU: past the device's storage-buffer binding limit) with an error
+ * of its own; it is raised again as an error of `op`, the op that asked, naming the shape, the
+ * dtype and the limit, so that a user sees which of their calls was too large.
+ *
+ * @example
+ * ```ts
+ * const buffer = allocBuffer('matmul', backend, 'float32', [4096, 4096]);
+ * ```
+ */
+export function allocBuffer(
+  op: string,
+  backend: Backend,
+  dtype: DType,
+  shape: readonly number[],
+): BackendBuffer {
+  try {
+    return backend.alloc(dtype, sizeOf(shape));
+  } catch (e) {
+    if (!(e instanceof FluxionError) || e.op !== 'alloc' || op === 'alloc') throw e;
+    const reason = e.message.slice('alloc: '.length);
+    throw new FluxionError(op, `cannot allocate a ${dtype} tensor of shape ${fmtShape(shape)}: ${reason}`);
+  }
+}
+
+/**
+ * The storage of a new contiguous tensor of `shape` for `op` (see {@link allocBuffer}).
+ *
+ * @example
+ * ```ts
+ * const storage = allocStorage('exp', backend, 'float32', [2, 3]);
+ * ```
+ */
+export function allocStorage(op: string, backend: Backend, dtype: DType, shape: readonly number[]): Storage {
+  return new Storage(backend, allocBuffer(op, backend, dtype, shape), dtype, sizeOf(shape));
 }
 
 let liveTensors = 0;

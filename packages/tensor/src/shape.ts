@@ -40,16 +40,54 @@ export function isContiguous(shape: Shape, strides: readonly number[]): boolean 
   return true;
 }
 
-/** Checks that every entry of `shape` is a non-negative integer; returns a copy. */
-export function checkShape(op: string, shape: Shape): number[] {
+/**
+ * The one validation of sizes and shapes that every creation function, `reshape` and the random
+ * functions share: each size is a non-negative integer (NaN, ±∞, fractions, negatives and
+ * non-numbers are refused, naming the axis and the value), and the element count is exact (at
+ * most 2⁵³ − 1). `inferred` lets entries be `-1` (reshape's inferred size). Returns a copy.
+ *
+ * @example
+ * ```ts
+ * checkShape('zeros', [2, 3]);         // [2, 3]
+ * checkShape('zeros', [2, Number.NaN]); // FluxionError: zeros: invalid shape [2,NaN]: … (axis 1 is NaN)
+ * ```
+ */
+export function checkShape(op: string, shape: Shape, { inferred = false } = {}): number[] {
   if (!Array.isArray(shape))
     throw new FluxionError(op, `shape must be an array of integers, got ${String(shape)}`);
-  for (const d of shape) {
-    if (!Number.isInteger(d) || d < 0) {
-      throw new FluxionError(op, `invalid shape ${fmtShape(shape)}: sizes must be non-negative integers`);
+  let size = 1;
+  shape.forEach((d: unknown, axis) => {
+    if (inferred && d === -1) return;
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
+      throw new FluxionError(
+        op,
+        `invalid shape ${fmtShape(shape)}: sizes must be non-negative integers (axis ${axis} is ${typeof d === 'number' ? d : JSON.stringify(d)})`,
+      );
     }
+    size *= d;
+  });
+  if (!Number.isSafeInteger(size)) {
+    throw new FluxionError(
+      op,
+      `shape ${fmtShape(shape)} has ${size} elements, more than a tensor can hold (2^53 - 1)`,
+    );
   }
   return [...shape];
+}
+
+/**
+ * Checks that a count (a number of elements or values) is a non-negative integer, naming `op` and
+ * what the count is; returns it.
+ *
+ * @example
+ * ```ts
+ * checkCount('linspace', 'n', 5); // 5
+ * ```
+ */
+export function checkCount(op: string, what: string, n: number): number {
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)
+    throw new FluxionError(op, `${what} must be a non-negative integer, got ${n}`);
+  return n;
 }
 
 /**

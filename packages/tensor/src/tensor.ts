@@ -12,6 +12,7 @@ import type { DType, TypedArray } from './dtype.js';
 import { FluxionError, fmtShape } from './errors.js';
 import { formatTensor } from './format.js';
 import {
+  allocBuffer,
   keep,
   type Storage,
   setTensorCheck,
@@ -180,7 +181,7 @@ export class Tensor implements KernelArg {
     const { backend, storage, dtype, size } = this;
     if (this.offset === 0 && this.isContiguous && storage.size === size)
       return backend.read(this.buffer, dtype, size);
-    const buffer = backend.alloc(dtype, size);
+    const buffer = allocBuffer('data', backend, dtype, this.shape);
     try {
       const out = { buffer, shape: this.shape, strides: contiguousStrides(this.shape), offset: 0, dtype };
       if (size > 0) backend.run('copy', [this], out, {});

@@ -8,7 +8,7 @@ import { runKernel, runView } from './dispatch.js';
 import { FluxionError, fmtShape } from './errors.js';
 import { scope } from './memory.js';
 import type { WindowParams } from './registry.js';
-import { normalizeAxes, normalizeAxis, reshapeStrides, shapesEqual, sizeOf } from './shape.js';
+import { checkShape, normalizeAxes, normalizeAxis, reshapeStrides, shapesEqual, sizeOf } from './shape.js';
 import type { Tensor } from './tensor.js';
 
 /**
@@ -21,11 +21,11 @@ import type { Tensor } from './tensor.js';
  * ```
  */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  checkShape('reshape', shape, { inferred: true });
   const known = shape.filter((d) => d !== -1);
   const inferred = shape.length - known.length;
-  const bad = inferred > 1 || known.some((d) => !Number.isInteger(d) || d < 0);
   const rest = sizeOf(known);
-  if (bad || (inferred === 1 && (rest === 0 || x.size % rest !== 0))) {
+  if (inferred > 1 || (inferred === 1 && (rest === 0 || x.size % rest !== 0))) {
     throw new FluxionError(
       'reshape',
       `cannot reshape ${fmtShape(x.shape)} (${x.size} elements) to ${fmtShape(shape)}`,
@@ -109,7 +109,10 @@ export function slice(x: Tensor, ...specs: SliceSpec[]): Tensor {
   x.shape.forEach((dim, axis) => {
     const spec = specs[axis];
     if (typeof spec === 'number') {
-      if (!Number.isInteger(spec) || spec < -dim || spec >= dim) {
+      if (!Number.isInteger(spec)) {
+        throw new FluxionError('slice', `index ${spec} on axis ${axis} is not an integer`);
+      }
+      if (spec < -dim || spec >= dim) {
         throw new FluxionError(
           'slice',
           `index ${spec} is out of range for axis ${axis} of ${fmtShape(x.shape)}`,
@@ -121,10 +124,27 @@ export function slice(x: Tensor, ...specs: SliceSpec[]): Tensor {
       drop.push(axis);
       return;
     }
+    if (spec !== null && spec !== undefined && !Array.isArray(spec)) {
+      throw new FluxionError(
+        'slice',
+        `spec ${String(spec)} on axis ${axis} is not an index, a range or null`,
+      );
+    }
     const [start, stop, stepOrNull] = spec ?? [];
     const step = stepOrNull ?? 1;
     if (!Number.isInteger(step) || step <= 0) {
       throw new FluxionError('slice', `step must be a positive integer, got ${step} on axis ${axis}`);
+    }
+    for (const [name, bound] of [
+      ['start', start],
+      ['stop', stop],
+    ] as const) {
+      if (bound !== null && bound !== undefined && !Number.isInteger(bound)) {
+        throw new FluxionError(
+          'slice',
+          `${name} ${String(bound)} on axis ${axis} of ${fmtShape(x.shape)} is not an integer (or null)`,
+        );
+      }
     }
     const clamp = (v: number | null | undefined, dflt: number) =>
       v === undefined || v === null ? dflt : Math.min(dim, Math.max(0, v < 0 ? v + dim : v));

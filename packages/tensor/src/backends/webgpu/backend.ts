@@ -14,6 +14,7 @@
 import type { Backend, BackendBuffer, BackendMemory, KernelArg } from '../../backend.js';
 import { allocArray, type DType, type TypedArray } from '../../dtype.js';
 import { FluxionError } from '../../errors.js';
+import { allocBuffer } from '../../memory.js';
 import type { ParsedProgram } from '../../program.js';
 import type { KernelOp, OpParamMap } from '../../registry.js';
 import { BUFFER_USAGE, BufferPool, type GpuBuffer } from './buffers.js';
@@ -251,7 +252,7 @@ export class WebGPUBackend implements Backend, KernelContext, ErrorSink {
   }
 
   scratch(size: number): GpuBuffer {
-    return this.alloc('float32', size) as GpuBuffer;
+    return allocBuffer(this.currentOp, this, 'float32', [size]) as GpuBuffer;
   }
 
   release(buffer: GpuBuffer): void {
