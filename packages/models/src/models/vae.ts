@@ -20,6 +20,8 @@ import {
   clamp,
   concat,
   exp,
+  FluxionError,
+  Generator,
   linspace,
   logSumExp,
   mean,
@@ -31,7 +33,9 @@ import {
   reshape,
   scope,
   sigmoid,
+  slice,
   square,
+  stack,
   sub,
   sum,
   type Tensor,
@@ -86,6 +90,17 @@ export interface Posterior {
 }
 
 const LOG_2PI = Math.log(2 * Math.PI);
+
+/** Options of {@link Vae.iwaeBound}. */
+export interface IwaeOptions {
+  /**
+   * Decoder rows (images × latent samples) per pass. Each pass's intermediates are freed before
+   * the next and the passes are combined by a streaming log-sum-exp, so peak memory depends on
+   * this, not on k or the batch size. Default: 100 for the conv architecture (whose decoder keeps
+   * large intermediates per row), 1000 for the MLP.
+   */
+  rowsPerPass?: number;
+}
 
 /**
  * A VAE of any of the three kinds.
@@ -225,27 +240,87 @@ export class Vae implements GenerativeModel {
    * The importance-weighted bound (Burda et al. 2016) with k samples, as −log p(x) ≤
    * −log (1/k) Σₖ p(x|zₖ) p(zₖ) / q(zₖ|x), averaged over the batch, in nats. k = 1 is −ELBO; it
    * tightens as k grows.
+   *
+   * Evaluated in passes of at most `rowsPerPass` decoder rows (several samples of the whole batch,
+   * or one sample of a block of images), each freed before the next, with the per-image
+   * log Σ w carried from pass to pass by a streaming log-sum-exp: memory stays bounded whatever k
+   * (`fluxion eval --iwae-k 5000` once kept every sample's intermediates alive). The noise is
+   * drawn as one stream of k·n·latent values, sample-major, whatever the passes, so the result is
+   * the same (to float rounding) for every `rowsPerPass`.
+   *
+   * @example
+   * ```ts
+   * const nats = await vae.iwaeBound(testImages, 5000); // bounded memory
+   * ```
    */
-  async iwaeBound(x: Tensor, k: number, labels?: Tensor): Promise<number> {
-    const value = noGrad(() =>
-      scope(() => {
-        const q = this.encode(x, labels);
-        const n = x.shape[0];
-        const logWeights: Tensor[] = [];
-        for (let i = 0; i < k; i++) {
-          const eps = randn(q.mu.shape, { generator: this.noise });
-          const z = add(q.mu, mul(exp(mul(q.logVar, 0.5)), eps));
-          const logPz = mul(sum(add(square(z), LOG_2PI), 1), -0.5);
-          const logQz = mul(sum(add(add(square(eps), q.logVar), LOG_2PI), 1), -0.5);
-          const logPx = this.logLikelihood(x, this.decodeRaw(z, labels));
-          logWeights.push(reshape(sub(add(logPx, logPz), logQz), [n, 1]));
+  async iwaeBound(x: Tensor, k: number, labels?: Tensor, options: IwaeOptions = {}): Promise<number> {
+    const rows = options.rowsPerPass ?? (this.config.architecture === 'conv' ? 100 : 1000);
+    if (!Number.isSafeInteger(k) || k < 1)
+      throw new FluxionError('iwaeBound', `k must be a positive integer, got ${k}`);
+    if (!Number.isSafeInteger(rows) || rows < 1)
+      throw new FluxionError('iwaeBound', `rowsPerPass must be a positive integer, got ${rows}`);
+    const n = x.shape[0];
+    const { latent } = this.config;
+    // Sample i's noise for image j is at base + (i·n + j)·latent, as k draws of [n, latent] would be.
+    const base = this.noise.advance(k * n * latent);
+    const block = Math.min(n, rows);
+    const samplesPerPass = block === n ? Math.floor(rows / n) : 1;
+    let total = 0;
+    for (let first = 0; first < n; first += block) {
+      const m = Math.min(block, n - first);
+      const xb = slice(x, [first, first + m]);
+      const yb = labels && slice(labels, [first, first + m]);
+      let q: Posterior | undefined;
+      let logSum: Tensor | null = null; // log Σ w over the samples so far, per image [m]
+      try {
+        q = noGrad(() => this.encode(xb, yb));
+        for (let s = 0; s < k; s += samplesPerPass) {
+          const c = Math.min(samplesPerPass, k - s);
+          const noise = new Generator(this.noise.seed);
+          noise.offset = base + (s * n + first) * latent;
+          const previous: Tensor | null = logSum;
+          logSum = noGrad(() =>
+            scope(() => {
+              const chunk = this.iwaeLogSum(xb, yb, q as Posterior, c, noise);
+              return previous ? logSumExp(stack([previous, chunk]), 0) : chunk;
+            }),
+          );
+          previous?.dispose();
         }
-        return neg(mean(sub(logSumExp(concat(logWeights, 1), 1), Math.log(k))));
-      }),
-    );
-    const v = await value.item();
-    value.dispose();
-    return v;
+        const blockSum = noGrad(() => scope(() => sum(sub(logSum as Tensor, Math.log(k)))));
+        total += await blockSum.item();
+        blockSum.dispose();
+      } finally {
+        (logSum as Tensor | null)?.dispose();
+        q?.mu.dispose();
+        q?.logVar.dispose();
+        if (xb !== x) xb.dispose();
+        if (yb && yb !== labels) yb.dispose();
+      }
+    }
+    return -total / n;
+  }
+
+  /**
+   * log Σ over `c` latent samples of the importance weight p(x|z) p(z) / q(z|x), per image `[m]`,
+   * with the `c·m` noise rows drawn from `noise` sample-major (one pass of {@link iwaeBound}).
+   */
+  private iwaeLogSum(
+    x: Tensor,
+    labels: Tensor | undefined,
+    q: Posterior,
+    c: number,
+    noise: Generator,
+  ): Tensor {
+    const m = x.shape[0];
+    const tile = (t: Tensor) => (c === 1 ? t : concat(Array(c).fill(t), 0));
+    const eps = randn([c * m, this.config.latent], { generator: noise });
+    const logVar = tile(q.logVar);
+    const z = add(tile(q.mu), mul(exp(mul(logVar, 0.5)), eps));
+    const logPz = mul(sum(add(square(z), LOG_2PI), 1), -0.5);
+    const logQz = mul(sum(add(add(square(eps), logVar), LOG_2PI), 1), -0.5);
+    const logPx = this.logLikelihood(tile(x), this.decodeRaw(z, labels && tile(labels)));
+    return logSumExp(reshape(sub(add(logPx, logPz), logQz), [c, m]), 0);
   }
 
   /** Reconstructions (the decoder's mean at z = μ) of images in [0, 1]. */
