@@ -6,6 +6,7 @@
 import { arange } from './creation.js';
 import { isFloat } from './dtype.js';
 import { FluxionError, fmtShape } from './errors.js';
+import type { IndexContext } from './index-range.js';
 import { scope } from './memory.js';
 import {
   abs,
@@ -30,6 +31,7 @@ import {
   sub,
   sum,
   type TensorOrScalar,
+  take,
   tanh,
   where,
 } from './ops.js';
@@ -185,23 +187,32 @@ export function elu(x: Tensor, alpha = 1): Tensor {
 /**
  * One-hot encoding of int32 class indices: shape `[...indices.shape, classes]`, float32.
  *
+ * An index outside [0, classes) raises a FluxionError naming the op, the value and the valid range
+ * (PyTorch's rule), on the CPU at once and on WebGPU at the next read or sync (see {@link take},
+ * which checks them). `context` names the op in that message for callers such as the losses.
+ *
  * @example
  * ```ts
  * oneHot(tensor([0, 2], { dtype: 'int32' }), 3); // [[1, 0, 0], [0, 0, 1]]
+ * oneHot(tensor([3], { dtype: 'int32' }), 3); // oneHot: index 3 is out of range for 3 classes; valid: [0, 3)
  * ```
  */
-export function oneHot(indices: Tensor, classes: number): Tensor {
+export function oneHot(indices: Tensor, classes: number, context?: IndexContext): Tensor {
   if (indices.dtype !== 'int32')
     throw new FluxionError('oneHot', `indices must be int32, got ${indices.dtype}`);
-  return scope(() =>
-    cast(
-      equal(
-        unsqueeze(indices, -1),
-        arange(classes, undefined, 1, { dtype: 'int32', backend: indices.backend.name }),
-      ),
-      'float32',
-    ),
-  );
+  if (!Number.isInteger(classes) || classes < 0)
+    throw new FluxionError('oneHot', `classes must be a non-negative integer, got ${classes}`);
+  return scope(() => {
+    const range = arange(classes, undefined, 1, { dtype: 'int32', backend: indices.backend.name });
+    // Gathering the indices from [0, classes) gives them back, checked by take on every backend.
+    const checked = take(
+      range,
+      indices,
+      0,
+      context ?? { op: 'oneHot', noun: 'index', range: `${classes} classes` },
+    );
+    return cast(equal(unsqueeze(checked, -1), range), 'float32');
+  });
 }
 
 /** Joins tensors of one shape along a new axis. @example `stack([a, b], 0)` */

@@ -28,6 +28,7 @@ export * from './creation.js';
 export { type OpObserver, type OpRecord, runKernel, runProgram, runView, setOpObserver } from './dispatch.js';
 export * from './dtype.js';
 export { FluxionError, fmtShape } from './errors.js';
+export { axisContext, type IndexContext, indexRangeError } from './index-range.js';
 export { keep, type MemoryStats, memoryStats, Storage, scope } from './memory.js';
 export * from './ops.js';
 export { type Distribution, philox4x32, seedToKey } from './philox.js';

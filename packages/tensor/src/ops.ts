@@ -8,6 +8,7 @@ import { full } from './creation.js';
 import { runKernel } from './dispatch.js';
 import { type DType, isFloat, promoteTypes, promoteWithScalar } from './dtype.js';
 import { FluxionError, fmtShape } from './errors.js';
+import type { IndexContext } from './index-range.js';
 import { keep, registerConstant, scope, unregisterConstant } from './memory.js';
 import {
   type ArgReduceOp,
@@ -411,17 +412,25 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
 
 /**
  * Selects entries along `axis` by an int32 index tensor of any shape (NumPy's `take`; PyTorch's
- * `index_select` for 1-D indices). Indices must lie in [0, size); the CPU backend checks this.
+ * `index_select` for 1-D indices).
+ *
+ * Indices must lie in [0, size), as in PyTorch: any other value raises a FluxionError naming the
+ * op, the value and the valid range. The CPU backend throws from `take` itself; the WebGPU backend,
+ * which never reads back inside an op, flags the value on the device and throws at its next read
+ * or sync (`data()`, `item()`, `sync()`…), and meanwhile reads the bad index as 0. `context`
+ * names the op in that message for callers built on take (`Embedding`, `oneHot`, the losses).
  *
  * @example
  * ```ts
  * take(embeddings, tokenIds, 0); // [...tokenIds.shape, dim]
+ * take(tensor([1, 2, 3]), tensor([3], { dtype: 'int32' })); // take: index 3 is out of range for axis 0 of size 3; valid: [0, 3)
  * ```
  */
-export function take(x: Tensor, indices: Tensor, axis = 0): Tensor {
+export function take(x: Tensor, indices: Tensor, axis = 0, context?: IndexContext): Tensor {
   checkTensor('take', x);
   checkTensor('take', indices);
-  return runKernel('take', [x, indices], { axis: normalizeAxis('take', axis, x.rank) });
+  const params = { axis: normalizeAxis('take', axis, x.rank), ...(context ? { context } : {}) };
+  return runKernel('take', [x, indices], params);
 }
 
 /**

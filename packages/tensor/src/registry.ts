@@ -20,6 +20,7 @@
  */
 import { type DType, isFloat } from './dtype.js';
 import { FluxionError, fmtShape } from './errors.js';
+import type { IndexContext } from './index-range.js';
 import type { Distribution } from './philox.js';
 import { reducedShape, shapesEqual, sizeOf } from './shape.js';
 
@@ -134,8 +135,11 @@ export type OpParamMap = { [K in UnaryOp]: Record<string, never> } & {
    */
   matmul: Record<string, never>;
   concat: { axis: number };
-  /** `take(x, idx, axis)`: out = x.shape[:axis] + idx.shape + x.shape[axis+1:] (NumPy `take`). */
-  take: { axis: number };
+  /**
+   * `take(x, idx, axis)`: out = x.shape[:axis] + idx.shape + x.shape[axis+1:] (NumPy `take`).
+   * `context` names the caller in the error an index outside [0, x.shape[axis]) raises.
+   */
+  take: { axis: number; context?: IndexContext };
   /** The adjoint of take: `scatterAdd(src, idx, axis, size)` sums src blocks into `size` slots. */
   scatterAdd: { axis: number; size: number };
   /** Constant padding per axis: [low, high, interior] (interior = gaps between elements). */

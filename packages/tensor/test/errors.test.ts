@@ -165,7 +165,11 @@ describe('shape errors', () => {
     expectError(() => T.split(z([5]), 2), 'split', 'split: cannot split axis 0 of [5] into 2');
     expectError(() => T.split(z([5]), [2, 2]), 'split', /cannot split axis 0 of \[5\] into \[2,2\]/);
     const idx = T.tensor([0, 3], { dtype: 'int32' });
-    expectError(() => T.take(z([3]), idx), 'take', 'take: index 3 is out of range for axis 0 of size 3');
+    expectError(
+      () => T.take(z([3]), idx),
+      'take',
+      'take: index 3 is out of range for axis 0 of size 3; valid: [0, 3)',
+    );
     expectError(
       () => T.scatterAdd(z([2]), idx, 0, 3),
       'scatterAdd',

@@ -633,16 +633,19 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
     await expectAllClose(actual, expected, { atol: 2e-6, rtol: 1e-5 });
   });
 
-  test('take reads out-of-range indices as 0 (documented: no readback inside kernels)', async () => {
+  test('take raises for out-of-range indices at the next read, as the CPU does at once (index-bounds.test.ts)', async () => {
     setBackend('webgpu');
     const x = tensor([
       [1, 2, 3],
       [4, 5, 6],
     ]);
     const idx = tensor(new Int32Array([2, 5, -1, 0]));
-    expect(await take(x, idx, 1).array()).toEqual([
-      [3, 0, 0, 1],
-      [6, 0, 0, 4],
+    await expect(take(x, idx, 1).array()).rejects.toThrow(
+      /^take: index (5|-1) is out of range for axis 1 of size 3; valid: \[0, 3\)/,
+    );
+    expect(await take(x, tensor(new Int32Array([2, 0])), 1).array()).toEqual([
+      [3, 1],
+      [6, 4],
     ]);
   });
 

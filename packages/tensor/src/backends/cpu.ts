@@ -9,7 +9,7 @@
 import type { Backend, BackendBuffer, BackendMemory, KernelArg } from '../backend.js';
 import { registerBackend } from '../backend.js';
 import { allocArray, bytesPerElement, type DType, type TypedArray } from '../dtype.js';
-import { FluxionError } from '../errors.js';
+import { axisContext, type IndexContext, indexRangeError } from '../index-range.js';
 import { philox4x32, TWO_POW_M24 } from '../philox.js';
 import { type ParsedProgram, type ProgramFunction, renderExpression } from '../program.js';
 import type { ArgReduceOp, BinaryOp, KernelOp, OpParamMap, ReduceOp, UnaryOp } from '../registry.js';
@@ -317,9 +317,11 @@ function random(out: TypedArray, p: OpParamMap['random']): void {
   }
 }
 
-function checkIndex(op: string, index: number, size: number, axis: number): void {
-  if (!(index >= 0 && index < size)) {
-    throw new FluxionError(op, `index ${index} is out of range for axis ${axis} of size ${size}`);
+/** Throws the error of the first index outside [0, size) (see `index-range.ts`). */
+function checkIndices(context: IndexContext, values: TypedArray, offsets: Int32Array, size: number): void {
+  for (let i = 0; i < offsets.length; i++) {
+    const index = values[offsets[i]];
+    if (!(index >= 0 && index < size)) throw indexRangeError(context, index, size);
   }
 }
 
@@ -386,14 +388,14 @@ const KERNELS: { [K in KernelOp]: Kernel<K> } = {
       position += t.shape[axis];
     }
   },
-  take: ([x, idx], out, { axis }) => {
+  take: ([x, idx], out, { axis, context }) => {
     const { before, after } = around(x.shape, axis);
     const dim = x.shape[axis];
     const xs = dataOf(x);
     const xo = offsetsOf(x);
     const is = dataOf(idx);
     const io = offsetsOf(idx);
-    for (let i = 0; i < io.length; i++) checkIndex('take', is[io[i]], dim, axis);
+    checkIndices(context ?? axisContext('take', axis, dim), is, io, dim);
     for (let o = 0; o < before; o++) {
       for (let i = 0; i < io.length; i++) {
         const src = (o * dim + is[io[i]]) * after;
@@ -408,7 +410,7 @@ const KERNELS: { [K in KernelOp]: Kernel<K> } = {
     const so = offsetsOf(src);
     const is = dataOf(idx);
     const io = offsetsOf(idx);
-    for (let i = 0; i < io.length; i++) checkIndex('scatterAdd', is[io[i]], size, axis);
+    checkIndices(axisContext('scatterAdd', axis, size), is, io, size);
     out.fill(0);
     for (let o = 0; o < before; o++) {
       for (let i = 0; i < io.length; i++) {

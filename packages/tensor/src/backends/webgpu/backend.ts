@@ -9,16 +9,20 @@
  *   handed out, not the pooled ones.
  * - Errors: WebGPU reports shader-compile, validation and out-of-memory errors asynchronously; they
  *   are collected and thrown as FluxionError at the next `read`/`sync`. A lost device makes every
- *   later call throw a FluxionError naming the op.
+ *   later call throw a FluxionError naming the op. Index values (`take`, `scatterAdd`, and so
+ *   `oneHot`, `Embedding` and the class-index losses) are checked on the device: a kernel that
+ *   meets one outside its range flags it in two error words, which the next `read`/`sync` copies
+ *   with its own work and turns into the FluxionError of the op that met it (see `indexing.ts`).
  */
 import type { Backend, BackendBuffer, BackendMemory, KernelArg } from '../../backend.js';
 import { allocArray, type DType, type TypedArray } from '../../dtype.js';
 import { FluxionError } from '../../errors.js';
+import { type IndexContext, indexRangeError } from '../../index-range.js';
 import { allocBuffer } from '../../memory.js';
 import type { ParsedProgram } from '../../program.js';
 import type { KernelOp, OpParamMap } from '../../registry.js';
 import { BUFFER_USAGE, BufferPool, type GpuBuffer } from './buffers.js';
-import type { KernelContext, MatmulVariant } from './context.js';
+import { type KernelContext, MAX_CHECK_SITE, type MatmulVariant } from './context.js';
 import { type ElementwiseLaunch, runElementwise } from './elementwise.js';
 import { Fusion } from './fusion.js';
 import { KERNELS, type WebGPUKernel } from './kernels.js';
@@ -111,6 +115,11 @@ export class WebGPUBackend implements Backend, KernelContext, ErrorSink {
   private pendingError: { error: FluxionError; primary: boolean } | null = null;
   private readonly checks = new Set<Promise<void>>();
   private currentOp = 'webgpu';
+  readonly errorWords: GpuBuffer;
+  /** Zeros copied over the error words after each copy of them (WebGPU zero-fills new buffers). */
+  private readonly errorZeros: GPUBuffer;
+  /** The index checks recorded since the error words were last copied, by site number − 1. */
+  private checkSites: { context: IndexContext; size: number }[] = [];
 
   constructor(options: WebGPUBackendOptions) {
     const { device } = options;
@@ -128,6 +137,15 @@ export class WebGPUBackend implements Backend, KernelContext, ErrorSink {
     );
     this.pipelines = new PipelineCache(device, this);
     this.recorder = new Recorder(device, this.pool, this.pipelines, options.maxDispatchesPerSubmit ?? 128);
+    // Outside the pool (never handed out, never counted); id 0 is no pooled buffer's.
+    this.errorWords = {
+      gpu: this.createBuffer(ERROR_BYTES),
+      id: 0,
+      bytes: ERROR_BYTES,
+      lastUse: -1,
+      pooled: false,
+    };
+    this.errorZeros = device.createBuffer({ size: ERROR_BYTES, usage: BUFFER_USAGE.COPY_SRC });
     this.fuseElementwise = options.fuseElementwise ?? true;
     this.fusion = new Fusion({
       record: (launch, label) => this.recordDeferred(launch, label),
@@ -178,7 +196,9 @@ export class WebGPUBackend implements Backend, KernelContext, ErrorSink {
     try {
       this.fusion.materialize(buffer as GpuBuffer);
       this.recorder.copy(buffer as GpuBuffer, staging, bytes);
+      const check = this.recordIndexCheck();
       this.recorder.flush();
+      const indexError = check?.();
       try {
         await staging.mapAsync(MAP_READ, 0, bytes);
       } catch (e) {
@@ -188,6 +208,7 @@ export class WebGPUBackend implements Backend, KernelContext, ErrorSink {
       }
       const copy = staging.getMappedRange(0, bytes).slice(0);
       staging.unmap();
+      await throwIfAny(indexError);
       await this.throwPending();
       if (dtype === 'float32') return new Float32Array(copy);
       if (dtype === 'int32') return new Int32Array(copy);
@@ -229,9 +250,13 @@ export class WebGPUBackend implements Backend, KernelContext, ErrorSink {
 
   async sync(): Promise<void> {
     this.assertUsable('sync');
-    this.submit();
+    this.fusion.materializeAll();
+    const check = this.recordIndexCheck();
+    this.recorder.flush();
+    const indexError = check?.();
     await this.device.queue.onSubmittedWorkDone();
     this.assertUsable('sync');
+    await throwIfAny(indexError);
     await this.throwPending();
   }
 
@@ -249,6 +274,12 @@ export class WebGPUBackend implements Backend, KernelContext, ErrorSink {
     if (this.fuseElementwise && launch.shape.length <= MAX_RANK)
       this.fusion.defer(launch, this.recorder.label);
     else runElementwise(this, launch);
+  }
+
+  indexCheckSite(context: IndexContext, size: number): number {
+    if (this.checkSites.length < MAX_CHECK_SITE) this.checkSites.push({ context, size });
+    else this.checkSites[MAX_CHECK_SITE - 1] = { context, size }; // (a million checks between syncs)
+    return this.checkSites.length;
   }
 
   scratch(size: number): GpuBuffer {
@@ -346,8 +377,39 @@ export class WebGPUBackend implements Backend, KernelContext, ErrorSink {
     this.destroyed = true;
     this.pool.clear();
     this.recorder.destroy();
+    this.errorWords.gpu.destroy();
+    this.errorZeros.destroy();
     if (this.ownsDevice) this.device.destroy();
     void this.owner;
+  }
+
+  /**
+   * When checked kernels ran since the last check, records a copy of the error words (then zeros
+   * over them, so the next interval starts clean) and returns what to call once that is submitted:
+   * it maps the copy and resolves to the error of the flagged site, or null.
+   */
+  private recordIndexCheck(): (() => Promise<FluxionError | null>) | null {
+    if (this.checkSites.length === 0) return null;
+    const sites = this.checkSites;
+    this.checkSites = [];
+    const staging = this.device.createBuffer({ size: ERROR_BYTES, usage: MAP_READ | BUFFER_USAGE.COPY_DST });
+    this.recorder.copy(this.errorWords, staging, ERROR_BYTES);
+    this.recorder.copy(this.errorZeros, this.errorWords.gpu, ERROR_BYTES);
+    return async () => {
+      try {
+        await staging.mapAsync(MAP_READ);
+        const [site, value] = new Int32Array(staging.getMappedRange().slice(0));
+        staging.unmap();
+        const flagged = sites[site - 1];
+        if (!flagged) return null;
+        const note = ' (found on the webgpu device; raised at the next read or sync)';
+        return indexRangeError(flagged.context, value, flagged.size, note);
+      } catch {
+        return null; // a lost device or failed map: the caller reports that
+      } finally {
+        staging.destroy();
+      }
+    };
   }
 
   /** Records every deferred elementwise launch, then submits. */
@@ -405,6 +467,15 @@ export class WebGPUBackend implements Backend, KernelContext, ErrorSink {
     );
     return buffer;
   }
+}
+
+/** Bytes of the error words: site number and value, padded to WebGPU's 16-byte minimum. */
+const ERROR_BYTES = 16;
+
+/** Throws the error a pending index check resolves to, if any. */
+async function throwIfAny(pending: Promise<FluxionError | null> | undefined): Promise<void> {
+  const error = await pending;
+  if (error) throw error;
 }
 
 /** What the profiler calls a launch: the op and its input shapes. */

@@ -5,6 +5,7 @@
  */
 import type { KernelArg } from '../../backend.js';
 import type { DType } from '../../dtype.js';
+import type { IndexContext } from '../../index-range.js';
 import type { GpuBuffer } from './buffers.js';
 import type { ElementwiseLaunch } from './elementwise.js';
 import type { DispatchSpec } from './recorder.js';
@@ -31,7 +32,18 @@ export interface KernelContext {
   readonly matmulVariant: MatmulVariant;
   /** Storage buffers one shader may bind (`maxStorageBuffersPerShaderStage`). */
   readonly maxStorageBuffers: number;
+  /**
+   * Registers the index check of the next dispatch: returns the site number (1 to
+   * {@link MAX_CHECK_SITE}) that its kernel writes into {@link KernelContext.errorWords} with the
+   * first bad value; the backend raises `context`'s error at its next read or sync.
+   */
+  indexCheckSite(context: IndexContext, size: number): number;
+  /** Two device words where kernels flag a bad index: site number (0: none yet) and value. */
+  readonly errorWords: GpuBuffer;
 }
+
+/** Site numbers fit in 20 bits (the scatterAdd kernel packs one beside its ranks). */
+export const MAX_CHECK_SITE = 0xfffff;
 
 /** A kernel argument's buffer as the WebGPU backend stores it. */
 export const bufferOf = (arg: KernelArg): GpuBuffer => arg.buffer as GpuBuffer;

@@ -15,11 +15,16 @@
  * - fold (the adjoint of the `windows` view): one invocation per output element sums the window
  *   taps that read it, looping over the kernel; no atomics, so the sum is deterministic.
  *
- * WebGPU cannot raise an error from inside a kernel without a readback, so an out-of-range index
- * (the CPU backend throws) reads as 0 in `take` and is skipped by `scatterAdd`: a documented
- * difference of this backend.
+ * Index checks (one rule on every backend, see `index-range.ts`): an index outside [0, size) is
+ * read as 0 by `take` and skipped by `scatterAdd`, so no kernel touches memory it does not own,
+ * and the kernel flags it in the backend's two error words with atomics: the first kernel to find
+ * a bad index writes its site number (which the backend maps to the op's {@link IndexContext})
+ * and the value; later flags leave them alone. The backend copies the words at its next read or
+ * sync, in the same submission as the data, and throws the error they describe: no readback
+ * inside an op, and none at all when no checked kernel ran.
  */
 import type { KernelArg } from '../../backend.js';
+import { axisContext } from '../../index-range.js';
 import type { KernelOp, OpParamMap } from '../../registry.js';
 import { contiguousStrides, isContiguous, sizeOf } from '../../shape.js';
 import { bufferOf, type KernelContext } from './context.js';
@@ -39,6 +44,23 @@ import {
 
 const WORKGROUP = 64;
 
+/**
+ * The error words at `binding` and `flagIndex(site, value)`, which records the first bad index of
+ * the backend's check interval: later flags (of this kernel or later ones) see a site there and
+ * stop. A weak compare-exchange may fail spuriously, hence the loop.
+ */
+function errorWordsDecl(binding: number): string {
+  return `@group(1) @binding(${binding}) var<storage, read_write> errorWords: array<atomic<u32>>;
+fn flagIndex(site: u32, value: i32) {
+  if (atomicLoad(&errorWords[0]) != 0u) { return; }
+  loop {
+    let r = atomicCompareExchangeWeak(&errorWords[0], 0u, site);
+    if (r.exchanged) { atomicStore(&errorWords[1], bitcast<u32>(value)); return; }
+    if (r.old_value != 0u) { return; }
+  }
+}`;
+}
+
 type Kernel<K extends KernelOp> = (
   ctx: KernelContext,
   inputs: readonly KernelArg[],
@@ -51,6 +73,7 @@ function takeSource(t: string): string {
 ${storageDecl(1, 'x', t, false)}
 ${storageDecl(2, 'idx', 'i32', false)}
 ${storageDecl(3, 'out', t, true)}
+${errorWordsDecl(4)}
 ${helpersFor('fastDiv(')}
 @compute @workgroup_size(${WORKGROUP})
 ${MAIN}
@@ -62,16 +85,18 @@ ${MAIN}
   ])}
   let v = idx[oi];
   let inRange = v >= 0 && u32(v) < p(4u);
-  out[p(6u) + i] = select(${t}(0), x[ox + u32(max(v, 0)) * p(5u)], inRange);
+  if (!inRange) { flagIndex(p(7u), v); }
+  out[p(6u) + i] = select(${t}(0), x[ox + u32(select(0, v, inRange)) * p(5u)], inRange);
 }`;
 }
 
 /**
  * `take(x, idx, axis)`. Parameter words: 0 count, 1 rank, 2 x offset, 3 idx offset, 4 axis size,
- * 5 x stride along the axis, 6 output offset, 8… output shape, 16… x strides and 24… idx strides
- * per output axis (0 where the axis belongs to the other operand), 32… reciprocals of the shape.
+ * 5 x stride along the axis, 6 output offset, 7 check site, 8… output shape, 16… x strides and
+ * 24… idx strides per output axis (0 where the axis belongs to the other operand), 32…
+ * reciprocals of the shape.
  */
-export const takeKernel: Kernel<'take'> = (ctx, [x, idx], out, { axis }) => {
+export const takeKernel: Kernel<'take'> = (ctx, [x, idx], out, { axis, context }) => {
   const before = x.shape.slice(0, axis).length;
   const after = x.shape.length - axis - 1;
   const zeros = (n: number) => new Array<number>(n).fill(0);
@@ -89,6 +114,7 @@ export const takeKernel: Kernel<'take'> = (ctx, [x, idx], out, { axis }) => {
     x.shape[axis],
     x.strides[axis],
     out.offset,
+    ctx.indexCheckSite(context ?? axisContext('take', axis, x.shape[axis]), x.shape[axis]),
   ]);
   putList(words, 8, merged.shape, 1);
   putList(words, 16, merged.strides[0]);
@@ -100,8 +126,8 @@ export const takeKernel: Kernel<'take'> = (ctx, [x, idx], out, { axis }) => {
     key: `take|${t}`,
     source: () => takeSource(t),
     inputs: 2,
-    outputs: 1,
-    buffers: [bufferOf(x), bufferOf(idx), bufferOf(out)],
+    outputs: 2,
+    buffers: [bufferOf(x), bufferOf(idx), bufferOf(out), ctx.errorWords],
     params: words,
     workgroups: Math.ceil(count / WORKGROUP),
   });
@@ -112,6 +138,7 @@ function scatterAddSource(t: string): string {
 ${storageDecl(1, 'src', t, false)}
 ${storageDecl(2, 'idx', 'i32', false)}
 ${storageDecl(3, 'out', t, true)}
+${errorWordsDecl(4)}
 @compute @workgroup_size(${WORKGROUP})
 ${MAIN}
   let flat = workgroupIndex(wid, nwg) * ${WORKGROUP}u + lid;
@@ -121,19 +148,22 @@ ${MAIN}
   let rest = flat / p(6u);
   let slot = i32(rest % p(4u));
   let pre = rest / p(4u);
-  ${stridedOffsetCode({ flat: 'pre', rank: 'ranks & 255u', shapeBase: 8 }, [
+  ${stridedOffsetCode({ flat: 'pre', rank: 'ranks & 15u', shapeBase: 8 }, [
     { name: 'preOffset', offsetWord: 2, strideBase: 16 },
   ])}
-  ${stridedOffsetCode({ flat: 'q', rank: '(ranks >> 8u) & 255u', shapeBase: 24 }, [
+  ${stridedOffsetCode({ flat: 'q', rank: '(ranks >> 4u) & 15u', shapeBase: 24 }, [
     { name: 'base', offsetWord: 'preOffset', strideBase: 32 },
   ])}
   var acc = ${t}(0);
   for (var i = 0u; i < p(1u); i++) {
-    ${stridedOffsetCode({ flat: 'i', rank: 'ranks >> 16u', shapeBase: 40 }, [
+    ${stridedOffsetCode({ flat: 'i', rank: '(ranks >> 8u) & 15u', shapeBase: 40 }, [
       { name: 'oi', offsetWord: 3, strideBase: 48 },
       { name: 'os', offsetWord: 'base', strideBase: 56 },
     ])}
-    if (idx[oi] == slot) { acc += src[os]; }
+    let v = idx[oi];
+    if (v == slot) { acc += src[os]; }
+    // Every invocation reads every index; the first one reports a bad one.
+    if (flat == 0u && (v < 0 || u32(v) >= p(4u))) { flagIndex(ranks >> 12u, v); }
   }
   out[p(5u) + flat] = acc;
 }`;
@@ -141,9 +171,9 @@ ${MAIN}
 
 /**
  * `scatterAdd(src, idx, axis, size)`. Parameter words: 0 count, 1 number of indices, 2 src
- * offset, 3 idx offset, 4 size, 5 output offset, 6 elements after the slot axis, 7 ranks (pre |
- * post << 8 | idx << 16), 8/16 pre shape/src strides, 24/32 post shape/src strides, 40 idx shape,
- * 48 idx strides, 56 src strides over the idx axes.
+ * offset, 3 idx offset, 4 size, 5 output offset, 6 elements after the slot axis, 7 ranks and
+ * check site (pre | post << 4 | idx << 8 | site << 12), 8/16 pre shape/src strides, 24/32 post
+ * shape/src strides, 40 idx shape, 48 idx strides, 56 src strides over the idx axes.
  */
 export const scatterAddKernel: Kernel<'scatterAdd'> = (ctx, [src, idx], out, { axis, size }) => {
   const k = idx.shape.length;
@@ -161,7 +191,10 @@ export const scatterAddKernel: Kernel<'scatterAdd'> = (ctx, [src, idx], out, { a
     size,
     out.offset,
     sizeOf(post.shape),
-    pre.shape.length | (post.shape.length << 8) | (over.shape.length << 16),
+    pre.shape.length |
+      (post.shape.length << 4) |
+      (over.shape.length << 8) |
+      (ctx.indexCheckSite(axisContext('scatterAdd', axis, size), size) << 12),
   ]);
   putList(words, 8, pre.shape, 1);
   putList(words, 16, pre.strides[0]);
@@ -176,8 +209,8 @@ export const scatterAddKernel: Kernel<'scatterAdd'> = (ctx, [src, idx], out, { a
     key: `scatterAdd|${t}`,
     source: () => scatterAddSource(t),
     inputs: 2,
-    outputs: 1,
-    buffers: [bufferOf(src), bufferOf(idx), bufferOf(out)],
+    outputs: 2,
+    buffers: [bufferOf(src), bufferOf(idx), bufferOf(out), ctx.errorWords],
     params: words,
     workgroups: Math.ceil(count / WORKGROUP),
   });
