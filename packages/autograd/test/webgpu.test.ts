@@ -1,36 +1,20 @@
 /**
  * Gradients on the WebGPU backend equal the CPU backend's (float32, tolerance by case), for every
- * differentiable case of the shared table, and backward leaves no GPU buffer behind. Runs when
- * `@fluxion/tensor` exports `initWebGPU` and an adapter is found; with FLUXION_REQUIRE_WEBGPU=1 (CI)
- * a missing adapter is a failure, not a skip.
+ * differentiable case of the shared table, and backward leaves no GPU buffer behind. Runs when an
+ * adapter is found (`webgpu-env.ts`); with FLUXION_REQUIRE_WEBGPU=1 (CI) a missing adapter is a
+ * failure, not a skip.
  */
 import { gradients } from '@fluxion/autograd';
 import * as T from '@fluxion/tensor';
-import { hasBackend, memoryStats, mul, scope, type Tensor, tensor } from '@fluxion/tensor';
+import { memoryStats, mul, scope, type Tensor, tensor } from '@fluxion/tensor';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { COMPOSITE_CASES, type CompositeCase, OP_CASES, type OpCase } from '../../tensor/test/cases.js';
 import { expectAllClose, runs } from '../../tensor/test/helpers.js';
+import { skipNote, webgpuEnv } from '../../tensor/test/webgpu-env.js';
 import { setupCase, spreadTies, TIE_SENSITIVE } from './case-inputs.js';
 
-/** Initialises the WebGPU backend; true, or why it is not available. */
-async function initialise(): Promise<true | string> {
-  const init = (T as unknown as { initWebGPU?: () => Promise<unknown> }).initWebGPU;
-  if (typeof init !== 'function') return '@fluxion/tensor does not export initWebGPU yet';
-  try {
-    await init();
-  } catch (e) {
-    return `initWebGPU failed: ${(e as Error).message}`;
-  }
-  return hasBackend('webgpu') ? true : 'initWebGPU registered no webgpu backend';
-}
-
-const status = await initialise();
-const required = process.env.FLUXION_REQUIRE_WEBGPU === '1';
-
-test('a WebGPU adapter is available when FLUXION_REQUIRE_WEBGPU=1', () => {
-  if (required) expect(status).toBe(true);
-});
+const gpu = await webgpuEnv();
 
 /** Float32 tolerance of a gradient: ten times the case's own, at least 1e-4 / 1e-3. */
 function gradTolerance(c: OpCase | CompositeCase) {
@@ -63,7 +47,7 @@ async function gradientsOn(
 
 const differentiable = [...OP_CASES, ...COMPOSITE_CASES].filter((c) => c.grad === true);
 
-describe.skipIf(status !== true)('WebGPU gradients equal CPU gradients (float32)', () => {
+describe.skipIf(!gpu.backend)(`WebGPU gradients equal CPU gradients (float32)${skipNote(gpu)}`, () => {
   test.each(differentiable.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
     await fc.assert(
       fc.asyncProperty(c.inputs, async (drawn) => {

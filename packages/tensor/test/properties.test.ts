@@ -15,7 +15,7 @@ import {
   type Tensor,
 } from '@fluxion/tensor';
 import fc from 'fast-check';
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import {
   awayFromZero,
   broadcastShapesArb,
@@ -37,6 +37,7 @@ import {
   unravel,
   VIEW_KINDS,
 } from './cases.js';
+import { fuzzCase, fuzzRuns, recordFuzz } from './fuzz.js';
 import { expectAllClose, runOnHost, runs, type Tolerance, valuesOf } from './helpers.js';
 
 const FLOATS = ['float32', 'float64'] as const;
@@ -1085,6 +1086,25 @@ describe('materialize', () => {
       x.dispose();
     },
   );
+});
+
+describe('fuzz: every case of the table in float32 against float64, 620 input sets each', () => {
+  let cases = 0;
+  let mismatches = 0;
+  afterAll(() => recordFuzz('cpu (float32 against float64)', cases, mismatches));
+  test.each([...OP_CASES, ...COMPOSITE_CASES].map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+    const outcome = await fuzzCase(
+      c,
+      fuzzRuns(620),
+      { backend: 'cpu', floatDtype: 'float32' },
+      { backend: 'cpu', floatDtype: 'float64' },
+    );
+    cases += outcome.cases;
+    mismatches += outcome.mismatchCount;
+    expect(outcome.mismatches, `${outcome.mismatchCount} of ${outcome.cases} input sets mismatch`).toEqual(
+      [],
+    );
+  });
 });
 
 describe('every case of the table agrees in float32 and float64', () => {

@@ -31,7 +31,7 @@ import {
 import fc from 'fast-check';
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { expectAllClose, runs, valuesOf } from './helpers.js';
-import { skipNote, webgpuEnv } from './webgpu-env.js';
+import { adapterName, skipNote, webgpuEnv } from './webgpu-env.js';
 
 const gpu = await webgpuEnv();
 const backend = gpu.backend as WebGPUBackend;
@@ -93,6 +93,65 @@ describe.skipIf(!gpu.backend)(`webgpu kernels${skipNote(gpu)}`, () => {
     expect(typeof backend.adapterInfo.description).toBe('string');
     expect(Array.isArray(backend.adapterInfo.features)).toBe(true);
     expect(['subgroup', 'register', 'shared']).toContain(backend.matmulVariant);
+    console.log(
+      `adapter: ${adapterName(backend)}; features ${backend.adapterInfo.features.join(', ')}; subgroups of ${backend.device.adapterInfo?.subgroupMinSize}-${backend.device.adapterInfo?.subgroupMaxSize} lanes; matmul ${backend.matmulVariant}`,
+    );
+  });
+
+  test('the adapter is the one this run means, by its features as well as its name', () => {
+    // FLUXION_WEBGPU_EXPECT is checked against the name at initialisation (webgpu-env.ts); the
+    // features tell the two software adapters of CI apart independently of any name.
+    const expected = process.env.FLUXION_WEBGPU_EXPECT?.toLowerCase();
+    const { subgroupMinSize, subgroupMaxSize } = backend.device.adapterInfo ?? {};
+    if (expected === 'swiftshader') {
+      expect([subgroupMinSize, subgroupMaxSize]).toEqual([4, 4]);
+      expect(backend.device.features.has('shader-f16')).toBe(false);
+      expect(backend.subgroups8).toBe(false);
+    } else if (expected === 'llvmpipe') {
+      expect([subgroupMinSize, subgroupMaxSize]).toEqual([8, 8]);
+      expect(backend.subgroups8).toBe(backend.device.features.has('subgroups'));
+    }
+    // Whatever the adapter: the subgroup matmul runs exactly where subgroups have ≥ 8 lanes.
+    expect(backend.subgroups8).toBe(backend.device.features.has('subgroups') && (subgroupMinSize ?? 0) >= 8);
+  });
+
+  test('disableFeatures (or FLUXION_WEBGPU_DISABLE) leaves features off, so their fallbacks run here too', async () => {
+    const { initWebGPU } = T;
+    await expect(initWebGPU({ disableFeatures: ['subgroup' as GPUFeatureName] })).rejects.toThrow(
+      /cannot disable 'subgroup'/,
+    );
+    const saved = process.env.FLUXION_WEBGPU_DISABLE;
+    process.env.FLUXION_WEBGPU_DISABLE = 'subgroups, timestamp-query';
+    let fromEnv: WebGPUBackend | undefined;
+    try {
+      fromEnv = await initWebGPU({ matmulVariant: 'register' });
+      expect(fromEnv.device.features.has('subgroups')).toBe(false);
+      expect(fromEnv.device.features.has('timestamp-query')).toBe(false);
+    } finally {
+      if (saved === undefined) delete process.env.FLUXION_WEBGPU_DISABLE;
+      else process.env.FLUXION_WEBGPU_DISABLE = saved;
+      registerBackend(backend);
+      setBackend('cpu');
+      fromEnv?.device.destroy();
+    }
+    // A second device without subgroups: the forced subgroup family falls back to register.
+    const second = await initWebGPU({ disableFeatures: ['subgroups'], matmulVariant: 'subgroup' });
+    try {
+      registerBackend(backend);
+      setBackend('cpu');
+      expect(second.device.features.has('subgroups')).toBe(false);
+      expect(second.subgroups8).toBe(false);
+      const a = T.randn([37, 29], { seed: 1 });
+      const b = T.randn([29, 70], { seed: 2 });
+      const expected = await matmul(a, b).data();
+      registerBackend(second);
+      const actual = await matmul(await a.to('webgpu'), await b.to('webgpu')).data();
+      await expectAllClose(actual, expected, { atol: 1e-4, rtol: 1e-4 });
+    } finally {
+      registerBackend(backend);
+      setBackend('cpu');
+      second.device.destroy();
+    }
   });
 
   describe('matmul', () => {

@@ -69,4 +69,24 @@ describe.skipIf(!gpu.backend)(`webgpu parity with the CPU backend${skipNote(gpu)
     'composite case %s',
     async (_name, c) => checkParity(c, 10),
   );
+
+  // Matmul's kernel family is chosen per adapter (by features and a timed trial); every family the
+  // adapter can run is forced in turn, so the one another adapter would choose is tested here too.
+  const families = (['subgroup', 'register', 'shared'] as const).filter(
+    (v) => v !== 'subgroup' || gpu.backend?.subgroups8,
+  );
+  const matmulCases = OP_CASES.filter((c) => c.op === 'matmul');
+  test.each(families.flatMap((v) => matmulCases.map((c) => [c.name, v, c] as const)))(
+    'primitive case %s with the %s matmul kernels forced',
+    async (_name, variant, c) => {
+      const backend = gpu.backend!;
+      const previous = backend.matmulVariant;
+      backend.matmulVariant = variant;
+      try {
+        await checkParity(c, 10);
+      } finally {
+        backend.matmulVariant = previous;
+      }
+    },
+  );
 });

@@ -42,14 +42,49 @@ export interface WebGPUOptions {
    * the environment has `FLUXION_FUSE=0` (to compare, or to rule fusion out while debugging).
    */
   fuseElementwise?: boolean;
+  /**
+   * Optional features not to enable even where the adapter has them, so that the kernels an
+   * adapter without them would run can be tested anywhere: `['subgroups']` makes matmul take its
+   * `register`/`shared` kernels. Default: the comma-separated list in the environment variable
+   * `FLUXION_WEBGPU_DISABLE` (e.g. `FLUXION_WEBGPU_DISABLE=subgroups,shader-f16`), else none.
+   */
+  disableFeatures?: readonly GPUFeatureName[];
 }
 
 /** The environment of a Node process, if this is one. */
 const processEnv = (): Record<string, string | undefined> | undefined =>
   (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env;
 
-/** Optional features Fluxion enables when the adapter has them. */
+/**
+ * Optional features Fluxion enables when the adapter has them. Kernels choose by `subgroups`
+ * (matmul's `subgroup` family, when subgroups have at least 8 lanes) and `timestamp-query` (the
+ * profiler); no kernel uses `shader-f16` yet.
+ */
 const WANTED_FEATURES: GPUFeatureName[] = ['subgroups', 'timestamp-query', 'shader-f16'];
+
+/**
+ * The optional features to leave off: `options.disableFeatures`, else those named in
+ * `FLUXION_WEBGPU_DISABLE` (comma-separated). A name Fluxion never enables is an error, so that a
+ * misspelt variable cannot leave a feature on unnoticed.
+ *
+ * @example
+ * ```ts
+ * disabledFeatures({ disableFeatures: ['subgroups'] }); // Set { 'subgroups' }
+ * ```
+ */
+export function disabledFeatures(options: WebGPUOptions): Set<string> {
+  const names = options.disableFeatures ?? (processEnv()?.FLUXION_WEBGPU_DISABLE ?? '').split(',');
+  const out = new Set(names.map((n) => n.trim()).filter((n) => n !== ''));
+  for (const name of out) {
+    if (!(WANTED_FEATURES as string[]).includes(name)) {
+      throw new FluxionError(
+        'initWebGPU',
+        `cannot disable '${name}': the optional features are ${WANTED_FEATURES.join(', ')}`,
+      );
+    }
+  }
+  return out;
+}
 
 /** Limits requested at the adapter's maximum. */
 const WANTED_LIMITS = [
@@ -163,7 +198,8 @@ export async function initWebGPU(options: WebGPUOptions = {}): Promise<WebGPUBac
         'no WebGPU adapter was found (on Linux without a GPU, install Mesa lavapipe; see DESIGN.md)',
       );
     }
-    const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f));
+    const disabled = disabledFeatures(options);
+    const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f) && !disabled.has(f));
     const requiredLimits: Record<string, number> = {};
     const limits = adapter.limits as unknown as Record<string, number | undefined>;
     for (const name of WANTED_LIMITS) {
