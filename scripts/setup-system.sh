@@ -5,7 +5,9 @@
 #     (lavapipe) from bookworm-backports. Debian 12's own Mesa 22 is too old for Dawn's Vulkan
 #     backend. The backports source is derived from the machine's existing apt sources, so no
 #     registry host name is written here;
-#   - Debian's Chromium, which the playground test drives headless (WebGPU on SwiftShader).
+#   - Debian's Chromium, which the playground test drives headless (WebGPU on SwiftShader), and
+#     whose SwiftShader Vulkan driver (vk_swiftshader_icd.json) `pnpm test` uses as a second
+#     WebGPU adapter for the Node suites.
 # Idempotent: each step is skipped when its result is already present.
 set -euo pipefail
 
@@ -44,5 +46,8 @@ if ! command -v chromium >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq chromium >/dev/null
+fi
+if [ ! -f /usr/lib/chromium/vk_swiftshader_icd.json ]; then
+  echo "setup-system: chromium installed no /usr/lib/chromium/vk_swiftshader_icd.json (SwiftShader)" >&2; exit 1
 fi
 echo "setup-system: pnpm $(pnpm --version), mesa-vulkan-drivers $(dpkg-query -W -f='${Version}' mesa-vulkan-drivers), $(chromium --version 2>/dev/null | head -n1)"
