@@ -149,7 +149,7 @@ export function full(shape: readonly number[], value: number, options: CreateOpt
 function filled(op: string, shape: readonly number[], value: number, options: CreateOptions): Tensor {
   const s = checkShape(op, shape);
   const dtype = checkDType(op, options.dtype ?? 'float32');
-  const host = allocArray(dtype, sizeOf(s));
+  const host = allocArray(dtype, sizeOf(s), op);
   host.fill(hostValue(op, dtype, value));
   return fromArray(host, s, dtype, options.backend, op);
 }
@@ -213,7 +213,7 @@ export function linspace(start: number, stop: number, n: number, options: Create
 export function eye(n: number, m = n, options: CreateOptions = {}): Tensor {
   const shape = checkShape('eye', [n, m]);
   const dtype = checkDType('eye', options.dtype ?? 'float32');
-  const host = allocArray(dtype, n * m);
+  const host = allocArray(dtype, n * m, 'eye');
   for (let i = 0; i < Math.min(n, m); i++) host[i * m + i] = 1;
   return fromArray(host, shape, dtype, options.backend, 'eye');
 }

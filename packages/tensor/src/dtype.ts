@@ -33,17 +33,35 @@ export interface TypedArrayOf {
 /** Any typed array a tensor can be read into. */
 export type TypedArray = TypedArrayOf[DType];
 
-/** Allocates a zero-filled typed array for `size` elements of `dtype`. */
-export function allocArray<D extends DType>(dtype: D, size: number): TypedArrayOf[D] {
-  switch (dtype) {
-    case 'float32':
-      return new Float32Array(size) as TypedArrayOf[D];
-    case 'float64':
-      return new Float64Array(size) as TypedArrayOf[D];
-    case 'int32':
-      return new Int32Array(size) as TypedArrayOf[D];
-    case 'bool':
-      return new Uint8Array(size) as TypedArrayOf[D];
+/**
+ * Allocates a zero-filled typed array for `size` elements of `dtype`. A size the host cannot
+ * allocate (past the engine's typed-array limit or its memory) is a FluxionError of `op` naming
+ * the size and dtype, not a bare RangeError.
+ *
+ * @example
+ * ```ts
+ * allocArray('int32', 3); // Int32Array [0, 0, 0]
+ * ```
+ */
+export function allocArray<D extends DType>(dtype: D, size: number, op = 'alloc'): TypedArrayOf[D] {
+  try {
+    switch (dtype) {
+      case 'float32':
+        return new Float32Array(size) as TypedArrayOf[D];
+      case 'float64':
+        return new Float64Array(size) as TypedArrayOf[D];
+      case 'int32':
+        return new Int32Array(size) as TypedArrayOf[D];
+      case 'bool':
+        return new Uint8Array(size) as TypedArrayOf[D];
+    }
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    const gib = ((size * bytesPerElement(dtype)) / 2 ** 30).toFixed(1);
+    throw new FluxionError(
+      op,
+      `a ${dtype} tensor of ${size} elements (${gib} GiB) cannot be allocated on the host: ${e.message}`,
+    );
   }
   throw new FluxionError('dtype', `unknown dtype '${dtype}'`);
 }
@@ -92,7 +110,7 @@ export function hostArray(
   size: number,
   valueAt: (i: number) => number,
 ): TypedArray {
-  const out = allocArray(dtype, size);
+  const out = allocArray(dtype, size, op);
   if (dtype === 'float32' || dtype === 'float64') for (let i = 0; i < size; i++) out[i] = valueAt(i);
   else for (let i = 0; i < size; i++) out[i] = hostValue(op, dtype, valueAt(i), `element ${i} =`);
   return out;

@@ -150,6 +150,31 @@ describe('int32 values', () => {
   });
 });
 
+describe('allocations the host cannot make', () => {
+  test('are errors of the creating op or the op whose output it is, not a bare RangeError', () => {
+    const n = 2 ** 52; // a valid shape, past every engine's typed-array limit
+    expectError(() => T.zeros([n]), 'zeros', /a float32 tensor of 4503599627370496 elements .* on the host/);
+    expectError(() => T.eye(2 ** 26, 2 ** 26, { dtype: 'int32' }), 'eye', /int32 tensor of \d+ elements/);
+    const wide = T.expand(T.zeros([1]), [n]);
+    expectError(
+      () => T.exp(wide),
+      'exp',
+      /cannot allocate a float32 tensor of shape \[4503599627370496\]: .*on the host/,
+    );
+    wide.dispose();
+  });
+
+  test('leave the CPU memory counters as they were', () => {
+    const one = T.zeros([1]);
+    const wide = T.expand(one, [2 ** 52]);
+    const before = T.memoryStats().backends.cpu;
+    expect(() => T.exp(wide)).toThrow(FluxionError);
+    expect(T.memoryStats().backends.cpu).toEqual(before);
+    wide.dispose();
+    one.dispose();
+  });
+});
+
 describe.skipIf(!gpu.backend)(`allocations past the WebGPU binding limit${skipNote(gpu)}`, () => {
   const limit = () => gpu.backend!.device.limits.maxStorageBufferBindingSize;
   const limitText = /over this device's storage-buffer binding limit of [\d.]+ MiB/;

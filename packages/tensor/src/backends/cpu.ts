@@ -521,9 +521,10 @@ export function createCpuBackend(): Backend {
     name: 'cpu',
     dtypes: ['float32', 'float64', 'int32', 'bool'],
     alloc(dtype: DType, size: number): BackendBuffer {
+      const data = allocArray(dtype, size);
       buffers++;
       bytes += size * bytesPerElement(dtype);
-      return { data: allocArray(dtype, size) } satisfies CpuBuffer;
+      return { data } satisfies CpuBuffer;
     },
     upload(buffer, data) {
       (buffer as CpuBuffer).data.set(data);
