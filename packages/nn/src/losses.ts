@@ -19,6 +19,7 @@ import {
   mean,
   mul,
   neg,
+  notEqual,
   oneHot,
   permute,
   scope,
@@ -171,8 +172,30 @@ export function bceWithLogits(input: Tensor, target: Tensor, options: BceWithLog
 /** The class axis of class scores: 1 for `[N, C, ...]`, 0 for an unbatched `[C]`. */
 const classAxisOf = (x: Tensor) => (x.rank === 1 ? 0 : 1);
 
-/** One-hot targets shaped like the scores (classes on `axis`), in the scores' float dtype. */
-function oneHotLike(op: string, target: Tensor, scores: Tensor, axis: number): Tensor {
+/** Options of the losses of class indices ({@link nllLoss}, {@link crossEntropy}). */
+export interface ClassIndexOptions extends LossOptions {
+  /**
+   * A label that contributes neither loss nor gradient (PyTorch's `ignore_index`, e.g. padding);
+   * `'mean'` then averages over the other samples (NaN when every sample is ignored, as in
+   * PyTorch). Unset by default, so every label must be a class: PyTorch's default of −100 would
+   * let a label of −100 pass silently.
+   */
+  ignoreIndex?: number;
+}
+
+/**
+ * One-hot targets shaped like the scores (classes on `axis`), in the scores' float dtype, and the
+ * samples that count (null: all). Every label that is not `ignoreIndex` must lie in [0, C): any
+ * other raises a FluxionError naming `op`, the label and the classes (on WebGPU at the next read
+ * or sync; see `take`).
+ */
+function classTargets(
+  op: string,
+  target: Tensor,
+  scores: Tensor,
+  axis: number,
+  ignoreIndex: number | undefined,
+): { hot: Tensor; kept: Tensor | null } {
   const expected = scores.shape.filter((_, i) => i !== axis);
   if (target.dtype !== 'int32' || !shapesEqual(target.shape, expected)) {
     throw new FluxionError(
@@ -181,42 +204,69 @@ function oneHotLike(op: string, target: Tensor, scores: Tensor, axis: number): T
         `got ${fmtShape(target.shape)} ${target.dtype}`,
     );
   }
+  if (ignoreIndex !== undefined && !Number.isInteger(ignoreIndex)) {
+    throw new FluxionError(op, `ignoreIndex must be an integer, got ${ignoreIndex}`);
+  }
+  const classes = scores.shape[axis];
+  const range =
+    `scores ${fmtShape(scores.shape)} with ${classes} classes` +
+    (ignoreIndex === undefined ? '' : ` (and ignoreIndex ${ignoreIndex})`);
   return scope(() => {
-    const hot = cast(oneHot(target, scores.shape[axis]), scores.dtype); // classes last
+    const kept = ignoreIndex === undefined ? null : notEqual(target, ignoreIndex);
+    // An ignored label becomes class 0 here (its row is masked out), so only real labels are checked.
+    const labels = kept ? where(kept, target, 0) : target;
+    const hot = cast(oneHot(labels, classes, { op, noun: 'class label', range }), scores.dtype); // classes last
     const r = hot.rank;
-    return axis === r - 1
-      ? hot
-      : permute(hot, [
-          ...Array(axis).keys(),
-          r - 1,
-          ...Array.from({ length: r - 1 - axis }, (_, i) => axis + i),
-        ]);
+    const moved =
+      axis === r - 1
+        ? hot
+        : permute(hot, [
+            ...Array(axis).keys(),
+            r - 1,
+            ...Array.from({ length: r - 1 - axis }, (_, i) => axis + i),
+          ]);
+    return { hot: moved, kept };
   });
+}
+
+/** Reduces per-sample losses over the samples that count (`kept`; null: all). */
+function reduceKept(op: string, loss: Tensor, kept: Tensor | null, reduction: Reduction = 'mean'): Tensor {
+  if (!kept) return reduce(op, loss, reduction);
+  const masked = where(kept, loss, 0);
+  if (reduction !== 'mean') return reduce(op, masked, reduction);
+  return div(sum(masked), sum(cast(kept, loss.dtype)));
 }
 
 /**
  * Negative log-likelihood of class indices given log-probabilities: `ℓₙ = −logp[n, yₙ]`.
  *
+ * Labels follow PyTorch's rule: each must lie in [0, C) (or equal `ignoreIndex`); any other raises
+ * a FluxionError naming `nllLoss`, the label and the classes, on the CPU at once and on WebGPU at
+ * the next read or sync (the labels live on the device there).
+ *
  * Args:
  *   logProbs: `[N, C, ...]` (or `[C]`) log-probabilities, e.g. from `logSoftmax(x, 1)`.
  *   target: int32 class indices `[N, ...]` (or `[]`).
  *   options.reduction: 'mean' (over samples) | 'sum' | 'none' (shape of target).
+ *   options.ignoreIndex: a label that counts for nothing (none by default).
  *
  * @example
  * ```ts
  * nllLoss(logSoftmax(logits, 1), labels);
+ * nllLoss(logSoftmax(tensor([[2, 1, 0]]), 1), tensor([3], { dtype: 'int32' }));
+ * // nllLoss: class label 3 is out of range for scores [1,3] with 3 classes; valid: [0, 3)
  * ```
  */
-export function nllLoss(logProbs: Tensor, target: Tensor, options: LossOptions = {}): Tensor {
+export function nllLoss(logProbs: Tensor, target: Tensor, options: ClassIndexOptions = {}): Tensor {
   const axis = classAxisOf(logProbs);
   return scope(() => {
-    const hot = oneHotLike('nllLoss', target, logProbs, axis);
-    return reduce('nllLoss', neg(sum(mul(logProbs, hot), axis)), options.reduction);
+    const { hot, kept } = classTargets('nllLoss', target, logProbs, axis, options.ignoreIndex);
+    return reduceKept('nllLoss', neg(sum(mul(logProbs, hot), axis)), kept, options.reduction);
   });
 }
 
 /** Options of {@link crossEntropy}. */
-export interface CrossEntropyOptions extends LossOptions {
+export interface CrossEntropyOptions extends ClassIndexOptions {
   /** ε in [0, 1]: the target becomes `(1 − ε) · target + ε / C` (default 0). */
   labelSmoothing?: number;
 }
@@ -227,18 +277,26 @@ export interface CrossEntropyOptions extends LossOptions {
  * logits), smoothed as `(1 − ε) q + ε / C` with label smoothing ε. Classes lie on axis 1 (or 0 for
  * unbatched `[C]` logits), as in PyTorch.
  *
+ * Class indices follow PyTorch's rule: each must lie in [0, C) (or equal `ignoreIndex`); any
+ * other raises a FluxionError naming `crossEntropy`, the label and the classes, on the CPU at once
+ * and on WebGPU at the next read or sync (the labels live on the device there).
+ *
  * Args:
  *   logits: `[N, C, ...]` or `[C]`.
  *   target: int32 indices `[N, ...]`, or probabilities of the logits' shape.
- *   options.labelSmoothing (0), options.reduction ('mean' over samples).
+ *   options.labelSmoothing (0), options.reduction ('mean' over samples), options.ignoreIndex
+ *   (class indices only; none by default).
  *
  * @example
  * ```ts
  * crossEntropy(logits, tensor([0, 2], { dtype: 'int32' }), { labelSmoothing: 0.1 });
+ * crossEntropy(logits, tensor([0, -100], { dtype: 'int32' }), { ignoreIndex: -100 }); // sample 0 only
+ * crossEntropy(tensor([[2, 1, 0]]), tensor([3], { dtype: 'int32' }));
+ * // crossEntropy: class label 3 is out of range for scores [1,3] with 3 classes; valid: [0, 3)
  * ```
  */
 export function crossEntropy(logits: Tensor, target: Tensor, options: CrossEntropyOptions = {}): Tensor {
-  const { labelSmoothing = 0, reduction } = options;
+  const { labelSmoothing = 0, reduction, ignoreIndex } = options;
   if (!(labelSmoothing >= 0 && labelSmoothing <= 1)) {
     throw new FluxionError('crossEntropy', `labelSmoothing must lie in [0, 1], got ${labelSmoothing}`);
   }
@@ -246,14 +304,22 @@ export function crossEntropy(logits: Tensor, target: Tensor, options: CrossEntro
   const classes = logits.shape[axis];
   return scope(() => {
     let q: Tensor;
-    if (target.dtype === 'int32') q = oneHotLike('crossEntropy', target, logits, axis);
+    let kept: Tensor | null = null;
+    if (target.dtype === 'int32')
+      ({ hot: q, kept } = classTargets('crossEntropy', target, logits, axis, ignoreIndex));
     else {
       sameShape('crossEntropy', logits, target);
+      if (ignoreIndex !== undefined) {
+        throw new FluxionError(
+          'crossEntropy',
+          'ignoreIndex applies to int32 class indices, not to probabilities',
+        );
+      }
       q = target;
     }
     if (labelSmoothing > 0) q = add(mul(q, 1 - labelSmoothing), labelSmoothing / classes);
     const loss = neg(sum(mul(q, logSoftmax(logits, axis)), axis));
-    return reduce('crossEntropy', loss, reduction);
+    return reduceKept('crossEntropy', loss, kept, reduction);
   });
 }
 

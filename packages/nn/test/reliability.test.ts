@@ -6,9 +6,21 @@
  * Every WebGPU case compares with the CPU backend.
  */
 import { gradcheck, grad as gradOf } from '@fluxion/autograd';
-import { bceWithLogits, binaryCrossEntropy, ELU, elu, Softplus, sigmoid, softplus } from '@fluxion/nn';
+import {
+  bceWithLogits,
+  binaryCrossEntropy,
+  crossEntropy,
+  ELU,
+  Embedding,
+  elu,
+  nllLoss,
+  Softplus,
+  sigmoid,
+  softplus,
+} from '@fluxion/nn';
 import {
   type BackendName,
+  FluxionError,
   fullLike,
   logSigmoid,
   logSoftmax,
@@ -228,4 +240,143 @@ describe.skipIf(!gpu.backend)(`ELU and BCE: WebGPU equals CPU${skipNote(gpu)}`, 
     });
     expect(memoryStats().liveTensors).toBe(before);
   });
+});
+
+describe('out-of-range class labels and ids raise (issue #18 item 5)', () => {
+  const labels = (v: number[], backend: BackendName) => tensor(v, { dtype: 'int32', backend });
+  /** A FluxionError of `op` whose message matches `pattern`, from the op (CPU) or the read (WebGPU). */
+  async function expectRaises(op: string, pattern: RegExp, fn: () => Tensor): Promise<void> {
+    let error: unknown = null;
+    try {
+      await read(fn());
+    } catch (e) {
+      error = e;
+    }
+    expect(error, `${op} should raise`).toBeInstanceOf(FluxionError);
+    expect((error as FluxionError).op).toBe(op);
+    expect((error as FluxionError).message).toMatch(pattern);
+  }
+  const where = (backend: BackendName) => (backend === 'webgpu' ? / \(found on the webgpu device/ : /$/);
+
+  for (const backend of BACKENDS) {
+    it(`crossEntropy and nllLoss: labels past the last class or negative (${backend})`, async () => {
+      const logits = tensor([[2, 1, 0]], { backend });
+      const batch = tensor(
+        [
+          [2, 1, 0],
+          [0, 1, 2],
+        ],
+        { backend },
+      );
+      // The issue's reproduction: this was a loss of 0.
+      await expectRaises(
+        'crossEntropy',
+        /^crossEntropy: class label 3 is out of range for scores \[1,3\] with 3 classes; valid: \[0, 3\)/,
+        () => crossEntropy(logits, labels([3], backend)),
+      );
+      await expectRaises('crossEntropy', /class label -1 is out of range/, () =>
+        crossEntropy(batch, labels([0, -1], backend)),
+      );
+      await expectRaises('crossEntropy', /class label 7 is out of range/, () =>
+        crossEntropy(batch, labels([7, 1], backend), { labelSmoothing: 0.1, reduction: 'sum' }),
+      );
+      await expectRaises(
+        'nllLoss',
+        /^nllLoss: class label 3 is out of range for scores \[2,3\] with 3 classes; valid: \[0, 3\)/,
+        () => nllLoss(logSoftmax(batch, 1), labels([1, 3], backend)),
+      );
+      await expectRaises('nllLoss', /class label -5 is out of range/, () =>
+        nllLoss(logSoftmax(batch, 1), labels([-5, 0], backend), { reduction: 'none' }),
+      );
+      // Spatial scores [N, C, L] and the gradient's path raise too.
+      const spatial = tensor(
+        [
+          [
+            [1, 2],
+            [3, 4],
+            [5, 6],
+          ],
+        ],
+        { backend },
+      );
+      await expectRaises('crossEntropy', /class label 3 is out of range for scores \[1,3,2\]/, () =>
+        crossEntropy(spatial, tensor([[0, 3]], { dtype: 'int32', backend })),
+      );
+      await expectRaises('crossEntropy', where(backend), () =>
+        gradOf((t: Tensor) => crossEntropy(t, labels([1, 4], backend)))(batch),
+      );
+      for (const t of [logits, batch, spatial]) t.dispose();
+    });
+
+    it(`Embedding: ids past the table or negative (${backend})`, async () => {
+      const emb = new Embedding(4, 2, { seed: 1, backend });
+      await expectRaises(
+        'Embedding',
+        /^Embedding: id 4 is out of range for a table of 4 embeddings; valid: \[0, 4\)/,
+        () => emb.forward(labels([0, 4], backend)),
+      );
+      const padded = new Embedding(4, 2, { seed: 1, backend, paddingIdx: 0 });
+      await expectRaises('Embedding', /id -1 is out of range/, () => padded.forward(labels([-1], backend)));
+      expect(await read(emb.forward(labels([3], backend)))).toHaveLength(2);
+      emb.dispose();
+      padded.dispose();
+    });
+
+    it(`ignoreIndex: ignored samples count for nothing, others are still checked (${backend})`, async () => {
+      const x = tensor(
+        [
+          [2, 1, 0],
+          [0, 1, 2],
+          [1, 1, 1],
+        ],
+        { backend },
+      );
+      const y = labels([0, -100, 2], backend);
+      const keptOnly = crossEntropy(
+        tensor(
+          [
+            [2, 1, 0],
+            [1, 1, 1],
+          ],
+          { backend },
+        ),
+        labels([0, 2], backend),
+        { reduction: 'none' },
+      );
+      const [l0, l2] = await read(keptOnly);
+      for (const [reduction, expected] of [
+        ['mean', [(l0 + l2) / 2]],
+        ['sum', [l0 + l2]],
+        ['none', [l0, 0, l2]],
+      ] as const) {
+        const got = await read(crossEntropy(x, y, { ignoreIndex: -100, reduction }));
+        got.forEach((v, i) => {
+          expectNear(v, expected[i], `${reduction} ${i}`);
+        });
+        const nll = await read(nllLoss(logSoftmax(x, 1), y, { ignoreIndex: -100, reduction }));
+        nll.forEach((v, i) => {
+          expectNear(v, expected[i], `nll ${reduction} ${i}`);
+        });
+      }
+      const g = await read(
+        gradOf((t: Tensor) => crossEntropy(t, y, { ignoreIndex: -100, labelSmoothing: 0.2 }))(x),
+      );
+      expect(g.slice(3, 6)).toEqual([0, 0, 0]);
+      expectFinite('ignoreIndex gradient', g);
+      // An in-range ignoreIndex (a padding class) and a label that is neither.
+      const pad = await read(
+        crossEntropy(x, labels([1, 1, 2], backend), { ignoreIndex: 1, reduction: 'sum' }),
+      );
+      expectNear(pad[0], l2, 'ignoreIndex 1');
+      await expectRaises(
+        'crossEntropy',
+        /class label -1 is out of range for scores \[3,3\] with 3 classes \(and ignoreIndex -100\)/,
+        () => crossEntropy(x, labels([0, -100, -1], backend), { ignoreIndex: -100 }),
+      );
+      expect(() => crossEntropy(x, y, { ignoreIndex: 0.5 })).toThrow(
+        /ignoreIndex must be an integer, got 0.5/,
+      );
+      for (const t of [x, y]) t.dispose();
+    });
+  }
 });

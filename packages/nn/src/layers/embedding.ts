@@ -25,6 +25,10 @@ export interface EmbeddingOptions extends RandomOptions {
 /**
  * `y[..., :] = weight[ids[...], :]`.
  *
+ * Every id must lie in [0, numEmbeddings), as in PyTorch: any other raises a FluxionError naming
+ * `Embedding`, the id and the table size, on the CPU at once and on WebGPU at the next read or
+ * sync (the ids live on the device there; see `take`).
+ *
  * Args:
  *   numEmbeddings: size of the table (ids lie in [0, numEmbeddings)).
  *   embeddingDim: size of each vector.
@@ -40,6 +44,7 @@ export interface EmbeddingOptions extends RandomOptions {
  * ```ts
  * const emb = new Embedding(10, 4, { seed: 0 });
  * emb.forward(tensor([[1, 2], [3, 9]], { dtype: 'int32' })).shape; // [2, 2, 4]
+ * emb.forward(tensor([10], { dtype: 'int32' })); // Embedding: id 10 is out of range for a table of 10 embeddings; valid: [0, 10)
  * ```
  */
 export class Embedding extends Module {
@@ -73,7 +78,11 @@ export class Embedding extends Module {
   forward(ids: Tensor): Tensor {
     if (ids.dtype !== 'int32') throw new FluxionError('Embedding', `ids must be int32, got ${ids.dtype}`);
     return scope(() => {
-      const out = take(this.weight, ids, 0);
+      const out = take(this.weight, ids, 0, {
+        op: 'Embedding',
+        noun: 'id',
+        range: `a table of ${this.numEmbeddings} embeddings`,
+      });
       if (this.paddingIdx === undefined) return out;
       return where(unsqueeze(equal(ids, this.paddingIdx), -1), 0, out);
     });
