@@ -9,8 +9,8 @@
  * - `float32` with `float64` is an error: a silent change of precision would make gradient checks
  *   meaningless. Cast explicitly with `cast(x, 'float64')`.
  * - A JavaScript number is "weakly typed" (as in JAX): it takes the dtype of the tensor it meets,
- *   unless its kind is higher: a fraction (or ±∞, NaN) with an int32/bool tensor computes in
- *   float32, an integer with a bool tensor in int32. So `add(x, 2)` keeps the dtype of x, while
+ *   unless its kind is higher: a fraction (or ±∞, NaN, or an integer outside int32's range) with an
+ *   int32/bool tensor computes in float32, an integer with a bool tensor in int32. So `add(x, 2)` keeps the dtype of x, while
  *   `add(int32Tensor, 0.5)` is float32 1.5, not a truncated 1.
  * - Float-only math (`exp`, `log`, `div`, …) on `int32`/`bool` computes in `float32`.
  */
@@ -154,17 +154,20 @@ export function promoteTypes(op: string, a: DType, b: DType): DType {
 
 /**
  * The dtype a tensor of `dtype` and a weakly typed JavaScript number or boolean compute in: the
- * tensor's, unless the value's kind (bool < int32 < float32) is higher.
+ * tensor's, unless the value's kind (bool < int32 < float32) is higher. An integer outside
+ * int32's range is of float kind: as an int32 constant it would not be representable.
  *
  * @example
  * ```ts
  * promoteWithScalar('float64', 2);   // 'float64'
  * promoteWithScalar('int32', 0.5);   // 'float32'
  * promoteWithScalar('bool', 3);      // 'int32'
+ * promoteWithScalar('int32', 2 ** 31); // 'float32'
  * ```
  */
 export function promoteWithScalar(dtype: DType, value: number | boolean): DType {
-  const kind: DType = typeof value === 'boolean' ? 'bool' : Number.isInteger(value) ? 'int32' : 'float32';
+  const int32 = Number.isInteger(value) && value >= INT32_RANGE[0] && value <= INT32_RANGE[1];
+  const kind: DType = typeof value === 'boolean' ? 'bool' : int32 ? 'int32' : 'float32';
   return DTYPES.indexOf(kind) > DTYPES.indexOf(dtype) ? kind : dtype;
 }
 

@@ -145,6 +145,17 @@ describe('int32 values', () => {
     expect(Array.from(await T.full([2], -1.9, { dtype: 'int32' }).data())).toEqual([-1, -1]);
   });
 
+  test('an integer scalar outside int32 range meets an int32 tensor in float32, not wrapped', async () => {
+    const x = T.tensor([5, -5], { dtype: 'int32' });
+    expect(T.promoteWithScalar('int32', 2 ** 31)).toBe('float32');
+    expect(T.promoteWithScalar('int32', 2 ** 31 - 1)).toBe('int32');
+    const sum = T.add(x, 2 ** 31);
+    expect(sum.dtype).toBe('float32');
+    expect(Array.from(await sum.data())).toEqual([2 ** 31, 2 ** 31]); // float32 rounding of 2^31 ± 5
+    expect(Array.from(await T.less(x, 2 ** 31).data())).toEqual([1, 1]);
+    expect(Array.from(await T.greater(x, -(2 ** 32)).data())).toEqual([1, 1]);
+  });
+
   test('float dtypes keep what they are given', async () => {
     expect(Array.from(await T.tensor([1e10, Number.NaN]).data())).toEqual([1e10, Number.NaN]);
   });
