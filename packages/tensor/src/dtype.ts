@@ -166,8 +166,8 @@ export function promoteTypes(op: string, a: DType, b: DType): DType {
  * ```
  */
 export function promoteWithScalar(dtype: DType, value: number | boolean): DType {
-  const int32 = Number.isInteger(value) && value >= INT32_RANGE[0] && value <= INT32_RANGE[1];
-  const kind: DType = typeof value === 'boolean' ? 'bool' : int32 ? 'int32' : 'float32';
+  const int32 = (v: number) => Number.isInteger(v) && v >= INT32_RANGE[0] && v <= INT32_RANGE[1];
+  const kind: DType = typeof value === 'boolean' ? 'bool' : int32(value) ? 'int32' : 'float32';
   return DTYPES.indexOf(kind) > DTYPES.indexOf(dtype) ? kind : dtype;
 }
 
