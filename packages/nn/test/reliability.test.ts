@@ -26,6 +26,7 @@ import {
   logSoftmax,
   memoryStats,
   onesLike,
+  reshape,
   sum,
   type Tensor,
   tensor,
@@ -206,6 +207,69 @@ describe('finite gradients of saturating functions at ±100 and ±1000', () => {
       });
     }
   }
+});
+
+describe('finite gradients on random inputs of every magnitude up to 10⁴', () => {
+  /** `n` values ±10^u, u uniform in [−3, 4], from a fixed LCG (plus the exact extremes). */
+  function sweep(n: number, seed: number): number[] {
+    let s = seed;
+    const next = () => {
+      s = (s * 1103515245 + 12345) % 2147483648;
+      return s / 2147483648;
+    };
+    const out = [-1e4, -1000, -100, 100, 1000, 1e4];
+    while (out.length < n) out.push((next() < 0.5 ? -1 : 1) * 10 ** (next() * 7 - 3));
+    return out;
+  }
+  const fns: [string, (x: Tensor) => Tensor][] = [
+    ['elu', (x) => elu(x, 0.8)],
+    ['sigmoid', sigmoid],
+    ['softplus', softplus],
+    ['logSigmoid', logSigmoid],
+    ['bceWithLogits', (x) => bceWithLogits(x, fullLike(x, 0.3), { posWeight: fullLike(x, 2) })],
+    ['binaryCrossEntropy(sigmoid)', (x) => binaryCrossEntropy(sigmoid(x), fullLike(x, 0.7))],
+    [
+      'crossEntropy',
+      (x) =>
+        crossEntropy(
+          reshape(x, [50, 4]),
+          tensor(
+            Int32Array.from({ length: 50 }, (_, i) => (i * 7) % 4),
+            { backend: x.backend.name },
+          ),
+        ),
+    ],
+  ];
+  for (const backend of BACKENDS) {
+    it(`400 values per function (${backend})`, async () => {
+      for (const [seed, [name, f]] of fns.entries()) {
+        for (const dtype of backend === 'cpu' ? (['float32', 'float64'] as const) : (['float32'] as const)) {
+          const x = tensor(sweep(200, seed + 1), { backend, dtype });
+          try {
+            expectFinite(`${name} ${dtype} value`, await read(sum(f(x))));
+            expectFinite(`${name} ${dtype} gradient`, await read(gradOf((t: Tensor) => sum(f(t)))(x)));
+          } finally {
+            x.dispose();
+          }
+        }
+      }
+    });
+  }
+
+  it('gradcheck of crossEntropy with ignoreIndex and label smoothing (float64)', async () => {
+    const x = tensor(
+      [
+        [2, 1, 0],
+        [0, 1, 2],
+        [1, 3, 1],
+        [50, -50, 0],
+      ],
+      { dtype: 'float64' },
+    );
+    const y = tensor([0, -100, 2, 1], { dtype: 'int32' });
+    await gradcheck((t) => crossEntropy(t, y, { ignoreIndex: -100, labelSmoothing: 0.1 }), [x]);
+    await gradcheck((t) => nllLoss(logSoftmax(t, 1), y, { ignoreIndex: -100, reduction: 'sum' }), [x]);
+  });
 });
 
 describe.skipIf(!gpu.backend)(`ELU and BCE: WebGPU equals CPU${skipNote(gpu)}`, () => {
