@@ -70,7 +70,7 @@ export function allocArray<D extends DType>(dtype: D, size: number, op = 'alloc'
 export const INT32_RANGE: readonly [number, number] = [-(2 ** 31), 2 ** 31 - 1];
 
 /**
- * `value` as an element of `dtype` is stored: bool as 0/1, int32 truncated toward zero (as
+ * `value` as an element of `dtype` is stored: bool as 0/1 (NaN is true: it is not 0), int32 truncated toward zero (as
  * PyTorch does), floats unchanged. An int32 element from NaN, ±∞ or a value outside
  * {@link INT32_RANGE} is a FluxionError naming `op` and the value (`what` says which value):
  * wrapping it modulo 2³², as an Int32Array would, is a silently wrong number.
@@ -82,7 +82,8 @@ export const INT32_RANGE: readonly [number, number] = [-(2 ** 31), 2 ** 31 - 1];
  * ```
  */
 export function hostValue(op: string, dtype: DType, value: number, what = 'the value'): number {
-  if (dtype === 'bool') return value ? 1 : 0;
+  // Any non-zero value is true, NaN included (NaN ≠ 0), as in PyTorch and NumPy.
+  if (dtype === 'bool') return value !== 0 ? 1 : 0;
   if (dtype !== 'int32') return value;
   const truncated = Math.trunc(value);
   if (!(truncated >= INT32_RANGE[0] && truncated <= INT32_RANGE[1])) {

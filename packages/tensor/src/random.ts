@@ -7,7 +7,7 @@
 import { type BackendName, getBackend } from './backend.js';
 import type { CreateOptions } from './creation.js';
 import { runKernel } from './dispatch.js';
-import { checkDType, type DType } from './dtype.js';
+import { checkDType, type DType, INT32_RANGE } from './dtype.js';
 import { FluxionError } from './errors.js';
 import { scope } from './memory.js';
 import { less } from './ops.js';
@@ -93,8 +93,16 @@ export function randint(
   shape: readonly number[],
   options: RandomOptions = {},
 ): Tensor {
-  if (!Number.isInteger(low) || !Number.isInteger(high) || high <= low || high - low > 2 ** 31) {
-    throw new FluxionError('randint', `needs integers low < high within int32 range, got [${low}, ${high})`);
+  // [low, high) must lie within int32: low ≥ −2³¹ and high − 1 ≤ 2³¹ − 1.
+  const [min, max] = INT32_RANGE;
+  if (!Number.isInteger(low) || !Number.isInteger(high) || high <= low || low < min || high > max + 1) {
+    throw new FluxionError(
+      'randint',
+      `needs integers low < high with [low, high) inside int32's range [${min}, ${max}], got [${low}, ${high})`,
+    );
+  }
+  if (high - low > 2 ** 31) {
+    throw new FluxionError('randint', `the range [${low}, ${high}) is wider than 2^31 values`);
   }
   return draw('randint', shape, 'randint', 'int32', options, low, high);
 }

@@ -230,3 +230,25 @@ describe.skipIf(!gpu.backend)(`allocations past the WebGPU binding limit${skipNo
     wide.dispose();
   });
 });
+
+describe('randint and bool', () => {
+  test('randint refuses ranges that leave int32', async () => {
+    expectError(
+      () => T.randint(2 ** 31, 2 ** 31 + 5, [2]),
+      'randint',
+      /inside int32's range .*got \[2147483648, 2147483653\)/,
+    );
+    expectError(() => T.randint(-(2 ** 31) - 1, 0, [2]), 'randint', /got \[-2147483649, 0\)/);
+    expectError(() => T.randint(-(2 ** 31), 2 ** 31, [2]), 'randint', /wider than 2\^31/);
+    expectError(() => T.randint(0.5, 3, [2]), 'randint', /needs integers/);
+    const top = T.randint(2 ** 31 - 3, 2 ** 31, [64], { seed: 1 });
+    for (const v of await top.data()) expect(v).toBeGreaterThanOrEqual(2 ** 31 - 3);
+  });
+
+  test('a bool from NaN is true, as any non-zero value (PyTorch, NumPy)', async () => {
+    expect(Array.from(await T.tensor([Number.NaN, 0, -0, 2], { dtype: 'bool' }).data())).toEqual([
+      1, 0, 0, 1,
+    ]);
+    expect(Array.from(await T.full([1], Number.NaN, { dtype: 'bool' }).data())).toEqual([1]);
+  });
+});
