@@ -4,13 +4,11 @@
  * `packages/models/assets/mnist-classifier.safetensors`. Its penultimate activations are the feature
  * space of classifier-FID, and its predictions judge conditional models.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { noGrad } from '@fluxion/autograd';
 import { Dense, loadSafetensors, Module } from '@fluxion/nn';
 import { argmax, FluxionError, scope, type Tensor, tensor } from '@fluxion/tensor';
+import { packageFilePath } from '../package-file.js';
 
 /** The file name of the shipped weights inside `packages/models/assets/`. */
 export const CLASSIFIER_ASSET = 'mnist-classifier.safetensors';
@@ -180,10 +178,9 @@ function concatArrays<T extends Float32Array | Int32Array>(parts: T[], Kind: new
 }
 
 /**
- * Where the shipped weights are. Tries, in order: `../../assets/` next to this module (the package's
- * `src/` or `dist/`), the installed `@fluxion/models` package, then every folder from the working
- * directory upwards for `packages/models/assets/` or `node_modules/@fluxion/models/assets/` (for
- * code bundled elsewhere, e.g. by `scripts/run-ts.mjs`).
+ * Where the shipped weights are: `assets/` of the package, found from its sources, its `dist/`, the
+ * installed package or code bundled elsewhere (e.g. by `scripts/run-ts.mjs`), as
+ * `packageFilePath` (`src/package-file.ts`) finds every file the package ships.
  *
  * @example
  * ```ts
@@ -191,32 +188,11 @@ function concatArrays<T extends Float32Array | Int32Array>(parts: T[], Kind: new
  * ```
  */
 export function classifierAssetPath(): string {
-  const candidates: string[] = [];
-  try {
-    candidates.push(fileURLToPath(new URL(`../../assets/${CLASSIFIER_ASSET}`, import.meta.url)));
-  } catch {
-    // Not a file: URL (e.g. a data: URL); the other places remain.
-  }
-  try {
-    const packageJson = createRequire(import.meta.url).resolve('@fluxion/models/package.json');
-    candidates.push(join(dirname(packageJson), 'assets', CLASSIFIER_ASSET));
-  } catch {
-    // Not installed as a package here.
-  }
-  for (let dir = process.cwd(); ; dir = dirname(dir)) {
-    candidates.push(join(dir, 'packages', 'models', 'assets', CLASSIFIER_ASSET));
-    candidates.push(join(dir, 'node_modules', '@fluxion', 'models', 'assets', CLASSIFIER_ASSET));
-    if (dirname(dir) === dir) break;
-  }
-  const found = candidates.find((p) => existsSync(p));
-  if (!found) {
-    throw new FluxionError(
-      'loadMnistClassifier',
-      `cannot find ${CLASSIFIER_ASSET} (looked in ${candidates.length} places, e.g. ${candidates[0]}); ` +
-        'pass { path }, or regenerate it with `node scripts/run-ts.mjs packages/models/scripts/train-classifier.ts`',
-    );
-  }
-  return found;
+  return packageFilePath(
+    `assets/${CLASSIFIER_ASSET}`,
+    'loadMnistClassifier',
+    'pass { path }, or regenerate it with `node scripts/run-ts.mjs packages/models/scripts/train-classifier.ts`',
+  );
 }
 
 /**
