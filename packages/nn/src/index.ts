@@ -46,6 +46,7 @@ export * from './layers/dropout.js';
 export * from './layers/embedding.js';
 export * from './layers/norm.js';
 export * from './layers/pool.js';
+export * from './layers/recurrent.js';
 export * from './layers/reshape.js';
 export * from './layers/sequential.js';
 export * from './losses.js';
