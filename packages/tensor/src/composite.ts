@@ -3,7 +3,7 @@
  * own (autograd differentiates through the primitives they call). Each runs in a scope, so its
  * intermediates are freed before it returns.
  */
-import { arange } from './creation.js';
+import { arange, type CreateOptions } from './creation.js';
 import { isFloat } from './dtype.js';
 import { FluxionError, fmtShape } from './errors.js';
 import type { IndexContext } from './index-range.js';
@@ -35,9 +35,9 @@ import {
   tanh,
   where,
 } from './ops.js';
-import { normalizeAxes, normalizeAxis } from './shape.js';
+import { broadcastShapes, normalizeAxes, normalizeAxis, shapesEqual } from './shape.js';
 import type { Tensor } from './tensor.js';
-import { slice, unsqueeze } from './views.js';
+import { broadcastTo, reshape, slice, unsqueeze } from './views.js';
 
 const toFloat = (x: Tensor) => (isFloat(x.dtype) ? x : cast(x, 'float32'));
 
@@ -264,5 +264,136 @@ export function split(x: Tensor, sizesOrCount: number | readonly number[], axis 
     const specs = x.shape.map((_, i): [number?, number?] => (i === a ? [start, start + n] : []));
     start += n;
     return slice(x, ...specs);
+  });
+}
+
+/**
+ * `y = where(mask, value, x)`: `value` wherever the bool `mask` is true, `x` elsewhere (PyTorch's
+ * `masked_fill`). The mask broadcasts to `x`'s shape (never the other way); the result has `x`'s
+ * shape and `where`'s dtype (a float value into an int32 `x` gives float32). The gradient with
+ * respect to `x` is the incoming gradient where the mask is false and 0 where it is true, so a fill
+ * of −∞ before a softmax passes no NaN back (the masked entries' gradient is exactly 0).
+ *
+ * Args:
+ *   x: the tensor to fill.
+ *   mask: bool, broadcastable to `x.shape`; true marks the entries replaced.
+ *   value: a number (−∞ allowed for float `x`) or a 0-d tensor.
+ *
+ * @example
+ * ```ts
+ * maskedFill(scores, causalMask(t), Number.NEGATIVE_INFINITY); // attention scores of the past only
+ * ```
+ */
+export function maskedFill(x: Tensor, mask: Tensor, value: TensorOrScalar): Tensor {
+  if (mask.dtype !== 'bool') {
+    throw new FluxionError(
+      'maskedFill',
+      `mask must be bool, got ${mask.dtype} ${fmtShape(mask.shape)} for x ${fmtShape(x.shape)} ${x.dtype}`,
+    );
+  }
+  if (typeof value !== 'number' && value.rank !== 0) {
+    throw new FluxionError(
+      'maskedFill',
+      `value must be a number or a 0-d tensor, got ${fmtShape(value.shape)}`,
+    );
+  }
+  const shape = broadcastShapes('maskedFill', x.shape, mask.shape);
+  if (!shapesEqual(shape, x.shape)) {
+    throw new FluxionError(
+      'maskedFill',
+      `mask ${fmtShape(mask.shape)} does not broadcast to x ${fmtShape(x.shape)} ${x.dtype}`,
+    );
+  }
+  return where(mask, value, x);
+}
+
+/**
+ * The causal (look-ahead) mask of a sequence of length `t`: bool `[t, t]`, true at `[i, j]` where
+ * `j > i`, i.e. where position `i` must not see position `j`. True marks what
+ * {@link maskedFill} replaces (PyTorch's `generate_square_subsequent_mask` as bool; note that
+ * `scaled_dot_product_attention`'s bool `attn_mask` means the opposite).
+ *
+ * Args:
+ *   t: the sequence length (a non-negative integer).
+ *   options.backend: where to create it.
+ *
+ * @example
+ * ```ts
+ * causalMask(3); // [[false, true, true], [false, false, true], [false, false, false]]
+ * ```
+ */
+export function causalMask(t: number, options: Pick<CreateOptions, 'backend'> = {}): Tensor {
+  if (!Number.isInteger(t) || t < 0)
+    throw new FluxionError('causalMask', `length must be a non-negative integer, got ${t}`);
+  return scope(() => {
+    const positions = arange(t, undefined, 1, { dtype: 'int32', backend: options.backend });
+    return greater(unsqueeze(positions, 0), unsqueeze(positions, 1));
+  });
+}
+
+/**
+ * Gathers along `axis` with an index per output element (NumPy's `take_along_axis`; PyTorch's
+ * `gather` when the index matches `x`'s shape on the other axes):
+ * `out[i₀, …, j, …] = x[i₀, …, indices[i₀, …, j, …], …]`, `j` running over `indices.shape[axis]`.
+ * On the other axes `x` and `indices` broadcast (sizes equal, or one of them 1).
+ *
+ * Composed from {@link take}: each index becomes a flat offset into `x` (index · stride of `axis`
+ * plus the offsets of the other coordinates) and one take reads them, so its gradient is take's
+ * (a scatter-add into `x`; repeated indices accumulate). Every index must lie in
+ * `[0, x.shape[axis])`: another value raises a FluxionError naming `takeAlongAxis` (on WebGPU at
+ * the next read or sync, as for {@link take}).
+ *
+ * Args:
+ *   x: the source, any dtype.
+ *   indices: int32, of `x`'s rank.
+ *   axis: the axis to gather along (negatives count from the end).
+ *
+ * Shape:
+ *   `x [..., n, ...]`, `indices [..., m, ...]` → `[..., m, ...]` (other axes broadcast).
+ *
+ * @example
+ * ```ts
+ * // log-probability of each target: [B, T, V] and [B, T, 1] → [B, T, 1]
+ * takeAlongAxis(logSoftmax(logits, -1), unsqueeze(targets, -1), -1);
+ * ```
+ */
+export function takeAlongAxis(x: Tensor, indices: Tensor, axis: number): Tensor {
+  const describe = () =>
+    `x ${fmtShape(x.shape)} ${x.dtype}, indices ${fmtShape(indices.shape)} ${indices.dtype}`;
+  if (indices.dtype !== 'int32')
+    throw new FluxionError('takeAlongAxis', `indices must be int32, got ${describe()}`);
+  if (indices.rank !== x.rank || x.rank === 0)
+    throw new FluxionError('takeAlongAxis', `x and indices need the same rank (≥ 1), got ${describe()}`);
+  const a = normalizeAxis('takeAlongAxis', axis, x.rank);
+  const shape = x.shape.map((d, i) => {
+    const e = indices.shape[i];
+    if (i === a) return e;
+    if (d !== e && d !== 1 && e !== 1)
+      throw new FluxionError('takeAlongAxis', `axis ${i} differs and neither is 1: ${describe()}`);
+    return d === 1 ? e : d;
+  });
+  return scope(() => {
+    const backend = x.backend.name;
+    const size = x.shape[a];
+    // Gathering the indices from [0, size) gives them back, checked against the axis by take.
+    const checked = take(arange(size, undefined, 1, { dtype: 'int32', backend }), indices, 0, {
+      op: 'takeAlongAxis',
+      noun: 'index',
+      range: `axis ${a} of x ${fmtShape(x.shape)}`,
+    });
+    const strides = x.shape.map((_, i) => x.shape.slice(i + 1).reduce((p, d) => p * d, 1));
+    let offsets = mul(checked, strides[a]);
+    shape.forEach((n, i) => {
+      if (i === a || x.shape[i] === 1) return;
+      const along = mul(arange(n, undefined, 1, { dtype: 'int32', backend }), strides[i]);
+      offsets = add(
+        offsets,
+        reshape(
+          along,
+          shape.map((_, j) => (j === i ? n : 1)),
+        ),
+      );
+    });
+    return take(reshape(x, [-1]), broadcastTo(offsets, shape), 0);
   });
 }

@@ -35,6 +35,7 @@ export { type Distribution, philox4x32, seedToKey } from './philox.js';
 export * from './program.js';
 export * from './random.js';
 export * from './registry.js';
+export * from './sampling.js';
 export * from './shape.js';
 export { type NestedArray, Tensor } from './tensor.js';
 export * from './views.js';
