@@ -18,6 +18,7 @@ export * from './checkpoint.js';
 export { type EvaluateOptions, evaluateModel, runCli, UsageError } from './cli.js';
 export * from './data/dataset.js';
 export * from './data/idx.js';
+export * from './data/text.js';
 export * from './image/grid.js';
 export * from './image/png.js';
 export * from './metrics/index.js';
