@@ -3,9 +3,11 @@
  * errors), the shipped names and tiny Shakespeare sets and their conventional splits, a user's own
  * file and each bad input, seeded and resumable window and line batches, and the bigram baseline.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { FluxionError, setBackend } from '@fluxion/tensor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -132,6 +134,31 @@ describe('shipped data sets', () => {
     expect(loadNames({ splitSeed: 7 }).test).not.toEqual(names.test);
     expect(names.train[0]).toBe('emma'); // file order is kept
     expect(textWindow(names)).toBe(16); // the longest names have 15 letters
+  });
+
+  it('are found when bundled by scripts/run-ts.mjs, whatever the working directory', () => {
+    const root = fileURLToPath(new URL('../../..', import.meta.url));
+    const entry = file(
+      'probe.ts',
+      "import { loadNames, loadShakespeare } from '@fluxion/models';\n" +
+        'console.log(loadNames().test.length, loadShakespeare().test.length);\n',
+    );
+    const bundle = join(
+      root,
+      'node_modules',
+      '.cache',
+      'fluxion-run',
+      `${entry.replace(/[^A-Za-z0-9]+/g, '_')}.mjs`,
+    );
+    try {
+      const out = execFileSync(process.execPath, [join(root, 'scripts', 'run-ts.mjs'), entry], {
+        cwd: dir,
+        encoding: 'utf8',
+      });
+      expect(out.trim()).toBe('1000 111540');
+    } finally {
+      rmSync(bundle, { force: true });
+    }
   });
 
   it('tiny Shakespeare: first 90 % train, last 10 % validation, 65 characters', () => {

@@ -11,8 +11,8 @@ import { BOUNDARY_TOKEN, CharTokenizer, describeChar } from './tokenizer.js';
 /** How a text file is read: one item per line (names), or one long text (Shakespeare). */
 export type TextMode = 'lines' | 'text';
 
-/** What every text data set carries. */
-interface TextDatasetBase {
+/** What every {@link TextDataset} carries. */
+export interface TextDatasetBase {
   /** Where it came from, for messages and checkpoints (`'names'`, `'shakespeare'`, a file path). */
   name: string;
   /**
@@ -137,7 +137,14 @@ function codePointOffset(text: string, index: number): number {
   return at;
 }
 
-/** The ids of each item (e.g. each name), without boundary tokens. */
+/**
+ * The ids of each item (e.g. each name), without boundary tokens.
+ *
+ * @example
+ * ```ts
+ * const items = encodeLines(ds.tokenizer, ds.train); // Int32Array per name
+ * ```
+ */
 export function encodeLines(tokenizer: CharTokenizer, lines: readonly string[]): Int32Array[] {
   return lines.map((l) => tokenizer.encode(l));
 }
@@ -157,7 +164,14 @@ export interface TextBatch {
   lengths?: Int32Array;
 }
 
-/** Disposes a batch's tensors. */
+/**
+ * Disposes a batch's tensors.
+ *
+ * @example
+ * ```ts
+ * for (const b of lineBatches(items, { boundaryId: 0 }, opts)) { trainOn(b); disposeTextBatch(b); }
+ * ```
+ */
 export function disposeTextBatch(batch: TextBatch): void {
   batch.inputs.dispose();
   batch.targets.dispose();
@@ -203,6 +217,11 @@ function checkWindow(op: string, tokens: Int32Array, window: number): void {
 /**
  * Batches per epoch of {@link windowBatches}: enough that an epoch predicts about as many
  * characters as the text has, ⌊n / (batchSize·window)⌋, and at least one.
+ *
+ * @example
+ * ```ts
+ * windowBatchesPerEpoch(1003854, 64, 256); // 61
+ * ```
  */
 export function windowBatchesPerEpoch(tokenCount: number, batchSize: number, window: number): number {
   return Math.max(1, Math.floor(tokenCount / (batchSize * window)));
@@ -357,7 +376,14 @@ export function textWindow(ds: TextDataset, window?: number): number {
   return window;
 }
 
-/** Batches per epoch of {@link lineBatches}: the last partial batch is dropped, as for images. */
+/**
+ * Batches per epoch of {@link lineBatches}: the last partial batch is dropped, as for images.
+ *
+ * @example
+ * ```ts
+ * lineBatchesPerEpoch(31033, 32); // 969
+ * ```
+ */
 export function lineBatchesPerEpoch(itemCount: number, batchSize: number): number {
   return Math.floor(itemCount / batchSize);
 }

@@ -32,7 +32,15 @@ export interface CharTokenizerOptions {
   specials?: readonly string[];
 }
 
-/** `'é' (U+00E9)`: a code point as it reads in an error message. */
+/**
+ * A code point as error messages show it: quoted (escaped when invisible) with its U+ number.
+ *
+ * @example
+ * ```ts
+ * describeChar(0xe9); // '"é" (U+00E9)'
+ * describeChar(9);    // '"\\t" (U+0009)'
+ * ```
+ */
 export function describeChar(codePoint: number): string {
   return `${JSON.stringify(String.fromCodePoint(codePoint))} (U+${codePoint.toString(16).toUpperCase().padStart(4, '0')})`;
 }
@@ -173,7 +181,14 @@ export class CharTokenizer {
     return id;
   }
 
-  /** Whether every character of `text` is in the vocabulary. */
+  /**
+   * Whether every character of `text` is in the vocabulary.
+   *
+   * @example
+   * ```ts
+   * CharTokenizer.fromText('ab').covers('abc'); // false
+   * ```
+   */
   covers(text: string): boolean {
     for (const cp of codePoints(text)) if (!this.charIds.has(cp)) return false;
     return true;
