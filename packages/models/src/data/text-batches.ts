@@ -227,6 +227,12 @@ export function windowBatchesPerEpoch(tokenCount: number, batchSize: number, win
   return Math.max(1, Math.floor(tokenCount / (batchSize * window)));
 }
 
+/** Options of {@link windowBatches}. */
+export interface WindowBatchOptions extends SeededBatchOptions {
+  /** Batches per epoch ({@link windowBatchesPerEpoch} by default). */
+  batches?: number;
+}
+
 /**
  * Seeded batches of windows of one long text (nanoGPT's sampling): row r of batch b in `epoch`
  * starts at a uniformly random offset drawn by Philox from (seed, epoch, b, r), with inputs
@@ -244,12 +250,14 @@ export function windowBatchesPerEpoch(tokenCount: number, batchSize: number, win
 export function* windowBatches(
   tokens: Int32Array,
   window: number,
-  options: SeededBatchOptions & { batches?: number },
+  options: WindowBatchOptions,
 ): Generator<TextBatch> {
   const op = 'windowBatches';
   checkWindow(op, tokens, window);
   const { batchSize, epoch, start = 0 } = options;
   const perEpoch = options.batches ?? windowBatchesPerEpoch(tokens.length, batchSize, window);
+  if (!Number.isInteger(perEpoch) || perEpoch < 1)
+    throw new FluxionError(op, `batches must be a positive integer, got ${perEpoch}`);
   checkBatchOptions(op, options, perEpoch);
   const [k0, k1] = seedToKey(options.seed);
   const words = new Uint32Array(4);
