@@ -493,6 +493,12 @@ describe('errors and options', () => {
     expect(await values(train)).not.toEqual(await values(reference));
     const [evaluated] = withDrop.eval().forward(x);
     await expectClose(evaluated, reference, { atol: 0, rtol: 0 });
+    // Back to training mode, dropout acts again; the layer is one leaf module (one summary row).
+    expect(await values(withDrop.train().forward(x)[0])).not.toEqual(await values(reference));
+    expect(withDrop.modules()).toEqual([withDrop]);
+    expect(withDrop.summary([2, 6, 3], { print: false })).toMatch(
+      /\(model\) \(GRU\) +\[2,6,4\], \[2,2,4\] +228/,
+    );
     expect(String(withDrop)).toBe('GRU(3 → 4, 2 layers)');
     expect(String(new LSTMCell(2, 5))).toBe('LSTMCell(2 → 5)');
   });

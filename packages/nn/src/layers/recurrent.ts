@@ -289,8 +289,12 @@ abstract class RecurrentLayer<In extends unknown[], Out> extends Module<In, Out>
   /** The dropout probability between layers. */
   readonly dropout: number;
   readonly bias: boolean;
-  /** Applied to the outputs of every layer but the last, in training mode. */
-  readonly interLayerDropout: Dropout;
+  /**
+   * Applied to the outputs of every layer but the last, in training mode. Not a child module (the
+   * `_` keeps it out of the module tree), so that the layer stays one leaf in `summary`; it
+   * follows this layer's training flag.
+   */
+  private readonly _dropout: Dropout;
 
   protected constructor(
     private readonly _kind: Kind,
@@ -308,7 +312,7 @@ abstract class RecurrentLayer<In extends unknown[], Out> extends Module<In, Out>
     this.dropout = dropout;
     this.bias = bias;
     const random = layerRandom(options);
-    this.interLayerDropout = new Dropout(dropout, { generator: random.generator });
+    this._dropout = new Dropout(dropout, { generator: random.generator });
     const fields = this as unknown as Record<string, Parameter>;
     for (let l = 0; l < numLayers; l++) {
       const params = makeWeights(_kind, l === 0 ? inputSize : hiddenSize, hiddenSize, bias, random);
@@ -373,7 +377,10 @@ abstract class RecurrentLayer<In extends unknown[], Out> extends Module<In, Out>
         }
         finals.push(state);
         input = stack(outputs, 1);
-        if (l < this.numLayers - 1) input = this.interLayerDropout.forward(input);
+        if (l < this.numLayers - 1) {
+          this._dropout.training = this.training;
+          input = this._dropout.forward(input);
+        }
       }
       const last = Array.from({ length: states }, (_, k) =>
         stack(
