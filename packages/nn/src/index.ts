@@ -39,6 +39,7 @@ export {
   xavierNormal,
   xavierUniform,
 } from './init.js';
+export * from './layers/attention.js';
 export type { Size2 } from './layers/common.js';
 export * from './layers/conv.js';
 export * from './layers/dense.js';
@@ -49,6 +50,7 @@ export * from './layers/pool.js';
 export * from './layers/recurrent.js';
 export * from './layers/reshape.js';
 export * from './layers/sequential.js';
+export * from './layers/transformer.js';
 export * from './losses.js';
 export * from './module.js';
 export * from './optim/adagrad.js';

@@ -12,9 +12,11 @@ import {
   causalMask,
   Generator,
   maskedFill,
+  memoryStats,
   multinomial,
   randn,
   sampleLogits,
+  scope,
   softmax,
   sum,
   type Tensor,
@@ -354,7 +356,7 @@ describe.skipIf(!gpu.backend)(`sequence ops on WebGPU equal the CPU${skipNote(gp
       y.shape,
       { backend },
     );
-    const loss = sum(y.mul(w));
+    const loss = scope(() => sum(y.mul(w)));
     loss.backward();
     const out = { y: await valuesOf(y), grad: await valuesOf(x.grad!) };
     for (const t of [x, y, w, loss]) t.dispose();
@@ -389,6 +391,22 @@ describe.skipIf(!gpu.backend)(`sequence ops on WebGPU equal the CPU${skipNote(gp
     const onGpu = await many('webgpu');
     // A uniform within a float32 rounding of a class boundary may fall on either side of it.
     expect(onGpu.filter((s, i) => s !== cpu[i]).length).toBeLessThanOrEqual(1);
+  });
+
+  test('sampling leaves no GPU buffer behind', async () => {
+    const buffers = () => memoryStats().backends.webgpu?.buffers ?? 0;
+    const logits = randn([4, 9], { seed: 1, backend: 'webgpu' });
+    const weights = softmax(logits, -1);
+    const draw = () => [
+      sampleLogits(logits, { seed: 1, temperature: 0.7, topK: 3 }),
+      multinomial(weights, { numSamples: 5, seed: 2 }),
+    ];
+    for (const t of draw()) await read(t); // the first run makes the scalar constants
+    const before = buffers();
+    for (const t of draw()) await read(t);
+    expect(buffers()).toBe(before);
+    logits.dispose();
+    weights.dispose();
   });
 
   test('a row that is not a distribution raises at the next read', async () => {
