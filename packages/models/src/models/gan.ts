@@ -49,6 +49,7 @@ import {
   type GenerativeModel,
   noiseGenerator,
   readLosses,
+  type SampleOptions,
   type StepLosses,
 } from './model.js';
 import {
@@ -123,8 +124,8 @@ export class Gan implements GenerativeModel {
   readonly noise;
   /** Training steps taken (the critic schedule of WGAN-GP counts them). */
   steps = 0;
-  /** The last generator loss, reported on WGAN-GP steps without a generator update. */
-  private lastG = Number.NaN;
+  /** The last generator loss, reported on WGAN-GP steps without a generator update (checkpointed). */
+  lastG = Number.NaN;
 
   constructor(readonly config: GanConfig) {
     const { latent, height, width, classes, seed, conditional, architecture } = config;
@@ -159,10 +160,10 @@ export class Gan implements GenerativeModel {
     return { generator: this.optG, discriminator: this.optD };
   }
 
-  /** Generator output in [−1, 1] for `n` latents (and one-hot labels). */
-  private generate(n: number, labels: Tensor | null): Tensor {
+  /** Generator output in [−1, 1] for `n` latents drawn from `noise` (and one-hot labels). */
+  private generate(n: number, labels: Tensor | null, noise = this.noise): Tensor {
     return scope(() => {
-      const z = randn([n, this.config.latent], { generator: this.noise });
+      const z = randn([n, this.config.latent], { generator: noise });
       return this.generator.forward(labels ? concat([z, labels], 1) : z);
     });
   }
@@ -249,8 +250,9 @@ export class Gan implements GenerativeModel {
   }
 
   /** `n` images in [0, 1]; conditional models take one label per image (random digits otherwise). */
-  sample(n: number, options: { labels?: readonly number[] } = {}): Tensor {
+  sample(n: number, options: SampleOptions = {}): Tensor {
     const { classes, conditional } = this.config;
+    const generator = options.generator ?? this.noise;
     if (options.labels && options.labels.length !== n)
       throw new Error(`sample: ${options.labels.length} labels for ${n} images`);
     const wasTraining = this.generator.training;
@@ -262,10 +264,10 @@ export class Gan implements GenerativeModel {
           if (conditional) {
             const ids = options.labels
               ? tensor(Int32Array.from(options.labels))
-              : randint(0, classes, [n], { generator: this.noise });
+              : randint(0, classes, [n], { generator });
             y = oneHot(ids, classes);
           }
-          return clamp(mul(add(this.generate(n, y), 1), 0.5), 0, 1);
+          return clamp(mul(add(this.generate(n, y, generator), 1), 0.5), 0, 1);
         }),
       );
     } finally {

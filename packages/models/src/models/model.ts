@@ -74,8 +74,21 @@ export interface GenerativeModel {
   optimizers(): Record<string, AnyOptimizer>;
   /** One update on a batch of images in [0, 1] (and labels); returns the losses. */
   trainStep(batch: Batch): Promise<StepLosses>;
-  /** `n` generated images `[n, height·width]` in [0, 1]; `labels` (one per image) for conditional models. */
-  sample(n: number, options?: { labels?: readonly number[] }): Tensor;
+  /**
+   * `n` generated images `[n, height·width]` in [0, 1]; `labels` (one per image) for conditional
+   * models. Draws from `generator` when given, else from the model's {@link noise} stream (which
+   * training then continues from: pass a generator of its own, e.g. {@link pictureGenerator}, to
+   * leave a run's randomness untouched).
+   */
+  sample(n: number, options?: SampleOptions): Tensor;
+}
+
+/** Options of {@link GenerativeModel.sample}. */
+export interface SampleOptions {
+  /** One label per image (conditional models; random digits otherwise). */
+  labels?: readonly number[];
+  /** The stream to draw latents (and random labels) from; the model's noise stream by default. */
+  generator?: Generator;
 }
 
 /** Sets training or evaluation mode on every module of a model. */
@@ -89,4 +102,19 @@ export function setTraining(model: GenerativeModel, training: boolean): void {
 /** A fresh noise generator for a model seed (distinct from the initialisation streams). */
 export function noiseGenerator(seed: number): Generator {
   return new Generator(seed * 7919 + 104729);
+}
+
+/**
+ * A fresh generator for pictures and evaluation samples of a model seed: a stream of its own
+ * (never one of {@link noiseGenerator}'s, whatever the seeds), so drawing sample grids during a run
+ * leaves the training noise as it was and a resumed run stays bit-exact. Each call starts the
+ * stream afresh, so the grids of successive epochs show the same latents.
+ *
+ * @example
+ * ```ts
+ * const images = model.sample(64, { generator: pictureGenerator(model.config.seed) });
+ * ```
+ */
+export function pictureGenerator(seed: number): Generator {
+  return new Generator(seed * 7919 + 104730);
 }

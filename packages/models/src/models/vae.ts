@@ -48,6 +48,7 @@ import {
   type GenerativeModel,
   noiseGenerator,
   readLosses,
+  type SampleOptions,
   type StepLosses,
 } from './model.js';
 import { convDecoder, convEncoderBody, mlpDecoder, mlpEncoderBody } from './networks.js';
@@ -343,16 +344,17 @@ export class Vae implements GenerativeModel {
   }
 
   /** `n` images decoded from z ~ N(0, I); conditional models take one label per image (random otherwise). */
-  sample(n: number, options: { labels?: readonly number[] } = {}): Tensor {
+  sample(n: number, options: SampleOptions = {}): Tensor {
     if (options.labels && options.labels.length !== n)
       throw new Error(`sample: ${options.labels.length} labels for ${n} images`);
+    const generator = options.generator ?? this.noise;
     return noGrad(() =>
       scope(() => {
-        const z = randn([n, this.config.latent], { generator: this.noise });
+        const z = randn([n, this.config.latent], { generator });
         const labels = this.config.conditional
           ? options.labels
             ? tensor(Int32Array.from(options.labels))
-            : randint(0, this.config.classes, [n], { generator: this.noise })
+            : randint(0, this.config.classes, [n], { generator })
           : undefined;
         return this.decode(z, labels);
       }),
