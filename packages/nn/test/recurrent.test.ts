@@ -629,6 +629,33 @@ describe.skipIf(!gpu.backend)(
       ],
     ];
 
+    it('a CPU-built LSTM moved with Module.to("webgpu") keeps its names and computes what it computed', async () => {
+      const lstm = new LSTM(4, 5, { numLayers: 2, seed: 104 });
+      const x = f32([2, 6, 4], 105);
+      const [cpuOut, [cpuH, cpuC]] = lstm.forward(x);
+      const before = gpuBuffers();
+      await lstm.to('webgpu');
+      expect(Object.keys(lstm.stateDict())).toEqual([
+        'weight_ih_l0',
+        'weight_hh_l0',
+        'bias_ih_l0',
+        'bias_hh_l0',
+        'weight_ih_l1',
+        'weight_hh_l1',
+        'bias_ih_l1',
+        'bias_hh_l1',
+      ]);
+      for (const p of lstm.parameters()) expect(p.backend.name).toBe('webgpu');
+      const xGpu = tensor(await x.data(), x.shape, { backend: 'webgpu' });
+      const [out, [h, c]] = lstm.forward(xGpu);
+      await expectAllClose(out, await values(cpuOut), { atol: 1e-5, rtol: 1e-4 });
+      await expectAllClose(h, await values(cpuH), { atol: 1e-5, rtol: 1e-4 });
+      await expectAllClose(c, await values(cpuC), { atol: 1e-5, rtol: 1e-4 });
+      for (const t of [out, h, c, xGpu]) t.dispose();
+      lstm.dispose();
+      expect(gpuBuffers()).toBeLessThanOrEqual(before);
+    });
+
     it.each(cases)('%s', async (_name, build, inputs, run) => {
       const cpu = await snapshot(build, inputs, run, 'cpu');
       const before = gpuBuffers();

@@ -436,8 +436,8 @@ abstract class RecurrentLayer<In extends unknown[], Out> extends Module<In, Out>
  * ```ts
  * const gru = new GRU(10, 20, { numLayers: 2, seed: 0 });
  * const [output, hN] = gru.forward(randn([3, 5, 10])); // [3, 5, 20], [2, 3, 20]
- * // A PyTorch checkpoint: torch.save → safetensors.torch.save_file(gru.state_dict(), …)
- * gru.loadStateDict(loadSafetensors(bytes).tensors);
+ * // Weights from PyTorch, saved with safetensors.torch.save_file(torch_gru.state_dict(), path):
+ * gru.loadStateDict(loadSafetensors(await fs.readFile(path)).tensors);
  * ```
  */
 export class GRU extends RecurrentLayer<[x: Tensor, h0?: Tensor], [Tensor, Tensor]> {
