@@ -257,7 +257,28 @@ describe('TransformerBlock', () => {
   });
 });
 
+/** A token embedding and a tied output layer in one module. */
+class TiedLm extends Module {
+  emb = new Embedding(5, 3, { seed: 2 });
+  head = tieWeights(new Dense(3, 5, { seed: 3 }), this.emb);
+  forward(ids: Tensor) {
+    return this.head.forward(this.emb.forward(ids));
+  }
+}
+const tiedModel = () => new TiedLm();
+
 describe('PositionalEmbedding and tieWeights', () => {
+  test('gradcheck (float64) of PositionalEmbedding', async () => {
+    await gradcheckModule(new PositionalEmbedding(4, 3, { ...f64, seed: 1 }), seeded([2, 3, 3], 2));
+  });
+
+  test('a tied model keeps one parameter through toDtype', () => {
+    const lm = tiedModel().toDtype('float64');
+    expect(lm.head.weight).toBe(lm.emb.weight);
+    expect(lm.emb.weight.dtype).toBe('float64');
+    expect(lm.namedParameters().map(([n]) => n)).toEqual(['emb.weight', 'head.bias']);
+  });
+
   test('adds the rows of the positions, from an offset; only those rows get gradient', async () => {
     const pos = new PositionalEmbedding(5, 3, { ...f64, seed: 0 });
     const w = await values(pos.weight);
@@ -290,16 +311,7 @@ describe('PositionalEmbedding and tieWeights', () => {
     };
     const tied = build(true);
     expect(tied.head.weight).toBe(tied.emb.weight);
-    class Lm extends Module {
-      emb = tied.emb;
-      head = tied.head;
-      forward(x: Tensor) {
-        return this.head.forward(this.emb.forward(x));
-      }
-    }
-    const lm = new Lm();
-    expect(lm.namedParameters().map(([n]) => n)).toEqual(['emb.weight', 'head.bias']);
-    expect(Object.keys(lm.stateDict())).toEqual(['emb.weight', 'head.bias']);
+    expect(Object.keys(tiedModel().stateDict())).toEqual(['emb.weight', 'head.bias']);
     loss(tied).backward();
     const untied = build(false);
     loss(untied).backward();
@@ -321,9 +333,9 @@ describe.skipIf(!gpu.backend)(`Transformer layers on WebGPU equal the CPU${skipN
   const gpuBuffers = () => memoryStats().backends.webgpu?.buffers ?? 0;
 
   /** Output, input gradient and parameter gradients of Σ w·forward(x) on a backend. */
-  async function snapshot(build: (backend: BackendName) => Module, backend: BackendName) {
+  async function snapshot(build: (backend: BackendName) => Module, shape: number[], backend: BackendName) {
     const module = build(backend);
-    const x = tensor(await values(seeded([2, 7, 8], 5, 'float32')), [2, 7, 8], { backend });
+    const x = tensor(await values(seeded(shape, 5, 'float32')), shape, { backend });
     x.requiresGrad = true;
     const y = module.forward(x);
     const w = tensor(
@@ -345,10 +357,16 @@ describe.skipIf(!gpu.backend)(`Transformer layers on WebGPU equal the CPU${skipN
     return snap;
   }
 
+  const small = [2, 7, 8];
   test.each([
     [
       'causal attention',
       (backend: BackendName) => new MultiheadSelfAttention(8, 2, { causal: true, seed: 1, backend }),
+    ],
+    [
+      'causal attention, T 33, dim 32, 4 heads (ragged matmul tiles)',
+      (backend: BackendName) => new MultiheadSelfAttention(32, 4, { causal: true, seed: 6, backend }),
+      [3, 33, 32],
     ],
     [
       'attention, 4 heads, no bias',
@@ -363,23 +381,35 @@ describe.skipIf(!gpu.backend)(`Transformer layers on WebGPU equal the CPU${skipN
       (backend: BackendName) =>
         new TransformerBlock(8, 4, { mlpRatio: 3, approximate: 'tanh', seed: 4, backend }),
     ],
-  ])('%s: output and gradients', async (_, build) => {
-    const cpu = await snapshot(build, 'cpu');
-    const before = gpuBuffers();
-    const onGpu = await snapshot(build, 'webgpu');
-    expect(gpuBuffers(), 'GPU buffers left behind').toBe(before);
-    expect(onGpu.map(([k]) => k)).toEqual(cpu.map(([k]) => k));
-    for (const [i, [key, want]] of cpu.entries()) {
-      expect(
-        want.some((v) => v !== 0),
-        `${key} is all zeros`,
-      ).toBe(true);
-      try {
-        await expectAllClose(onGpu[i][1], want, TOL);
-      } catch (e) {
-        throw new Error(`${key}: ${(e as Error).message}`);
+  ] as [string, (backend: BackendName) => Module, number[]?][])(
+    '%s: output and gradients',
+    async (_, build, shape = small) => {
+      const cpu = await snapshot(build, shape, 'cpu');
+      const before = gpuBuffers();
+      const onGpu = await snapshot(build, shape, 'webgpu');
+      expect(gpuBuffers(), 'GPU buffers left behind').toBe(before);
+      expect(onGpu.map(([k]) => k)).toEqual(cpu.map(([k]) => k));
+      for (const [i, [key, want]] of cpu.entries()) {
+        expect(
+          want.some((v) => v !== 0),
+          `${key} is all zeros`,
+        ).toBe(true);
+        try {
+          await expectAllClose(onGpu[i][1], want, TOL);
+        } catch (e) {
+          throw new Error(`${key}: ${(e as Error).message}`);
+        }
       }
-    }
+    },
+  );
+
+  test('a tied model moved to WebGPU stays tied', async () => {
+    const lm = tiedModel();
+    await lm.to('webgpu');
+    expect(lm.head.weight).toBe(lm.emb.weight);
+    expect(lm.emb.weight.backend.name).toBe('webgpu');
+    expect(lm.parameters().length).toBe(2);
+    lm.dispose();
   });
 
   test('causal on WebGPU: later inputs leave earlier outputs unchanged', async () => {

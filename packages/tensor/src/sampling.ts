@@ -200,8 +200,9 @@ function checkTopK(op: string, k: number, n: number, logits: Tensor): void {
  * One token per row from `softmax(logits / temperature)`, optionally restricted to the `topK`
  * largest logits: `p(j) ∝ exp((x_j − max x) / T)` over the kept `j`, sampled by inverse CDF as in
  * {@link multinomial}. Temperature 0 is argmax decoding (the first maximum on ties) and draws no
- * random numbers; as T → 0 the samples become the argmax (with distinct maxima). Subtracting the
- * row maximum first keeps tiny temperatures finite (`1e-30` does not overflow).
+ * random numbers (nor checks the logits: argmax takes NaN as the maximum); as T → 0 the samples
+ * become the argmax (with distinct maxima). Subtracting the row maximum first keeps tiny
+ * temperatures finite (`1e-30` does not overflow).
  *
  * Logits must be finite or −∞ with at least one finite entry per row; another row raises a
  * FluxionError naming `sampleLogits` (on WebGPU at the next read or sync).

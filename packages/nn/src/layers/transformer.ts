@@ -3,16 +3,7 @@
  * (causal self-attention and a GELU MLP, each in a residual branch) and weight tying between a
  * token embedding and the output layer.
  */
-import {
-  add,
-  type DType,
-  FluxionError,
-  fmtShape,
-  gelu,
-  type RandomOptions,
-  scope,
-  type Tensor,
-} from '@fluxion/tensor';
+import { add, FluxionError, fmtShape, gelu, type RandomOptions, scope, type Tensor } from '@fluxion/tensor';
 import { normal } from '../init.js';
 import { Module, Parameter } from '../module.js';
 import { MultiheadSelfAttention } from './attention.js';
@@ -161,7 +152,7 @@ export class TransformerBlock extends Module {
       throw new FluxionError('TransformerBlock', `mlpRatio must be positive and finite, got ${mlpRatio}`);
     }
     const random = layerRandom(options);
-    const norm = { eps, dtype: options.dtype as DType | undefined, backend: options.backend };
+    const norm = { eps, dtype: options.dtype, backend: options.backend };
     this.approximate = approximate;
     this.ln1 = new LayerNorm(dim, norm);
     this.attn = new MultiheadSelfAttention(dim, numHeads, { ...random, causal, bias, dropout });
