@@ -1,41 +1,131 @@
 /**
- * Checkpoints: a folder with `model.safetensors` (every module's state dict as
- * `<module>.<parameter>` and every optimizer's state as `optim.<name>.<key>`) and `config.json`
- * (the model config, the training position, the noise stream's offset and the loss history).
- * Each file is written to a temporary name and renamed into place, so a crash never leaves a
- * half-written file; resuming from a checkpoint continues exactly as the uninterrupted run.
+ * Checkpoints: one file, `model.safetensors`, with every module's state dict as
+ * `<module>.<parameter>`, every optimizer's state as `optim.<name>.<key>`, and in its metadata
+ * under `fluxion.checkpoint` the model config, the training position, the noise stream's offset,
+ * the run's options and the loss history (JSON). One file is one atomic unit: it is written to
+ * `model.safetensors.tmp-<pid>` and renamed into place, so a crash or a full disk leaves either the
+ * previous checkpoint or the new one, never weights of one step with the position of another.
+ * Temporary files of a failed write are removed; those of a killed process are removed by the next
+ * write into the folder. Resuming from a checkpoint continues exactly as the uninterrupted run.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  accessSync,
+  constants,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
 import { loadSafetensors, saveSafetensors } from '@fluxion/nn';
 import { FluxionError, type Tensor } from '@fluxion/tensor';
 import { createModel, type ModelConfig } from './models/factory.js';
 import { Gan } from './models/gan.js';
-import type { GenerativeModel } from './models/model.js';
+import { type GenerativeModel, MODEL_KINDS } from './models/model.js';
 import type { LossHistory, TrainPosition } from './train.js';
 
-/** What `config.json` holds. */
+/** The checkpoint file inside a checkpoint folder. */
+export const CHECKPOINT_FILE = 'model.safetensors';
+/** The safetensors metadata key that holds the {@link CheckpointMeta} as JSON. */
+const META_KEY = 'fluxion.checkpoint';
+
+/** What a checkpoint holds besides the tensors (stored as JSON in the file's metadata). */
 export interface CheckpointMeta {
-  format: 1;
+  format: 2;
   config: ModelConfig;
   position: TrainPosition;
   /** Counters consumed from the model's noise stream. */
   noiseOffset: number;
   /** Steps taken by a GAN (its critic schedule). */
   modelSteps: number;
+  /** A GAN's last generator loss (reported on WGAN-GP steps without a generator update); null if none. */
+  lastGeneratorLoss: number | null;
   history: LossHistory;
   /** Options of the run (batch size, epochs, data), for `--resume`. */
   run: Record<string, unknown>;
 }
 
-function writeAtomically(path: string, bytes: Uint8Array | string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, bytes);
-  renameSync(tmp, path);
+/** The error code of a failed file-system call (`ENOENT`, `EROFS`, …). */
+function errorCode(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException).code;
+}
+
+/** Temporary files of this module: `<name>.tmp-<pid>`. */
+const TEMP_NAME = /\.tmp-(\d+)$/;
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return false; // ours: no write of this process is in flight here
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return errorCode(e) === 'EPERM';
+  }
 }
 
 /**
- * Writes a checkpoint of `model` at `position` into `dir` (created if needed).
+ * Makes `dir` (and its parents) if needed, checks that files can be written there, and removes the
+ * temporary files that killed writers left in it (`*.tmp-<pid>` of processes that no longer run).
+ * Errors name the real cause: Node's recursive `mkdir` reports `ENOENT` on a read-only file
+ * system, this reports `EROFS` (or `EACCES`, `ENOTDIR`, …) and the folder.
+ *
+ * @example
+ * ```ts
+ * prepareOutputDir('out/vae'); // throws "cannot write to 'out/vae': EROFS: read-only file system …"
+ * ```
+ */
+export function prepareOutputDir(dir: string): void {
+  const make = (path: string): void => {
+    try {
+      mkdirSync(path);
+    } catch (e) {
+      if (errorCode(e) === 'EEXIST') {
+        if (!statSync(path).isDirectory()) throw new Error(`ENOTDIR: '${path}' is a file, not a folder`);
+        return;
+      }
+      if (errorCode(e) !== 'ENOENT' || dirname(path) === path) throw e;
+      make(dirname(path));
+      make(path);
+    }
+  };
+  try {
+    make(dir);
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    throw new FluxionError('output', `cannot write to '${dir}': ${(e as Error).message}`);
+  }
+  for (const name of readdirSync(dir)) {
+    const pid = TEMP_NAME.exec(name);
+    if (pid && !processAlive(Number(pid[1]))) rmSync(join(dir, name), { force: true });
+  }
+}
+
+/**
+ * Writes `bytes` to `path` through `path.tmp-<pid>` and a rename, so `path` is never half-written;
+ * on failure the temporary file is removed and the error names the file.
+ *
+ * @example
+ * ```ts
+ * writeFileAtomically('out/vae/loss.png', png);
+ * ```
+ */
+export function writeFileAtomically(path: string, bytes: Uint8Array | string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, bytes);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw new FluxionError('write', `cannot write '${path}': ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Writes a checkpoint of `model` at `position` into `dir` (created if needed) as one file,
+ * {@link CHECKPOINT_FILE}, replaced atomically.
  *
  * @example
  * ```ts
@@ -49,7 +139,7 @@ export async function saveCheckpoint(
   history: LossHistory,
   run: Record<string, unknown> = {},
 ): Promise<void> {
-  mkdirSync(dir, { recursive: true });
+  prepareOutputDir(dir);
   const tensors: Record<string, Tensor> = {};
   const metadata: Record<string, string> = {};
   for (const [name, module] of Object.entries(model.modules())) {
@@ -60,17 +150,19 @@ export async function saveCheckpoint(
     for (const [key, t] of Object.entries(sd.tensors)) tensors[`optim.${name}.${key}`] = t;
     for (const [key, v] of Object.entries(sd.metadata)) metadata[`optim.${name}.${key}`] = v;
   }
-  writeAtomically(join(dir, 'model.safetensors'), await saveSafetensors(tensors, metadata));
+  const lastG = model instanceof Gan ? model.lastG : Number.NaN;
   const meta: CheckpointMeta = {
-    format: 1,
+    format: 2,
     config: model.config as ModelConfig,
     position,
     noiseOffset: model.noise.offset,
     modelSteps: model instanceof Gan ? model.steps : 0,
+    lastGeneratorLoss: Number.isFinite(lastG) ? lastG : null,
     history,
     run,
   };
-  writeAtomically(join(dir, 'config.json'), `${JSON.stringify(meta, null, 1)}\n`);
+  metadata[META_KEY] = JSON.stringify(meta);
+  writeFileAtomically(join(dir, CHECKPOINT_FILE), await saveSafetensors(tensors, metadata));
 }
 
 /** Splits `prefix.rest` entries of a record into the ones under `prefix.` (prefix removed). */
@@ -81,9 +173,95 @@ function under<T>(record: Record<string, T>, prefix: string): Record<string, T> 
   return out;
 }
 
+function isCount(v: unknown): v is number {
+  return Number.isSafeInteger(v) && (v as number) >= 0;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Why `meta` is not a valid {@link CheckpointMeta}, or null when it is. */
+function metaProblem(meta: unknown): string | null {
+  if (!isRecord(meta)) return 'its metadata is not an object';
+  if (meta.format !== 2) return `unknown checkpoint format ${JSON.stringify(meta.format)}`;
+  const { config, position, history } = meta;
+  if (!isRecord(config) || !MODEL_KINDS.includes(config.kind as never))
+    return `config.kind ${JSON.stringify(isRecord(config) ? config.kind : config)} is not a model kind`;
+  if (!isCount(config.seed)) return `config.seed ${JSON.stringify(config.seed)} is not an integer ≥ 0`;
+  if (!isCount(config.latent) || config.latent < 1)
+    return `config.latent ${JSON.stringify(config.latent)} is not an integer ≥ 1`;
+  if (typeof config.lr !== 'number' || !(config.lr > 0) || !Number.isFinite(config.lr))
+    return `config.lr ${JSON.stringify(config.lr)} is not a positive number`;
+  if (!isRecord(position)) return 'position is missing';
+  for (const key of ['epoch', 'step', 'globalStep'] as const)
+    if (!isCount(position[key]))
+      return `position.${key} ${JSON.stringify(position[key])} is not an integer ≥ 0`;
+  if ((position.step as number) > (position.globalStep as number))
+    return `position.step ${position.step} exceeds position.globalStep ${position.globalStep}`;
+  for (const key of ['noiseOffset', 'modelSteps'] as const)
+    if (!isCount(meta[key])) return `${key} ${JSON.stringify(meta[key])} is not an integer ≥ 0`;
+  if (meta.lastGeneratorLoss !== null && !Number.isFinite(meta.lastGeneratorLoss))
+    return `lastGeneratorLoss ${JSON.stringify(meta.lastGeneratorLoss)} is not a number`;
+  if (!isRecord(history) || !Object.values(history).every((h) => Array.isArray(h)))
+    return 'history is not a record of loss arrays';
+  if (!isRecord(meta.run)) return 'run is not an object';
+  return null;
+}
+
+/** The checkpoint metadata in a safetensors file's header, checked. */
+function metaOf(bytes: Uint8Array, file: string): CheckpointMeta {
+  const fail = (why: string) =>
+    new FluxionError('loadCheckpoint', `'${file}' is not a valid checkpoint: ${why}`);
+  if (bytes.byteLength < 8) throw fail(`${bytes.byteLength} bytes is too short`);
+  const length = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+  if (length > BigInt(bytes.byteLength - 8)) throw fail(`its header length ${length} exceeds the file`);
+  let raw: unknown;
+  try {
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + Number(length))));
+    const metadata = isRecord(header) ? header.__metadata__ : undefined;
+    raw = isRecord(metadata) && Object.hasOwn(metadata, META_KEY) ? metadata[META_KEY] : undefined;
+    if (typeof raw !== 'string') {
+      throw fail(
+        `it has no '${META_KEY}' metadata (a checkpoint of an older Fluxion, whose config.json and weights could not be checked against each other, or not a Fluxion checkpoint)`,
+      );
+    }
+    raw = JSON.parse(raw);
+  } catch (e) {
+    throw e instanceof FluxionError ? e : fail(`its header is not valid JSON (${(e as Error).message})`);
+  }
+  const problem = metaProblem(raw);
+  if (problem) throw fail(problem);
+  return raw as CheckpointMeta;
+}
+
+function readCheckpointFile(dir: string): { bytes: Uint8Array; file: string } {
+  const file = join(dir, CHECKPOINT_FILE);
+  try {
+    return { bytes: readFileSync(file), file };
+  } catch (e) {
+    throw new FluxionError('loadCheckpoint', `cannot read a checkpoint in '${dir}': ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Reads and checks a checkpoint's metadata (config, position, history, run options) without
+ * building the model, so a command line can check its arguments against it before a backend starts.
+ *
+ * @example
+ * ```ts
+ * const { position, config } = readCheckpointMeta('runs/vae'); // { epoch: 2, step: 0, globalStep: 140 }
+ * ```
+ */
+export function readCheckpointMeta(dir: string): CheckpointMeta {
+  const { bytes, file } = readCheckpointFile(dir);
+  return metaOf(bytes, file);
+}
+
 /**
  * Reads a checkpoint: rebuilds the model from its config, loads every module and optimizer state
- * and the noise stream's position.
+ * and the noise stream's position. A file whose metadata is missing or invalid (a hand-edited
+ * position, another format) is refused with an error that says what is wrong.
  *
  * @example
  * ```ts
@@ -92,16 +270,8 @@ function under<T>(record: Record<string, T>, prefix: string): Record<string, T> 
  * ```
  */
 export function loadCheckpoint(dir: string): { model: GenerativeModel; meta: CheckpointMeta } {
-  let meta: CheckpointMeta;
-  let bytes: Uint8Array;
-  try {
-    meta = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as CheckpointMeta;
-    bytes = readFileSync(join(dir, 'model.safetensors'));
-  } catch (e) {
-    throw new FluxionError('loadCheckpoint', `cannot read a checkpoint in '${dir}': ${(e as Error).message}`);
-  }
-  if (meta.format !== 1)
-    throw new FluxionError('loadCheckpoint', `unknown checkpoint format ${meta.format} in '${dir}'`);
+  const { bytes, file } = readCheckpointFile(dir);
+  const meta = metaOf(bytes, file);
   const model = createModel(meta.config.kind, meta.config);
   const { tensors, metadata } = loadSafetensors(bytes);
   try {
@@ -116,6 +286,9 @@ export function loadCheckpoint(dir: string): { model: GenerativeModel; meta: Che
     for (const t of Object.values(tensors)) t.dispose();
   }
   model.noise.offset = meta.noiseOffset;
-  if (model instanceof Gan) model.steps = meta.modelSteps;
+  if (model instanceof Gan) {
+    model.steps = meta.modelSteps;
+    model.lastG = meta.lastGeneratorLoss ?? Number.NaN;
+  }
   return { model, meta };
 }

@@ -1,6 +1,7 @@
 /**
  * The `fluxion` command: train a model on MNIST (or IDX files), sample from a checkpoint, evaluate
- * a checkpoint. `runCli(argv)` returns the exit code: 0 on success, 2 for bad arguments.
+ * a checkpoint. `runCli(argv)` returns the exit code: 0 on success, 2 for bad arguments, 1 for
+ * any other error (a failed write, a non-finite loss, an invalid checkpoint).
  *
  *   fluxion train <gan|dcgan|cgan|wgan-gp|vae|convvae|cvae> [--epochs N] [--batch-size N] [--lr X]
  *                 [--latent N] [--seed N] [--backend webgpu|cpu] [--data DIR] [--out DIR]
@@ -8,18 +9,31 @@
  *   fluxion sample --checkpoint DIR [--n 64] [--label 7] [--out grid.png]
  *   fluxion eval --checkpoint DIR [--data DIR] [--iwae-k 50]
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tensorApi from '@fluxion/tensor';
 import { concat, FluxionError, setBackend, type Tensor } from '@fluxion/tensor';
 import cliProgress from 'cli-progress';
-import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import {
+  type CheckpointMeta,
+  loadCheckpoint,
+  prepareOutputDir,
+  readCheckpointMeta,
+  saveCheckpoint,
+  writeFileAtomically,
+} from './checkpoint.js';
 import { type ImageDataset, loadIdxDataset, loadMnist, splitDataset } from './data/dataset.js';
 import { imageGrid, lossCurve } from './image/grid.js';
 import { classifierFid, conditionalAccuracy, fidBaselines } from './metrics/index.js';
 import { createModel, isGanKind, type ModelConfig } from './models/factory.js';
-import { type GenerativeModel, MODEL_KINDS, type ModelKind, setTraining } from './models/model.js';
+import {
+  type GenerativeModel,
+  MODEL_KINDS,
+  type ModelKind,
+  pictureGenerator,
+  setTraining,
+} from './models/model.js';
 import { Vae } from './models/vae.js';
 import { fit, type TrainPosition } from './train.js';
 
@@ -37,18 +51,25 @@ commands:
 run 'fluxion <command> --help' for its options`,
   train: `usage: fluxion train <${MODEL_KINDS.join('|')}> [options]
 
-  --epochs N         epochs to train (default 5)
-  --batch-size N     batch size (default 64 for GANs, 128 for VAEs)
-  --lr X             learning rate (default: the model's)
-  --latent N         latent size (default: 100 for GANs, 32 for VAEs)
-  --seed N           seed of initialisation, noise and data order (default 0)
+  --epochs N         epochs to train (default 5; 1 to 100000)
+  --batch-size N     batch size (default 64 for GANs, 128 for VAEs; at most the training images)
+  --lr X             learning rate, above 0 up to 1 (default: the model's)
+  --latent N         latent size, 1 to 1024 (default: 100 for GANs, 32 for VAEs)
+  --seed N           seed of initialisation, noise and data order, 0 to 4294967295 (default 0)
   --backend NAME     webgpu or cpu (default: webgpu when an adapter exists)
   --data DIR         folder with IDX files (train-images-idx3-ubyte[.gz], …); default: the
                      10,000 MNIST digits of the 'mnist' package (9,000 train / 1,000 test)
-  --out DIR          where checkpoints and images go (default out/<model>)
-  --resume           continue the run saved in --out
+  --out DIR          where the checkpoint (model.safetensors) and images go (default out/<model>)
+  --resume           continue the run saved in --out with its own batch size, learning rate,
+                     seed, latent size and data: any of these flags given with another value is
+                     refused (--epochs may be raised to train further); bit-exact with the
+                     uninterrupted run
   --max-steps N      stop after N steps (a short run)
   --minutes X        stop after X minutes of training (at a step boundary)
+
+Numbers are decimal (no 0x2 or 1e3 for integers). Every argument is checked before a backend
+starts. A step whose loss is NaN or infinite stops the run with exit code 1 and keeps the last
+checkpoint; so does any other error.
   --help             this text`,
   sample: `usage: fluxion sample --checkpoint DIR [--n 64] [--label D] [--out grid.png]
 
@@ -65,26 +86,61 @@ run 'fluxion <command> --help' for its options`,
   --backend NAME     webgpu or cpu`,
 };
 
-function intOption(name: string, value: string | undefined, fallback: number, min = 1): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min)
-    throw new UsageError(`--${name} must be an integer ≥ ${min}, got '${value}'`);
+/** The accepted values of a numeric option. */
+interface Limits {
+  min: number;
+  max: number;
+  /** A real number rather than an integer. */
+  real?: boolean;
+  /** `min` itself is excluded. */
+  aboveMin?: boolean;
+}
+
+/** Every numeric option and its limits (integers in decimal digits only: no `0x2`, `1e3` or ` 2`). */
+const LIMITS = {
+  epochs: { min: 1, max: 100_000 },
+  'batch-size': { min: 1, max: 1_000_000 },
+  lr: { min: 0, max: 1, real: true, aboveMin: true },
+  latent: { min: 1, max: 1024 },
+  seed: { min: 0, max: 2 ** 32 - 1 },
+  'max-steps': { min: 1, max: 1_000_000_000 },
+  minutes: { min: 0, max: 1_000_000, real: true, aboveMin: true },
+  n: { min: 1, max: 10_000 },
+  label: { min: 0, max: 1_000_000 },
+  'iwae-k': { min: 1, max: 100_000 },
+} satisfies Record<string, Limits>;
+
+const INTEGER = /^\d+$/;
+const REAL = /^(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+/**
+ * The value of a numeric option parsed strictly, or undefined when it was not given; a bad value
+ * is a {@link UsageError} that names the option, its limits and the text typed.
+ */
+function numberOption(values: Record<string, unknown>, name: keyof typeof LIMITS): number | undefined {
+  const text = values[name];
+  if (text === undefined) return undefined;
+  const { min, max, real = false, aboveMin = false }: Limits = LIMITS[name];
+  const n = Number(text);
+  const ok = (real ? REAL : INTEGER).test(String(text)) && (aboveMin ? n > min : n >= min) && n <= max;
+  if (!ok) {
+    const range = real
+      ? `a number ${aboveMin ? 'above' : 'from'} ${min} up to ${max}`
+      : `an integer from ${min} to ${max}`;
+    throw new UsageError(`--${name} must be ${range}, got '${text}'`);
+  }
   return n;
 }
 
-function numberOption(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new UsageError(`--${name} must be a positive number, got '${value}'`);
-  return n;
+/** Checks a `--backend` value (before anything starts). */
+function checkBackendName(name: string | undefined): void {
+  if (name !== undefined && name !== 'webgpu' && name !== 'cpu')
+    throw new UsageError(`--backend must be webgpu or cpu, got '${name}'`);
 }
 
 /** Selects the backend: the named one, or WebGPU when an adapter exists (one line otherwise). */
 async function chooseBackend(name: string | undefined): Promise<string> {
-  if (name !== undefined && name !== 'webgpu' && name !== 'cpu')
-    throw new UsageError(`--backend must be webgpu or cpu, got '${name}'`);
+  checkBackendName(name);
   const api = tensorApi as unknown as {
     initWebGPU?: () => Promise<unknown>;
     useBestBackend?: () => Promise<string>;
@@ -122,14 +178,18 @@ function loadData(dir: string | undefined): { train: ImageDataset; test: ImageDa
   return splitDataset(train, Math.min(1000, Math.floor(train.count / 10)));
 }
 
+/**
+ * A grid of `n` samples drawn from the model's picture stream ({@link pictureGenerator}), never
+ * from its training noise: writing pictures during a run leaves the run exactly as it was.
+ */
 async function writeSampleGrid(model: GenerativeModel, path: string, n = 64, label?: number): Promise<void> {
   const labels = model.conditional
     ? Array.from({ length: n }, (_, i) => label ?? i % model.config.classes)
     : undefined;
-  const images = model.sample(n, { labels });
+  const images = model.sample(n, { labels, generator: pictureGenerator(model.config.seed) });
   const data = await images.data();
   images.dispose();
-  writeFileSync(path, imageGrid(data, n, model.config.height, model.config.width, 8));
+  writeFileAtomically(path, imageGrid(data, n, model.config.height, model.config.width, 8));
 }
 
 async function writeReconstructions(model: Vae, test: ImageDataset, path: string): Promise<void> {
@@ -146,7 +206,60 @@ async function writeReconstructions(model: Vae, test: ImageDataset, path: string
     both.set(test.images.subarray(row * 8 * pixels, (row + 1) * 8 * pixels), 2 * row * 8 * pixels);
     both.set(r.subarray(row * 8 * pixels, (row + 1) * 8 * pixels), (2 * row + 1) * 8 * pixels);
   }
-  writeFileSync(path, imageGrid(both, 2 * n, test.height, test.width, 8));
+  writeFileAtomically(path, imageGrid(both, 2 * n, test.height, test.width, 8));
+}
+
+/** The settings a resumed run keeps from its checkpoint, as `--resume` compares them with the flags. */
+function savedSettings(meta: CheckpointMeta, out: string) {
+  const { batchSize, epochs, data } = meta.run;
+  const bad = (what: string, v: unknown) =>
+    new FluxionError(
+      'resume',
+      `the checkpoint in '${out}' is not valid: run.${what} is ${JSON.stringify(v)}`,
+    );
+  if (!Number.isSafeInteger(batchSize) || (batchSize as number) < 1) throw bad('batchSize', batchSize);
+  if (epochs !== undefined && (!Number.isSafeInteger(epochs) || (epochs as number) < 1))
+    throw bad('epochs', epochs);
+  if (typeof data !== 'string') throw bad('data', data);
+  return {
+    'batch-size': batchSize as number,
+    lr: meta.config.lr,
+    seed: meta.config.seed,
+    latent: meta.config.latent,
+    data: data === BUILT_IN_DATA ? undefined : data,
+    epochs: epochs as number | undefined,
+  };
+}
+
+/** What `run.data` records for the built-in digits. */
+const BUILT_IN_DATA = 'mnist-package';
+
+/**
+ * Checks that a checkpoint's position is one this run could have reached: a batch inside an epoch
+ * of `stepsPerEpoch` batches, a step count that matches it, a loss history of that many steps, and
+ * epochs left to train (a hand-edited or foreign position is an error, not "trained 0 steps").
+ */
+function checkResumePosition(meta: CheckpointMeta, out: string, stepsPerEpoch: number, epochs: number): void {
+  const { epoch, step, globalStep } = meta.position;
+  const where = `the checkpoint in '${out}' (epoch ${epoch}, batch ${step}, step ${globalStep})`;
+  if (step >= stepsPerEpoch || epoch * stepsPerEpoch + step !== globalStep) {
+    throw new FluxionError(
+      'resume',
+      `${where} does not fit this run's ${stepsPerEpoch} batches per epoch: the checkpoint was edited, or trained on other data`,
+    );
+  }
+  const lengths = Object.entries(meta.history).filter(([, h]) => h.length !== globalStep);
+  if (lengths.length > 0) {
+    const [name, h] = lengths[0];
+    throw new FluxionError(
+      'resume',
+      `${where} has a '${name}' loss history of ${h.length} steps: the checkpoint was edited`,
+    );
+  }
+  if (epoch >= epochs)
+    throw new UsageError(
+      `--resume: ${where} has finished its ${epochs} epochs; pass --epochs above ${epoch} to train further`,
+    );
 }
 
 async function train(args: string[]): Promise<void> {
@@ -176,35 +289,62 @@ async function train(args: string[]): Promise<void> {
   if (!kind || !MODEL_KINDS.includes(kind) || positionals.length > 1) {
     throw new UsageError(kind ? `unknown model '${positionals.join(' ')}'` : 'missing the model to train');
   }
+  // Every argument is checked, against the checkpoint too, before data loads or a backend starts.
+  const given = {
+    epochs: numberOption(values, 'epochs'),
+    'batch-size': numberOption(values, 'batch-size'),
+    lr: numberOption(values, 'lr'),
+    latent: numberOption(values, 'latent'),
+    seed: numberOption(values, 'seed'),
+    data: values.data,
+  };
+  const maxSteps = numberOption(values, 'max-steps');
+  const minutes = numberOption(values, 'minutes');
+  checkBackendName(values.backend);
   const out = values.out ?? join('out', kind);
+  prepareOutputDir(out);
+  let meta: CheckpointMeta | undefined;
+  let saved: ReturnType<typeof savedSettings> | undefined;
+  if (values.resume) {
+    meta = readCheckpointMeta(out);
+    if (meta.config.kind !== kind)
+      throw new UsageError(`--resume: ${out} holds a ${meta.config.kind}, not a ${kind}`);
+    saved = savedSettings(meta, out);
+    const differ = (['batch-size', 'lr', 'seed', 'latent', 'data'] as const).filter(
+      (k) => given[k] !== undefined && given[k] !== saved?.[k],
+    );
+    if (differ.length > 0) {
+      const list = differ.map(
+        (k) => `--${k} ${given[k]} (the checkpoint's: ${saved?.[k] ?? 'the built-in digits'})`,
+      );
+      throw new UsageError(
+        `--resume continues the run in '${out}' with its own settings, and these differ: ${list.join(', ')}; drop them, or start a new run in another --out`,
+      );
+    }
+  }
+  const dataDir = given.data ?? saved?.data;
+  const { train: trainData, test } = loadData(dataDir);
+  const epochs = given.epochs ?? saved?.epochs ?? 5;
+  const batchSize = saved?.['batch-size'] ?? given['batch-size'] ?? (isGanKind(kind) ? 64 : 128);
+  if (batchSize > trainData.count)
+    throw new UsageError(`--batch-size ${batchSize} exceeds the ${trainData.count} training images`);
+  const stepsPerEpoch = Math.floor(trainData.count / batchSize);
+  if (meta) checkResumePosition(meta, out, stepsPerEpoch, epochs);
+
   const backend = await chooseBackend(values.backend);
-  const { train: trainData, test } = loadData(values.data);
   let model: GenerativeModel;
-  let from: TrainPosition | undefined;
   let history: Record<string, number[]> = {};
-  let epochs = intOption('epochs', values.epochs, 5);
-  let batchSize = intOption('batch-size', values['batch-size'], isGanKind(kind) ? 64 : 128);
+  const from = meta?.position;
   if (values.resume) {
     const loaded = loadCheckpoint(out);
-    if (loaded.meta.config.kind !== kind)
-      throw new UsageError(`--resume: ${out} holds a ${loaded.meta.config.kind}, not a ${kind}`);
     model = loaded.model;
-    from = loaded.meta.position;
     history = loaded.meta.history;
-    batchSize = Number(loaded.meta.run.batchSize ?? batchSize);
-    if (values.epochs === undefined) epochs = Number(loaded.meta.run.epochs ?? epochs);
   } else {
-    const overrides: Partial<ModelConfig> = { seed: intOption('seed', values.seed, 0, 0) };
-    const lr = numberOption('lr', values.lr);
-    if (lr !== undefined) overrides.lr = lr;
-    if (values.latent !== undefined) overrides.latent = intOption('latent', values.latent, 0);
+    const overrides: Partial<ModelConfig> = { seed: given.seed ?? 0 };
+    if (given.lr !== undefined) overrides.lr = given.lr;
+    if (given.latent !== undefined) overrides.latent = given.latent;
     model = createModel(kind, overrides);
   }
-  mkdirSync(out, { recursive: true });
-  const stepsPerEpoch = Math.floor(trainData.count / batchSize);
-  const maxSteps =
-    values['max-steps'] === undefined ? undefined : intOption('max-steps', values['max-steps'], 0);
-  const minutes = numberOption('minutes', values.minutes);
   const total = Math.min(
     epochs * stepsPerEpoch,
     (from?.globalStep ?? 0) + (maxSteps ?? Number.POSITIVE_INFINITY),
@@ -221,38 +361,51 @@ async function train(args: string[]): Promise<void> {
     },
     cliProgress.Presets.shades_classic,
   );
-  bar.start(total, from?.globalStep ?? 0, { losses: '', speed: '…' });
   const started = performance.now();
   let stepsThisRun = 0;
-  const run = { batchSize, epochs, data: values.data ?? 'mnist-package' };
+  let lastSaved = from?.globalStep;
+  const run = { batchSize, epochs, data: dataDir ?? BUILT_IN_DATA };
   const snapshot = async (position: TrainPosition) => {
     await saveCheckpoint(out, model, position, history, run);
+    lastSaved = position.globalStep;
     setTraining(model, false);
     await writeSampleGrid(model, join(out, `samples-epoch-${position.epoch}.png`));
     if (model instanceof Vae)
       await writeReconstructions(model, test, join(out, `reconstructions-epoch-${position.epoch}.png`));
     setTraining(model, true);
-    writeFileSync(join(out, 'loss.png'), lossCurve(smoothHistory(history)));
+    writeFileAtomically(join(out, 'loss.png'), lossCurve(smoothHistory(history)));
   };
-  const result = await fit(model, trainData, {
-    epochs,
-    batchSize,
-    from,
-    maxSteps,
-    seconds: minutes === undefined ? undefined : minutes * 60,
-    history,
-    onStep: ({ globalStep, losses }) => {
-      stepsThisRun++;
-      const seconds = (performance.now() - started) / 1000;
-      const text = Object.entries(losses)
-        .map(([k, v]) => `${k} ${v.toFixed(3)}`)
-        .join(' ');
-      bar.update(globalStep, { losses: text, speed: (stepsThisRun / seconds).toFixed(2) });
-    },
-    onEpoch: snapshot,
-  });
+  let result: Awaited<ReturnType<typeof fit>>;
+  // The bar redraws on a timer: it must stop however training ends, or the process never exits.
+  bar.start(total, from?.globalStep ?? 0, { losses: '', speed: '…' });
+  try {
+    result = await fit(model, trainData, {
+      epochs,
+      batchSize,
+      from,
+      maxSteps,
+      seconds: minutes === undefined ? undefined : minutes * 60,
+      history,
+      onStep: ({ globalStep, losses }) => {
+        stepsThisRun++;
+        const seconds = (performance.now() - started) / 1000;
+        const text = Object.entries(losses)
+          .map(([k, v]) => `${k} ${v.toFixed(3)}`)
+          .join(' ');
+        bar.update(globalStep, { losses: text, speed: (stepsThisRun / seconds).toFixed(2) });
+      },
+      onEpoch: snapshot,
+    });
+  } catch (e) {
+    const kept =
+      lastSaved === undefined
+        ? 'no checkpoint was written'
+        : `the last checkpoint in '${out}' is from step ${lastSaved}`;
+    throw new FluxionError('train', `${(e as Error).message}\n${kept}`);
+  } finally {
+    bar.stop();
+  }
   history = result.history;
-  bar.stop();
   if (result.position.step > 0) await snapshot(result.position);
   const seconds = (performance.now() - started) / 1000;
   console.log(
@@ -290,17 +443,18 @@ async function sample(args: string[]): Promise<void> {
     return;
   }
   if (!values.checkpoint) throw new UsageError('missing --checkpoint DIR');
+  checkBackendName(values.backend);
+  const n = numberOption(values, 'n') ?? 64;
+  const label = numberOption(values, 'label');
+  const { config } = readCheckpointMeta(values.checkpoint);
+  if (label !== undefined) {
+    if (!config.conditional)
+      throw new UsageError(`--label needs a conditional model; ${config.kind} is not one`);
+    if (label >= config.classes)
+      throw new UsageError(`--label must be below ${config.classes}, got ${label}`);
+  }
   await chooseBackend(values.backend);
   const { model } = loadCheckpoint(values.checkpoint);
-  const n = intOption('n', values.n, 64);
-  let label: number | undefined;
-  if (values.label !== undefined) {
-    if (!model.conditional)
-      throw new UsageError(`--label needs a conditional model; ${model.config.kind} is not one`);
-    label = intOption('label', values.label, 0, 0);
-    if (label >= model.config.classes)
-      throw new UsageError(`--label must be below ${model.config.classes}, got ${label}`);
-  }
   const out = values.out ?? 'samples.png';
   setTraining(model, false);
   await writeSampleGrid(model, out, n, label);
@@ -323,10 +477,12 @@ async function evaluate(args: string[]): Promise<void> {
     return;
   }
   if (!values.checkpoint) throw new UsageError('missing --checkpoint DIR');
+  const k = numberOption(values, 'iwae-k') ?? 50;
+  checkBackendName(values.backend);
+  readCheckpointMeta(values.checkpoint);
+  const { train, test } = loadData(values.data);
   await chooseBackend(values.backend);
   const { model } = loadCheckpoint(values.checkpoint);
-  const { train, test } = loadData(values.data);
-  const k = intOption('iwae-k', values['iwae-k'], 50);
   const report = await evaluateModel(model, test, { iwaeK: k, train });
   for (const [name, value] of Object.entries(report)) console.log(`${name}: ${value.toFixed(3)}`);
 }
@@ -349,8 +505,10 @@ export interface EvaluateOptions {
  */
 function sampleInChunks(model: GenerativeModel, n: number, chunk = 100): Tensor {
   const parts: Tensor[] = [];
+  const generator = pictureGenerator(model.config.seed);
   try {
-    for (let start = 0; start < n; start += chunk) parts.push(model.sample(Math.min(chunk, n - start)));
+    for (let start = 0; start < n; start += chunk)
+      parts.push(model.sample(Math.min(chunk, n - start), { generator }));
     return parts.length === 1 ? parts[0] : concat(parts, 0);
   } finally {
     if (parts.length > 1) for (const p of parts) p.dispose();

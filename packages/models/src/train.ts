@@ -3,6 +3,7 @@
  * callback per step and per epoch, and a position (epoch, step in epoch) from which a resumed run
  * continues exactly as an uninterrupted one would.
  */
+import { FluxionError } from '@fluxion/tensor';
 import { type Batch, batches, type ImageDataset } from './data/dataset.js';
 import { type GenerativeModel, type StepLosses, setTraining } from './models/model.js';
 
@@ -45,7 +46,9 @@ export interface FitOptions {
 }
 
 /**
- * Trains `model` on `data` and returns the loss history and the final position.
+ * Trains `model` on `data` and returns the loss history and the final position. A step whose loss
+ * is NaN or infinite stops training with an error naming the step (before `onStep`, `onEpoch` or
+ * the history see it, so the last checkpoint written by `onEpoch` is the last good state).
  *
  * @example
  * ```ts
@@ -86,6 +89,13 @@ export async function fit(
         losses = await model.trainStep(batch);
       } finally {
         disposeBatch(batch);
+      }
+      const bad = Object.entries(losses).filter(([, v]) => !Number.isFinite(v));
+      if (bad.length > 0) {
+        throw new FluxionError(
+          'fit',
+          `the loss is not finite at step ${position.globalStep + 1} (epoch ${position.epoch}, batch ${position.step + 1}): ${bad.map(([k, v]) => `${k} ${v}`).join(', ')}; training stopped (a lower learning rate may help)`,
+        );
       }
       for (const [name, v] of Object.entries(losses)) (history[name] ??= []).push(v);
       position.step++;
