@@ -27,7 +27,14 @@ import { Gan } from './models/gan.js';
 import { type GenerativeModel, MODEL_KINDS } from './models/model.js';
 import type { LossHistory, TrainPosition } from './train.js';
 
-/** The checkpoint file inside a checkpoint folder. */
+/**
+ * The checkpoint file inside a checkpoint folder (the whole checkpoint: one atomic unit).
+ *
+ * @example
+ * ```ts
+ * const bytes = readFileSync(join('runs/vae', CHECKPOINT_FILE));
+ * ```
+ */
 export const CHECKPOINT_FILE = 'model.safetensors';
 /** The safetensors metadata key that holds the {@link CheckpointMeta} as JSON. */
 const META_KEY = 'fluxion.checkpoint';

@@ -66,11 +66,11 @@ run 'fluxion <command> --help' for its options`,
                      uninterrupted run
   --max-steps N      stop after N steps (a short run)
   --minutes X        stop after X minutes of training (at a step boundary)
+  --help             this text
 
 Numbers are decimal (no 0x2 or 1e3 for integers). Every argument is checked before a backend
 starts. A step whose loss is NaN or infinite stops the run with exit code 1 and keeps the last
-checkpoint; so does any other error.
-  --help             this text`,
+checkpoint; so does any other error.`,
   sample: `usage: fluxion sample --checkpoint DIR [--n 64] [--label D] [--out grid.png]
 
   --checkpoint DIR   a folder written by 'fluxion train'

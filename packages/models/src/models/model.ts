@@ -83,7 +83,14 @@ export interface GenerativeModel {
   sample(n: number, options?: SampleOptions): Tensor;
 }
 
-/** Options of {@link GenerativeModel.sample}. */
+/**
+ * Options of {@link GenerativeModel.sample}.
+ *
+ * @example
+ * ```ts
+ * const sevens = model.sample(8, { labels: Array(8).fill(7), generator: new Generator(1) });
+ * ```
+ */
 export interface SampleOptions {
   /** One label per image (conditional models; random digits otherwise). */
   labels?: readonly number[];
