@@ -3,9 +3,14 @@
  * shipped classifier that real test digits cover every class without a warning while a
  * deliberately collapsed generator (every sample the same digit) triggers both warnings.
  */
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Dense } from '@fluxion/nn';
 import { setBackend, tensor, zeros } from '@fluxion/tensor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { evaluateModel, runCli } from '../src/cli.js';
 import { type ImageDataset, loadMnist, splitDataset } from '../src/data/dataset.js';
 import {
   formatLabelHistograms,
@@ -86,11 +91,13 @@ describe('labelHistogram with the shipped classifier (cpu)', () => {
     expect(table).toMatch(/^effective classes +\d/m);
   });
 
-  it('warns about a collapsed generator that draws one digit', async () => {
-    // A GAN whose generator ignores its input: the last layer's weights are 0 and its bias is a
-    // real digit in tanh space, so every sample is that digit.
+  /**
+   * A GAN whose generator ignores its input: the last layer's weights are 0 and its bias is a real
+   * digit `digit` in tanh space, so every sample is that digit.
+   */
+  function collapsedGan(digit: number): Gan {
     const gan = createModel('gan', { latent: 8, seed: 1 }) as Gan;
-    const index = test.labels.indexOf(1);
+    const index = test.labels.indexOf(digit);
     const pixels = test.images.subarray(index * 784, (index + 1) * 784);
     const last = gan.generator.layers.filter((l): l is Dense => l instanceof Dense).at(-1);
     if (!last?.bias) throw new Error('the generator has no last Dense layer with a bias');
@@ -98,6 +105,46 @@ describe('labelHistogram with the shipped classifier (cpu)', () => {
     last.bias.assign(
       tensor(Array.from(pixels, (p) => Math.atanh(2 * Math.min(Math.max(p, 0.01), 0.99) - 1))),
     );
+    return gan;
+  }
+
+  it('evaluateModel reports the effective classes of samples and real digits', async () => {
+    const gan = collapsedGan(1);
+    let seen: { samples: { missing: number[] }; real: { missing: number[] } } | undefined;
+    const report = await evaluateModel(gan, test, { fidSamples: 100, onLabels: (h) => (seen = h) });
+    for (const m of Object.values(gan.modules())) m.dispose();
+    expect(report.sampleClasses).toBe(1);
+    expect(report.sampleTopShare).toBe(1);
+    expect(report.missingClasses).toBe(9);
+    expect(report.realClasses).toBeGreaterThan(9.5);
+    expect(seen?.samples.missing).toEqual([0, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(seen?.real.missing).toEqual([]);
+  });
+
+  it('fluxion eval prints the histogram beside the real digits', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fluxion-labels-'));
+    const lines: string[] = [];
+    const log = console.log;
+    console.log = (...args: unknown[]) => lines.push(args.join(' '));
+    try {
+      const train = ['train', 'gan', '--backend', 'cpu', '--max-steps', '2', '--out', dir];
+      expect(await runCli(train)).toBe(0);
+      lines.length = 0;
+      expect(await runCli(['eval', '--backend', 'cpu', '--checkpoint', dir])).toBe(0);
+    } finally {
+      console.log = log;
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const text = lines.join('\n');
+    expect(text).toMatch(/^predicted digits of 1000 samples:$/m);
+    expect(text).toMatch(/^class {2}samples {4}real$/m);
+    expect(text).toMatch(/^effective classes +\d+\.\d\d +\d+\.\d\d$/m);
+    expect(text).toMatch(/^sampleClasses: \d/m);
+    expect(text).toMatch(/^realClasses: 9\.\d/m);
+  });
+
+  it('warns about a collapsed generator that draws one digit', async () => {
+    const gan = collapsedGan(1);
     const samples = gan.sample(200);
     const h = await labelHistogram(samples, { classifier });
     samples.dispose();
