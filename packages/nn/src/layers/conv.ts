@@ -30,9 +30,8 @@ import {
   windows as tensorWindows,
   transpose,
 } from '@fluxion/tensor';
-import { kaimingUniform, uniform } from '../init.js';
-import { Module, Parameter } from '../module.js';
-import { layerRandom, pair, type Size2 } from './common.js';
+import { Module, type Parameter } from '../module.js';
+import { checkConvArgs, convParameters, pair, type Size2 } from './common.js';
 
 /** Geometry of a sliding window over H and W. */
 export interface WindowGeometry {
@@ -127,24 +126,9 @@ export function conv2d(
   options: Conv2dOptions = {},
 ): Tensor {
   const groups = options.groups ?? 1;
-  if (x.rank !== 4 || weight.rank !== 4) {
-    throw new FluxionError(
-      'conv2d',
-      `expected input [N, C, H, W] and weight [O, C/groups, KH, KW], got ${fmtShape(x.shape)} and ${fmtShape(weight.shape)}`,
-    );
-  }
-  const [n, c] = x.shape;
-  const [o, cg, kh, kw] = weight.shape;
-  if (!Number.isInteger(groups) || groups < 1 || c % groups !== 0 || o % groups !== 0 || cg !== c / groups) {
-    throw new FluxionError(
-      'conv2d',
-      `input ${fmtShape(x.shape)} and weight ${fmtShape(weight.shape)} do not fit groups=${groups} ` +
-        `(need C and O divisible by groups and weight.shape[1] = C/groups)`,
-    );
-  }
-  if (bias && (bias.rank !== 1 || bias.shape[0] !== o)) {
-    throw new FluxionError('conv2d', `bias must have shape [${o}], got ${fmtShape(bias.shape)}`);
-  }
+  const o = checkConvArgs('conv2d', x, weight, bias, groups, ['H', 'W'], false);
+  const n = x.shape[0];
+  const [, cg, kh, kw] = weight.shape;
   const g = geometry('conv2d', [kh, kw], options);
   return scope(() => {
     const cols = windows('conv2d', x, g); // [N, C, KH, KW, OH, OW]
@@ -189,25 +173,9 @@ export function convTranspose2d(
   options: ConvTranspose2dOptions = {},
 ): Tensor {
   const groups = options.groups ?? 1;
-  if (x.rank !== 4 || weight.rank !== 4) {
-    throw new FluxionError(
-      'convTranspose2d',
-      `expected input [N, C, H, W] and weight [C, O/groups, KH, KW], got ${fmtShape(x.shape)} and ${fmtShape(weight.shape)}`,
-    );
-  }
+  const o = checkConvArgs('convTranspose2d', x, weight, bias, groups, ['H', 'W'], true);
   const c = x.shape[1];
-  const [wc, og, kh, kw] = weight.shape;
-  if (!Number.isInteger(groups) || groups < 1 || wc !== c || c % groups !== 0) {
-    throw new FluxionError(
-      'convTranspose2d',
-      `input ${fmtShape(x.shape)} and weight ${fmtShape(weight.shape)} do not fit groups=${groups} ` +
-        `(need weight.shape[0] = C, divisible by groups)`,
-    );
-  }
-  const o = og * groups;
-  if (bias && (bias.rank !== 1 || bias.shape[0] !== o)) {
-    throw new FluxionError('convTranspose2d', `bias must have shape [${o}], got ${fmtShape(bias.shape)}`);
-  }
+  const [, og, kh, kw] = weight.shape;
   const g = geometry('convTranspose2d', [kh, kw], options);
   const outputPadding = pair('convTranspose2d', 'outputPadding', options.outputPadding ?? 0, 0);
   outputPadding.forEach((op, a) => {
@@ -307,25 +275,11 @@ export class Conv2d extends Module {
     super();
     const { stride, padding, dilation, groups = 1, bias = true } = options;
     const [kh, kw] = pair('Conv2d', 'kernelSize', kernelSize, 1);
-    if (!Number.isInteger(groups) || groups < 1 || inChannels % groups !== 0 || outChannels % groups !== 0) {
-      throw new FluxionError(
-        'Conv2d',
-        `channels ${inChannels} → ${outChannels} are not divisible by groups=${groups}`,
-      );
-    }
+    const shape = [outChannels, inChannels / groups, kh, kw];
+    const p = convParameters('Conv2d', inChannels, outChannels, groups, shape, bias, options);
+    this.weight = p.weight;
+    this.bias = p.bias;
     this.options = { stride, padding, dilation, groups };
-    const random = layerRandom(options);
-    const fanIn = (inChannels / groups) * kh * kw;
-    this.weight = scope(
-      () =>
-        new Parameter(
-          kaimingUniform([outChannels, inChannels / groups, kh, kw], { ...random, a: Math.sqrt(5) }),
-        ),
-    );
-    const bound = 1 / Math.sqrt(fanIn);
-    this.bias = bias
-      ? scope(() => new Parameter(uniform([outChannels], { ...random, low: -bound, high: bound })))
-      : null;
   }
 
   forward(x: Tensor): Tensor {
@@ -379,20 +333,11 @@ export class ConvTranspose2d extends Module {
     super();
     const { stride, padding, outputPadding, dilation, groups = 1, bias = true } = options;
     const [kh, kw] = pair('ConvTranspose2d', 'kernelSize', kernelSize, 1);
-    if (!Number.isInteger(groups) || groups < 1 || inChannels % groups !== 0 || outChannels % groups !== 0) {
-      throw new FluxionError(
-        'ConvTranspose2d',
-        `channels ${inChannels} → ${outChannels} are not divisible by groups=${groups}`,
-      );
-    }
-    this.options = { stride, padding, outputPadding, dilation, groups };
-    const random = layerRandom(options);
     const shape = [inChannels, outChannels / groups, kh, kw];
-    this.weight = scope(() => new Parameter(kaimingUniform(shape, { ...random, a: Math.sqrt(5) })));
-    const bound = 1 / Math.sqrt((outChannels / groups) * kh * kw);
-    this.bias = bias
-      ? scope(() => new Parameter(uniform([outChannels], { ...random, low: -bound, high: bound })))
-      : null;
+    const p = convParameters('ConvTranspose2d', inChannels, outChannels, groups, shape, bias, options);
+    this.weight = p.weight;
+    this.bias = p.bias;
+    this.options = { stride, padding, outputPadding, dilation, groups };
   }
 
   forward(x: Tensor): Tensor {
