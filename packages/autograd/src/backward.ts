@@ -29,7 +29,7 @@ import {
   zeros,
 } from '@fluxion/tensor';
 import { freedGraphError, GradNode, type GradTarget, targetOf, withGradMode } from './graph.js';
-import { VJPS, type VjpContext, type VjpRule } from './vjps.js';
+import { type SlicePiece, sumSlices, VJPS, type VjpContext, type VjpRule } from './vjps.js';
 
 /**
  * Options of {@link backward}.
@@ -102,9 +102,14 @@ const isCompact = (t: Tensor) => t.isContiguous && t.offset === 0 && t.storage.s
 /**
  * Pending gradients by target, with reference counts so that a tensor held under several targets
  * (a VJP may return the same tensor twice) is disposed only when the last one lets it go.
+ *
+ * The gradients of slices are kept apart, as pieces, until their target is taken: then
+ * {@link sumSlices} places them all at once (one concat for the parts of a split or the steps of a
+ * time loop), where padding each to the full shape and adding would cost O(parts × size).
  */
 class GradStore {
   private readonly pending = new Map<GradTarget, Tensor>();
+  private readonly slices = new Map<GradTarget, { shape: readonly number[]; pieces: SlicePiece[] }>();
   private readonly holds = new Map<Tensor, number>();
   private readonly retired: Tensor[] = [];
   /** Tensors never to dispose: the caller's seed and gradients handed out. */
@@ -118,31 +123,54 @@ class GradStore {
     this.holds.set(t, (this.holds.get(t) ?? 0) + delta);
   }
 
+  private retire(t: Tensor): void {
+    this.hold(t, -1);
+    this.retired.push(t);
+  }
+
   /** Adds a contribution to `target`'s pending gradient. */
   add(target: GradTarget, g: Tensor): void {
     const previous = this.pending.get(target);
     const next = previous ? add(previous, g) : g;
     this.pending.set(target, next);
     this.hold(next, 1);
-    if (previous) {
-      this.hold(previous, -1);
-      this.retired.push(previous);
+    if (previous) this.retire(previous);
+  }
+
+  /**
+   * Adds the contribution of a slice of `target` (a tensor of `shape`): `g`, the gradient of the
+   * slice taken with `params`, placed when `target` is taken.
+   */
+  addSlice(target: GradTarget, shape: readonly number[], piece: SlicePiece): void {
+    let entry = this.slices.get(target);
+    if (!entry) {
+      entry = { shape, pieces: [] };
+      this.slices.set(target, entry);
     }
+    entry.pieces.push(piece);
+    this.hold(piece.g, 1);
   }
 
   /** Removes and returns `target`'s gradient (the caller settles it when done). */
   take(target: GradTarget): Tensor | undefined {
-    const g = this.pending.get(target);
-    if (g) {
+    const dense = this.pending.get(target);
+    if (dense) {
       this.pending.delete(target);
-      this.hold(g, -1);
+      this.hold(dense, -1);
     }
-    return g;
+    const entry = this.slices.get(target);
+    if (!entry) return dense;
+    this.slices.delete(target);
+    const placed = sumSlices(entry.pieces, entry.shape);
+    for (const { g } of entry.pieces) this.retire(g);
+    if (!dense) return placed;
+    this.retired.push(dense, placed);
+    return add(dense, placed);
   }
 
   /** Targets still holding a gradient. */
   targets(): GradTarget[] {
-    return [...this.pending.keys()];
+    return [...new Set([...this.pending.keys(), ...this.slices.keys()])];
   }
 
   /** A tensor the caller may keep: `g` itself, or a compact copy when `g` is shared or a view. */
@@ -250,10 +278,17 @@ function runPass(root: Tensor, seed: Tensor | undefined, options: BackwardOption
           continue;
         }
         const needs = node.parents.map(flowsTo);
-        const inputGrads = runVjp(node, g, needs);
-        inputGrads.forEach((ig, i) => {
-          if (ig && needs[i]) store.add(node.parents[i]!, ig);
-        });
+        let inputGrads: (Tensor | null)[] = [];
+        if (node.op === 'slice') {
+          // placed later, with the other slices of the same tensor (GradStore.take)
+          const params = node.params as SlicePiece['params'];
+          if (needs[0]) store.addSlice(node.parents[0]!, node.inputs[0].shape, { g, params });
+        } else {
+          inputGrads = runVjp(node, g, needs);
+          inputGrads.forEach((ig, i) => {
+            if (ig && needs[i]) store.add(node.parents[i]!, ig);
+          });
+        }
         if (!retainGraph) node.freeSaved();
         store.settle([g, ...inputGrads]);
       }

@@ -17,6 +17,7 @@ import {
   add,
   broadcastTo,
   cast,
+  concat,
   cos,
   div,
   equal,
@@ -57,6 +58,7 @@ import {
   type UnaryOp,
   where,
   windows,
+  zeros,
   zerosLike,
 } from '@fluxion/tensor';
 import type { InputMeta } from './graph.js';
@@ -150,6 +152,18 @@ const keptShape = (shape: readonly number[], axes: readonly number[]) =>
 
 /** Elements covered by `n` picks at stride `step`: from the first to the last, inclusive. */
 const span = (n: number, step: number) => (n === 0 ? 0 : (n - 1) * step + 1);
+
+/** `g`, the gradient of a slice with `params` of an array of `shape`, padded with zeros back to `shape`. */
+function placeSlice(
+  g: Tensor,
+  { starts, steps, shape: part }: OpParamMap['slice'],
+  shape: readonly number[],
+): Tensor {
+  return pad(
+    g,
+    starts.map((start, i) => [start, shape[i] - start - span(part[i], steps[i]), steps[i] - 1]),
+  );
+}
 
 /** A slice of `x` along one axis only. */
 function sliceAxis(x: Tensor, axis: number, start: number, stop: number, step = 1): Tensor {
@@ -403,15 +417,9 @@ export const VJPS: VjpTable = {
   },
   // expand repeats elements: their gradients are summed back
   expand: { vjp: (g, { meta: [x] }) => [sumToShape(g, x.shape)] },
-  // a (strided) slice's gradient is g padded with zeros back to the input's shape
-  slice: {
-    vjp: (g, { meta: [x], params: { starts, steps, shape } }) => [
-      pad(
-        g,
-        starts.map((start, i) => [start, x.shape[i] - start - span(shape[i], steps[i]), steps[i] - 1]),
-      ),
-    ],
-  },
+  // a (strided) slice's gradient is g padded with zeros back to the input's shape; backward()
+  // places the gradients of all the slices of one tensor at once instead (sumSlices)
+  slice: { vjp: (g, { meta: [x], params }) => [placeSlice(g, params, x.shape)] },
   // windows and fold are each other's adjoint: a window read becomes a scatter-sum, and back.
   windows: {
     vjp: (g, { meta: [x], params: { kernel, stride, dilation } }) => [
@@ -420,3 +428,109 @@ export const VJPS: VjpTable = {
   },
   fold: { vjp: (g, { params: { kernel, stride, dilation } }) => [windows(g, kernel, { stride, dilation })] },
 };
+
+/**
+ * One slice's gradient on its way back to the sliced tensor: `g` is the gradient of
+ * `slice(x, …)` recorded with `params` (see {@link sumSlices}).
+ *
+ * @example
+ * ```ts
+ * const piece: SlicePiece = { g, params: node.params as OpParamMap['slice'] };
+ * ```
+ */
+export interface SlicePiece {
+  readonly g: Tensor;
+  readonly params: OpParamMap['slice'];
+}
+
+/**
+ * The axis along which a slice of an array of `shape` cuts, when it takes whole, unit-step ranges
+ * of every other axis (a part of `split`, a step of a time loop); null for any other slice.
+ */
+function bandAxis(
+  { starts, steps, shape: part }: OpParamMap['slice'],
+  shape: readonly number[],
+): number | null {
+  let axis: number | null = null;
+  for (let i = 0; i < shape.length; i++) {
+    if (starts[i] === 0 && part[i] === shape[i]) continue;
+    if ((steps[i] !== 1 && part[i] > 1) || axis !== null) return null;
+    axis = i;
+  }
+  return axis ?? 0;
+}
+
+/**
+ * The gradient of a tensor `x` of `shape` read through several slices: the sum of the slices' VJPs,
+ * `x̄ = Σᵢ pad(gᵢ)` (each `gᵢ` placed where its slice lies, zeros elsewhere), computed in
+ * O(size of x + Σᵢ size of gᵢ) for the usual case instead of one full-size padded copy per slice.
+ * Slices that cut along one axis only (whole on the others, unit step), like the parts of
+ * `split` or the steps of a loop over `slice(x, null, t)`, are sorted along it and joined by one
+ * `concat` per run of non-overlapping slices, with zero blocks in the gaps; overlapping runs are
+ * summed, as are the other slices, padded one by one (the `slice` rule). Built from
+ * differentiable ops, so with `createGraph` the result can be differentiated again.
+ * `backward()` calls it with every slice gradient of a tensor once all of them have arrived.
+ *
+ * @example
+ * ```ts
+ * // x [2, 6] read as x[:, 0:2] and x[:, 4:6]: one concat of [g0, zeros [2, 2], g1]
+ * sumSlices([{ g: g0, params: p0 }, { g: g1, params: p1 }], [2, 6]).shape; // [2, 6]
+ * ```
+ */
+export function sumSlices(pieces: readonly SlicePiece[], shape: readonly number[]): Tensor {
+  if (pieces.length === 0) throw new FluxionError('sumSlices', `no slice of ${fmtShape(shape)} to sum`);
+  const { dtype, backend } = pieces[0].g;
+  const padded = (p: SlicePiece) => placeSlice(p.g, p.params, shape);
+  // Runs of slices along one axis, each sorted and free of overlaps (greedy interval colouring).
+  const runs: { axis: number; end: number; pieces: SlicePiece[] }[] = [];
+  const others: SlicePiece[] = [];
+  const bands = pieces.map((p) => ({ p, axis: bandAxis(p.params, shape) }));
+  bands.sort(
+    (a, b) =>
+      (a.axis ?? -1) - (b.axis ?? -1) ||
+      (a.axis === null ? 0 : a.p.params.starts[a.axis] - b.p.params.starts[b.axis!]),
+  );
+  for (const { p, axis } of bands) {
+    if (axis === null) {
+      others.push(p);
+      continue;
+    }
+    const start = p.params.starts[axis];
+    const run = runs.find((r) => r.axis === axis && r.end <= start);
+    const end = start + p.params.shape[axis];
+    if (run) {
+      run.pieces.push(p);
+      run.end = end;
+    } else runs.push({ axis, end, pieces: [p] });
+  }
+  const joined = (axis: number, run: readonly SlicePiece[]): Tensor => {
+    if (run.length === 1) return padded(run[0]);
+    const parts: Tensor[] = [];
+    const gap = (from: number, to: number) => {
+      if (to > from)
+        parts.push(
+          zeros(
+            shape.map((d, i) => (i === axis ? to - from : d)),
+            { dtype, backend: backend.name },
+          ),
+        );
+    };
+    let at = 0;
+    for (const p of run) {
+      gap(at, p.params.starts[axis]);
+      if (p.g.size > 0) parts.push(p.g);
+      at = p.params.starts[axis] + p.params.shape[axis];
+    }
+    gap(at, shape[axis]);
+    return concat(parts, axis);
+  };
+  const terms = [...runs.map((r) => () => joined(r.axis, r.pieces)), ...others.map((p) => () => padded(p))];
+  // Summed one term at a time, so that at most two full-size temporaries are alive.
+  let total = scope(() => terms[0]());
+  for (const term of terms.slice(1)) {
+    const previous = total;
+    total = scope(() => add(previous, term()));
+    previous.dispose();
+  }
+  return total;
+}
