@@ -42,10 +42,12 @@ export {
 export * from './layers/attention.js';
 export type { Size2 } from './layers/common.js';
 export * from './layers/conv.js';
+export * from './layers/conv1d.js';
 export * from './layers/dense.js';
 export * from './layers/dropout.js';
 export * from './layers/embedding.js';
 export * from './layers/norm.js';
+export * from './layers/phase-shuffle.js';
 export * from './layers/pool.js';
 export * from './layers/recurrent.js';
 export * from './layers/reshape.js';
