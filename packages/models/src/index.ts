@@ -26,5 +26,6 @@ export * from './models/factory.js';
 export * from './models/gan.js';
 export * from './models/model.js';
 export * from './models/networks.js';
+export * from './models/text-lm.js';
 export * from './models/vae.js';
 export * from './train.js';
