@@ -78,22 +78,44 @@ for (const [path, bytes] of files) {
     continue;
   }
   const name = parseClipName(m[1]);
-  if (!name || !/^\d$/.test(name.label) || name.take < 0) throw new Error(`${path}: not {digit}_{speaker}_{take}.wav`);
+  if (!name || !/^\d$/.test(name.label) || name.take < 0)
+    throw new Error(`${path}: not {digit}_{speaker}_{take}.wav`);
   const wav = parseWav(bytes, path);
-  if (wav.sampleRate !== FSDD_SAMPLE_RATE || wav.channels !== 1 || wav.format !== 1 || wav.bitsPerSample !== 16)
+  if (
+    wav.sampleRate !== FSDD_SAMPLE_RATE ||
+    wav.channels !== 1 ||
+    wav.format !== 1 ||
+    wav.bitsPerSample !== 16
+  )
     throw new Error(`${path}: expected 8 kHz mono 16-bit PCM`);
   const view = new DataView(wav.data.buffer, wav.data.byteOffset, wav.data.byteLength);
   const pcm = Int16Array.from({ length: wav.frames }, (_, i) => view.getInt16(2 * i, true));
-  clips.push({ digit: Number(name.label), speaker: name.speaker, take: name.take, samples: pcm.length, pcm, wavSha: sha256(bytes) });
+  clips.push({
+    digit: Number(name.label),
+    speaker: name.speaker,
+    take: name.take,
+    samples: pcm.length,
+    pcm,
+    wavSha: sha256(bytes),
+  });
 }
-clips.sort((a, b) => a.digit - b.digit || (a.speaker < b.speaker ? -1 : a.speaker > b.speaker ? 1 : 0) || a.take - b.take);
+clips.sort(
+  (a, b) =>
+    a.digit - b.digit || (a.speaker < b.speaker ? -1 : a.speaker > b.speaker ? 1 : 0) || a.take - b.take,
+);
 const speakers = [...new Set(clips.map((c) => c.speaker))];
 const keys = new Set(clips.map((c) => `${c.digit}_${c.speaker}_${c.take}`));
 if (clips.length !== 3000 || speakers.length !== 6 || keys.size !== 3000 || clips.some((c) => c.take >= 50))
-  throw new Error(`expected 6 speakers × 10 digits × takes 0–49, got ${clips.length} clips of ${speakers.length} speakers`);
+  throw new Error(
+    `expected 6 speakers × 10 digits × takes 0–49, got ${clips.length} clips of ${speakers.length} speakers`,
+  );
 
 const all = new Int16Array(clips.reduce((s, c) => s + c.samples, 0));
-clips.reduce((at, c) => (all.set(c.pcm, at), at + c.samples), 0);
+let at = 0;
+for (const c of clips) {
+  all.set(c.pcm, at);
+  at += c.samples;
+}
 const index = formatFsddIndex(clips);
 const packed = gzipSync(packPcm16(all), { level: 9 });
 
@@ -108,16 +130,20 @@ writeFileSync(join(out, 'fsdd-clips.tsv'), index);
 writeFileSync(join(out, 'fsdd-samples.bin.gz'), packed);
 
 const pcmBytes = new Uint8Array(all.length * 2);
-all.forEach((v, i) => new DataView(pcmBytes.buffer).setInt16(2 * i, v, true));
+const pcmView = new DataView(pcmBytes.buffer);
+for (let i = 0; i < all.length; i++) pcmView.setInt16(2 * i, all[i], true);
 const lengths = clips.map((c) => c.samples).sort((a, b) => a - b);
 const pct = (p: number) => lengths[Math.min(lengths.length - 1, Math.ceil((p / 100) * lengths.length) - 1)];
-console.log(`${clips.length} clips, ${all.length} samples (${pcmBytes.length} bytes of int16) → ${packed.length} bytes`);
+console.log(
+  `${clips.length} clips, ${all.length} samples (${pcmBytes.length} bytes of int16) → ${packed.length} bytes`,
+);
 console.log(
   `lengths: min ${lengths[0]}, ${[50, 75, 90, 95, 99, 99.5].map((p) => `p${p} ${pct(p)}`).join(', ')}, max ${lengths.at(-1)}`,
 );
-for (const n of [4096, 8192, 16384])
-  console.log(`  ≤ ${n}: ${lengths.filter((l) => l <= n).length} clips`);
-console.log(`first clip ${clips[0].digit}_${clips[0].speaker}_${clips[0].take}.wav: WAV sha256 ${clips[0].wavSha}`);
+for (const n of [4096, 8192, 16384]) console.log(`  ≤ ${n}: ${lengths.filter((l) => l <= n).length} clips`);
+console.log(
+  `first clip ${clips[0].digit}_${clips[0].speaker}_${clips[0].take}.wav: WAV sha256 ${clips[0].wavSha}`,
+);
 console.log(`  its int16 LE samples sha256 ${sha256(pcmBytes.subarray(0, 2 * clips[0].samples))}`);
 console.log(`all samples (int16 LE, in index order) sha256 ${sha256(pcmBytes)}`);
 console.log(`tarball sha256 ${sha256(readFileSync(tarPath))}`);

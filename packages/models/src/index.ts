@@ -16,6 +16,7 @@
  */
 export * from './checkpoint.js';
 export { type EvaluateOptions, evaluateModel, runCli, UsageError } from './cli.js';
+export * from './data/audio-files.js';
 export * from './data/dataset.js';
 export * from './data/idx.js';
 export * from './data/text.js';
