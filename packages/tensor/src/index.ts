@@ -37,5 +37,6 @@ export * from './random.js';
 export * from './registry.js';
 export * from './sampling.js';
 export * from './shape.js';
+export * from './signal.js';
 export { type NestedArray, Tensor } from './tensor.js';
 export * from './views.js';
