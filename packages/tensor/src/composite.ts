@@ -37,7 +37,7 @@ import {
 } from './ops.js';
 import { broadcastShapes, normalizeAxes, normalizeAxis, shapesEqual } from './shape.js';
 import type { Tensor } from './tensor.js';
-import { broadcastTo, reshape, slice, unsqueeze } from './views.js';
+import { broadcastTo, reshape, type SliceSpec, slice, unsqueeze } from './views.js';
 
 const toFloat = (x: Tensor) => (isFloat(x.dtype) ? x : cast(x, 'float32'));
 
@@ -236,8 +236,16 @@ export function stack(tensors: readonly Tensor[], axis = 0): Tensor {
   );
 }
 
+/** `x` sliced along `axis` only: an index drops the axis, a range keeps it. */
+function sliceAlong(x: Tensor, axis: number, spec: SliceSpec): Tensor {
+  return slice(x, ...x.shape.map((_, i) => (i === axis ? spec : null)));
+}
+
 /**
- * Splits along `axis` into pieces of the given sizes, or into `n` equal pieces (views).
+ * Splits along `axis` into pieces of the given sizes, or into `n` equal pieces (views):
+ * `split(x, [n₀, n₁, …], a)[k] = x[…, s_k : s_k + n_k, …]` with `s_k = n₀ + … + n_{k−1}`.
+ * Backward through all the pieces costs O(size of x), not O(pieces × size): autograd joins
+ * their gradients in one concat.
  *
  * @example
  * ```ts
@@ -261,10 +269,30 @@ export function split(x: Tensor, sizesOrCount: number | readonly number[], axis 
   }
   let start = 0;
   return sizes.map((n) => {
-    const specs = x.shape.map((_, i): [number?, number?] => (i === a ? [start, start + n] : []));
     start += n;
-    return slice(x, ...specs);
+    return sliceAlong(x, a, [start - n, start]);
   });
+}
+
+/**
+ * The slices of `x` along `axis`, that axis removed (PyTorch's `unbind`), as views:
+ * `unbind(x, a)[i] = x[…, i, …]`, `x.shape[a]` tensors of shape `x.shape` without axis `a`.
+ * Backward through all of them costs O(size of x), not O(slices × size): autograd joins their
+ * gradients in one concat (zeros for the slices that got none), so a time loop over
+ * `unbind(x, 1)` is linear in the sequence length.
+ *
+ * @example
+ * ```ts
+ * const steps = unbind(projected, 1); // [B, T, G] → T tensors [B, G]
+ * for (const xt of steps) h = cell.forward(xt, h);
+ * ```
+ */
+export function unbind(x: Tensor, axis = 0): Tensor[] {
+  if (!Number.isInteger(axis) || axis < -x.rank || axis >= x.rank) {
+    throw new FluxionError('unbind', `axis ${axis} is out of range for ${fmtShape(x.shape)} ${x.dtype}`);
+  }
+  const a = normalizeAxis('unbind', axis, x.rank);
+  return Array.from({ length: x.shape[a] }, (_, i) => sliceAlong(x, a, i));
 }
 
 /**

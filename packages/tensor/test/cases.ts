@@ -1429,6 +1429,13 @@ export const COMPOSITE_CASES: CompositeCase[] = [
     { tol: DEFAULT_TOL },
   ),
   compositeCase(
+    'unbind',
+    'unbind',
+    single(shapeArb({ minRank: 1 }), general),
+    ([x]) => T.stack(T.unbind(x, -1).reverse(), -1),
+    { tol: DEFAULT_TOL },
+  ),
+  compositeCase(
     'oneHot',
     'oneHot',
     single(shapeArb({ maxRank: 2 }), intValues(0, 4), { dtype: 'int32' }),

@@ -154,7 +154,7 @@ describe('shape errors', () => {
     expectError(() => T.slice(z([4]), 0, 0), 'slice', 'slice: 2 specs for a tensor of shape [4]');
   });
 
-  test('concat, stack, split and take shapes', () => {
+  test('concat, stack, split, unbind and take shapes', () => {
     expectError(
       () => T.concat([z([2, 3]), z([2, 4])], 0),
       'concat',
@@ -164,6 +164,8 @@ describe('shape errors', () => {
     expectError(() => T.stack([z([2]), z([3])]), 'stack', 'stack: all tensors need one shape, got [2], [3]');
     expectError(() => T.split(z([5]), 2), 'split', 'split: cannot split axis 0 of [5] into 2');
     expectError(() => T.split(z([5]), [2, 2]), 'split', /cannot split axis 0 of \[5\] into \[2,2\]/);
+    expectError(() => T.unbind(z([2, 3]), 2), 'unbind', 'unbind: axis 2 is out of range for [2,3] float32');
+    expectError(() => T.unbind(z([])), 'unbind', 'unbind: axis 0 is out of range for [] float32');
     const idx = T.tensor([0, 3], { dtype: 'int32' });
     expectError(
       () => T.take(z([3]), idx),

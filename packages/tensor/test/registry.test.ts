@@ -60,6 +60,7 @@ describe('op case table', () => {
       'elu',
       'stack',
       'split',
+      'unbind',
       'square',
     ];
     const covered = new Set(COMPOSITE_CASES.map((c) => c.op));
