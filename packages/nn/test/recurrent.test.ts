@@ -22,17 +22,19 @@ import {
   type BackendName,
   concat,
   FluxionError,
+  getBackend,
   memoryStats,
   mul,
   reshape,
   scope,
+  sizeOf,
   slice,
   sum,
   type Tensor,
   tensor,
   zeros,
 } from '@fluxion/tensor';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { expectAllClose } from '../../tensor/test/helpers.js';
 import { skipNote, webgpuEnv } from '../../tensor/test/webgpu-env.js';
 import { expectClose, seeded, values } from './helpers.js';
@@ -287,6 +289,30 @@ describe('GRU and LSTM against the recurrence in float64 loops', () => {
     const [o2, [h2, c2]] = lstm.forward(x);
     for (const t of [o2, h2, c2]) t.dispose();
     expect(memoryStats().liveTensors).toBe(before);
+  });
+
+  it('backward writes a number of elements linear in the sequence length', () => {
+    const cpu = getBackend('cpu');
+    /** Elements written by the kernels of one backward pass, per element of the output. */
+    const perOutput = (steps: number) => {
+      const gru = new GRU(I, H, { seed: 21 });
+      const x = seeded([B, steps, I], 22, 'float32');
+      const spy = vi.spyOn(cpu, 'run');
+      try {
+        return scope(() => {
+          const [output] = gru.forward(x);
+          spy.mockClear();
+          sum(output).backward();
+          return spy.mock.calls.reduce((n, [, , out]) => n + sizeOf(out.shape), 0) / output.size;
+        });
+      } finally {
+        spy.mockRestore();
+        x.dispose();
+      }
+    };
+    // The steps' gradients are joined in one concat: the same work per step at T = 4 and 32
+    // (padding each to [B, T, 3H] and adding made it grow with T).
+    expect(perOutput(32)).toBeLessThanOrEqual(perOutput(4) * 1.1);
   });
 });
 

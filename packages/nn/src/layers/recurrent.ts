@@ -22,6 +22,7 @@ import {
   sub,
   type Tensor,
   tanh,
+  unbind,
   zeros,
 } from '@fluxion/tensor';
 import { uniform } from '../init.js';
@@ -364,15 +365,16 @@ abstract class RecurrentLayer<In extends unknown[], Out> extends Module<In, Out>
       const finals: Tensor[][] = [];
       for (let l = 0; l < this.numLayers; l++) {
         const w = this.layerWeights(l);
-        // The input projection of every time step in one product: [B, T, gates·H].
-        const projected = linear(input, w.weightIh, w.biasIh);
+        // The input projection of every time step in one product, [B, T, gates·H], read step by
+        // step (unbind: its backward joins the steps' gradients in one concat, linear in T).
+        const projected = unbind(linear(input, w.weightIh, w.biasIh), 1);
         let state = initial
           ? initial.map((s) => slice(s, l))
           : names.map(() => zeroState(x, batch, this.hiddenSize));
         const outputs: Tensor[] = [];
         for (let t = 0; t < steps; t++) {
           const prev = state;
-          state = scope(() => step(slice(projected, null, t), prev, w));
+          state = scope(() => step(projected[t], prev, w));
           outputs.push(state[0]);
         }
         finals.push(state);
