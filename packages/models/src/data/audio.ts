@@ -413,7 +413,8 @@ export function unpackPcm16(bytes: Uint8Array, source = 'packed samples'): Int16
 
 /**
  * The FSDD clips from the two shipped files (the index text and the gunzipped samples), as
- * {@link AudioClip}s at 8 kHz (int16 / 32768) with their raw int16 samples; a
+ * {@link AudioClip}s at 8 kHz (int16 / 32768) with their raw int16 samples (the clips are views of
+ * two arrays that hold all the samples); a
  * {@link FluxionError} when the index and the samples disagree. Runs in a browser too, given the
  * files (e.g. gunzipped with `DecompressionStream('gzip')`).
  *
@@ -432,11 +433,14 @@ export function fsddClips(indexText: string, packed: Uint8Array): (AudioClip & {
       'fsddClips',
       `fsdd-clips.tsv lists ${total} samples but fsdd-samples.bin.gz holds ${pcm.length}; the two files do not belong together`,
     );
+  const scaled = new Float32Array(pcm.length); // one buffer; each clip is a view of it
+  for (let i = 0; i < pcm.length; i++) scaled[i] = pcm[i] / 32768;
   let at = 0;
   return entries.map((e) => {
-    const clip = pcm.subarray(at, (at += e.samples));
+    const clip = pcm.subarray(at, at + e.samples);
+    const samples = scaled.subarray(at, (at += e.samples));
     return {
-      samples: Float32Array.from(clip, (v) => v / 32768),
+      samples,
       sampleRate: FSDD_SAMPLE_RATE,
       label: String(e.digit),
       speaker: e.speaker,
