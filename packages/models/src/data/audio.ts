@@ -59,8 +59,9 @@ function besselI0(x: number): number {
  * computed once (a polyphase bank) when L ≤ 4096, and per sample otherwise. Samples outside the
  * input count as zeros. The output has ⌈len·to/from⌉ samples; equal rates return a copy.
  *
- * With the defaults, tones below 0.8 of the lower Nyquist frequency keep their amplitude (within
- * 0.1 %) and tones above it are removed (by 60 dB and more above 0.99 of it).
+ * With the defaults (measured, in fractions of the lower Nyquist frequency): tones up to 0.8 keep
+ * their amplitude within 0.05 %, 0.85 loses 0.2 dB, the cutoff 0.9 is −6 dB, 0.95 −33 dB, and
+ * from 0.99 up they are about 90 dB down. At 8 kHz: flat to 3.2 kHz, nothing left above 4 kHz.
  *
  * @example
  * ```ts
