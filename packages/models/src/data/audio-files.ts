@@ -125,7 +125,9 @@ export interface AudioFolderOptions extends AudioDatasetOptions {
  * convention (`dir/7_george_0.wav` is a 7), so an extracted FSDD `recordings/` folder loads as it
  * is. Labels that are all whole numbers are the class ids; other labels (`yes/`, `no/`) are
  * numbered in sorted order (`classNames`). Files and folders whose names start with `.` are
- * skipped. Any WAV format {@link decodeWav} reads is accepted, stereo is averaged to mono.
+ * skipped. Any WAV format {@link decodeWav} reads is accepted, stereo is averaged to mono. Clips
+ * are in the sorted order of their paths within each part. (The 3,000 FSDD WAV files loaded this
+ * way give exactly the clips and split of {@link loadFsdd}, in another order.)
  *
  * Errors ({@link FluxionError}, naming the file): the folder is missing or holds no WAV files, a
  * file that is not `.wav`, a file in `dir` itself whose name carries no label, a WAV file that
