@@ -484,20 +484,16 @@ export function sumSlices(pieces: readonly SlicePiece[], shape: readonly number[
   // Runs of slices along one axis, each sorted and free of overlaps (greedy interval colouring).
   const runs: { axis: number; end: number; pieces: SlicePiece[] }[] = [];
   const others: SlicePiece[] = [];
-  const bands = pieces.map((p) => ({ p, axis: bandAxis(p.params, shape) }));
-  bands.sort(
-    (a, b) =>
-      (a.axis ?? -1) - (b.axis ?? -1) ||
-      (a.axis === null ? 0 : a.p.params.starts[a.axis] - b.p.params.starts[b.axis!]),
-  );
-  for (const { p, axis } of bands) {
-    if (axis === null) {
-      others.push(p);
-      continue;
-    }
-    const start = p.params.starts[axis];
-    const run = runs.find((r) => r.axis === axis && r.end <= start);
+  const bands: { p: SlicePiece; axis: number; start: number }[] = [];
+  for (const p of pieces) {
+    const axis = bandAxis(p.params, shape);
+    if (axis === null) others.push(p);
+    else bands.push({ p, axis, start: p.params.starts[axis] });
+  }
+  bands.sort((a, b) => a.axis - b.axis || a.start - b.start);
+  for (const { p, axis, start } of bands) {
     const end = start + p.params.shape[axis];
+    const run = runs.find((r) => r.axis === axis && r.end <= start);
     if (run) {
       run.pieces.push(p);
       run.end = end;
