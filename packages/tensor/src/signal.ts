@@ -199,31 +199,41 @@ function dftBasis(g: Geometry, inverse: boolean): Float64Array {
   return b;
 }
 
-/** `[B, L]` extended by `p` samples at each end by `mode` (one `take` of host-built indices, or `pad`). */
+/**
+ * `[B, L]` extended by `p` samples at each end by `mode`, from slices of the signal joined by one
+ * concat: reflect reverses `x[1 … p]` and `x[L−1−p … L−2]` (a take of `p` indices within each
+ * slice, so its gradient, a scatter-add, touches only those `p` samples), replicate broadcasts the
+ * end samples, circular wraps the other end around.
+ */
 function padSignal(x: Tensor, p: number, mode: PadMode): Tensor {
-  const len = x.shape[1];
-  if (mode === 'constant')
+  const [b, len] = x.shape;
+  if (!['reflect', 'replicate', 'circular', 'constant'].includes(mode))
+    throw new FluxionError('stft', `padMode must be reflect, constant, replicate or circular, got ${mode}`);
+  const need = mode === 'reflect' ? p + 1 : mode === 'circular' ? p : 1;
+  if (len < need) {
+    throw new FluxionError(
+      'stft',
+      `${mode} padding of ${p} needs a signal of length ≥ ${need}, got ${len} (use center: false or padMode 'constant')`,
+    );
+  }
+  if (mode === 'constant' || p === 0)
     return pad(x, [
       [0, 0],
       [p, p],
     ]);
-  const limit = mode === 'reflect' ? len - 1 : mode === 'circular' ? len : Number.POSITIVE_INFINITY;
-  if (!['reflect', 'replicate', 'circular'].includes(mode))
-    throw new FluxionError('stft', `padMode must be reflect, constant, replicate or circular, got ${mode}`);
-  if (p > limit || len === 0) {
-    throw new FluxionError(
-      'stft',
-      `${mode} padding of ${p} needs a signal longer than that, got length ${len} (use center: false or padMode 'constant')`,
+  const part = (lo: number, hi: number) => slice(x, null, [lo, hi]);
+  let ends: [Tensor, Tensor];
+  if (mode === 'circular') ends = [part(len - p, len), part(0, p)];
+  else if (mode === 'replicate') ends = [expand(part(0, 1), [b, p]), expand(part(len - 1, len), [b, p])];
+  else {
+    const reverse = tensor(
+      Int32Array.from({ length: p }, (_, i) => p - 1 - i),
+      [p],
+      { dtype: 'int32', backend: x.backend.name },
     );
+    ends = [take(part(1, p + 1), reverse, 1), take(part(len - 1 - p, len - 1), reverse, 1)];
   }
-  const idx = Int32Array.from({ length: len + 2 * p }, (_, j) => {
-    const i = j - p;
-    if (i >= 0 && i < len) return i;
-    if (mode === 'replicate') return i < 0 ? 0 : len - 1;
-    if (mode === 'circular') return (i + len) % len;
-    return i < 0 ? -i : 2 * (len - 1) - i;
-  });
-  return take(x, tensor(idx, [idx.length], { dtype: 'int32', backend: x.backend.name }), 1);
+  return concat([ends[0], x, ends[1]], 1);
 }
 
 /** Overlap-add of frames `[B, N, T]` hop apart into `[B, N + hop·(T−1)]` (the adjoint of framing). */
@@ -342,9 +352,10 @@ export function istft(spectrum: Spectrum, options: IstftOptions): Tensor {
     const b = sizeOf(lead);
     const opts = { dtype: real.dtype, backend: real.backend.name };
     const both = concat([reshape(real, [b, bins, frames]), reshape(imag, [b, bins, frames])], 1);
-    const basis = tensor(dftBasis(g, true), [g.nFft, 2 * bins], opts);
+    // The window scales the rows of the [nFft, 2F] synthesis matrix, not the [B, nFft, T] frames.
     const column = reshape(w, [g.nFft, 1]);
-    const y = overlapAdd(mul(matmul(basis, both), column), g.hop);
+    const basis = mul(tensor(dftBasis(g, true), [g.nFft, 2 * bins], opts), column);
+    const y = overlapAdd(matmul(basis, both), g.hop);
     const envelope = overlapAdd(expand(reshape(square(column), [1, g.nFft, 1]), [1, g.nFft, frames]), g.hop);
     const out = div(slice(y, null, [start, stop]), slice(envelope, null, [start, stop]));
     const padded =

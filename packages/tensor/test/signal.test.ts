@@ -482,7 +482,7 @@ describe('errors', () => {
     );
     expect(() => stft(x, { nFft: 8, hopLength: 1.5 })).toThrow(/^stft: hopLength must be a positive integer/);
     expect(() => stft(signal([5], 1), { nFft: 16 })).toThrow(
-      /^stft: reflect padding of 8 needs a signal longer/,
+      /^stft: reflect padding of 8 needs a signal of length ≥ 9, got 5/,
     );
     expect(() => stft(signal([5], 1), { nFft: 16, center: false })).toThrow(/is shorter than nFft = 16/);
     expect(() => stft(x, { nFft: 8, window: tensor([1, 2]) })).toThrow(
