@@ -22,7 +22,14 @@ import { sizeOf } from './shape.js';
 import type { Tensor } from './tensor.js';
 import { expand, fold, reshape, slice, windows } from './views.js';
 
-/** A complex spectrum as two real tensors of one shape `[..., freq, frames]`. */
+/**
+ * A complex spectrum as two real tensors of one shape `[..., freq, frames]`.
+ *
+ * @example
+ * ```ts
+ * const { real, imag }: Spectrum = stft(wave, { nFft: 256 });
+ * ```
+ */
 export interface Spectrum {
   /** Real part. */
   real: Tensor;
@@ -30,10 +37,27 @@ export interface Spectrum {
   imag: Tensor;
 }
 
-/** How {@link stft} extends the signal by `nFft/2` at each end when `center` is true (PyTorch's `pad_mode`). */
+/**
+ * How {@link stft} extends the signal by `⌊nFft/2⌋` at each end when `center` is true (PyTorch's
+ * `pad_mode`): `reflect` mirrors without repeating the end sample (`x[2], x[1] | x[0], x[1], …`),
+ * `replicate` repeats it, `circular` wraps around, `constant` pads zeros.
+ *
+ * @example
+ * ```ts
+ * stft(wave, { nFft: 256, padMode: 'constant' });
+ * ```
+ */
 export type PadMode = 'reflect' | 'constant' | 'replicate' | 'circular';
 
-/** The frame geometry shared by {@link stft}, {@link istft}, {@link melSpectrogram} and {@link griffinLim}. */
+/**
+ * The frame geometry shared by {@link stft}, {@link istft}, {@link melSpectrogram} and
+ * {@link griffinLim}: pass the same options to stft and istft for a round trip.
+ *
+ * @example
+ * ```ts
+ * const frame: FrameOptions = { nFft: 256, hopLength: 64, window: hannWindow(256, { backend: 'webgpu' }) };
+ * ```
+ */
 export interface FrameOptions {
   /** DFT size, the length of a frame (a positive integer). */
   nFft: number;
@@ -54,13 +78,27 @@ export interface FrameOptions {
   onesided?: boolean;
 }
 
-/** Options of {@link stft}. */
+/**
+ * Options of {@link stft}.
+ *
+ * @example
+ * ```ts
+ * const options: StftOptions = { nFft: 512, hopLength: 128, center: true, padMode: 'reflect' };
+ * ```
+ */
 export interface StftOptions extends FrameOptions {
   /** How the signal is extended when `center` is true (default `'reflect'`). */
   padMode?: PadMode;
 }
 
-/** Options of {@link istft}. */
+/**
+ * Options of {@link istft}.
+ *
+ * @example
+ * ```ts
+ * istft(spectrum, { nFft: 256, hopLength: 64, length: 8000 });
+ * ```
+ */
 export interface IstftOptions extends FrameOptions {
   /** Length of the output signal: trimmed, or zero-padded at the end (default: all the frames give). */
   length?: number;
@@ -322,14 +360,11 @@ export function stft(x: Tensor, options: StftOptions): Spectrum {
  * ```
  */
 export function istft(spectrum: Spectrum, options: IstftOptions): Tensor {
-  const { real, imag } = spectrum ?? {};
-  if (!real || !imag) throw new FluxionError('istft', 'expected a spectrum { real, imag }');
-  checkFloat('istft', 'real', real, 2);
+  checkSpectrum('istft', spectrum, 2);
+  const { real, imag } = spectrum;
   const g = geometry('istft', options);
   const describe = () =>
     `real ${fmtShape(real.shape)} ${real.dtype}, imag ${fmtShape(imag.shape)} ${imag.dtype}`;
-  if (imag.dtype !== real.dtype || imag.shape.join() !== real.shape.join())
-    throw new FluxionError('istft', `real and imag need one shape and dtype, got ${describe()}`);
   const [bins, frames] = real.shape.slice(-2);
   if (bins !== g.bins || frames < 1) {
     throw new FluxionError(
@@ -383,18 +418,23 @@ function checkNola(g: Geometry, w: Float64Array, frames: number, start: number, 
   }
 }
 
-function checkSpectrum(op: string, s: Spectrum): void {
+/** `f` applied to the real and the imaginary part. */
+const parts = (f: (part: Tensor, key: keyof Spectrum) => Tensor, s: Spectrum): Spectrum => ({
+  real: f(s.real, 'real'),
+  imag: f(s.imag, 'imag'),
+});
+
+/** A {@link Spectrum} of two float tensors of one shape and dtype, of rank ≥ `minRank`. */
+function checkSpectrum(op: string, s: Spectrum, minRank = 0): void {
   if (!s?.real || !s.imag) throw new FluxionError(op, 'expected a spectrum { real, imag }');
-  if (
-    s.real.dtype !== s.imag.dtype ||
-    s.real.shape.join() !== s.imag.shape.join() ||
-    !isFloat(s.real.dtype)
-  ) {
+  const { real, imag } = s;
+  if (real.dtype !== imag.dtype || real.shape.join() !== imag.shape.join() || !isFloat(real.dtype)) {
     throw new FluxionError(
       op,
-      `real and imag need one shape and float dtype, got ${fmtShape(s.real.shape)} ${s.real.dtype}, ${fmtShape(s.imag.shape)} ${s.imag.dtype}`,
+      `real and imag need one shape and float dtype, got ${fmtShape(real.shape)} ${real.dtype}, ${fmtShape(imag.shape)} ${imag.dtype}`,
     );
   }
+  checkFloat(op, 'real', real, minRank);
 }
 
 /**
@@ -431,7 +471,7 @@ export function powerSpectrum(spectrum: Spectrum): Tensor {
 export function magnitude(spectrum: Spectrum, eps = 1e-12): Tensor {
   checkSpectrum('magnitude', spectrum);
   if (!(eps >= 0)) throw new FluxionError('magnitude', `eps must be ≥ 0, got ${eps}`);
-  return scope(() => sqrt(add(add(square(spectrum.real), square(spectrum.imag)), eps)));
+  return scope(() => sqrt(add(powerSpectrum(spectrum), eps)));
 }
 
 /**
@@ -463,7 +503,14 @@ export function melToHz(mel: number, htk = false): number {
   return mel < 15 ? (200 * mel) / 3 : 1000 * Math.exp((Math.log(6.4) * (mel - 15)) / 27);
 }
 
-/** Options of {@link melFilterbank}. */
+/**
+ * Options of {@link melFilterbank}.
+ *
+ * @example
+ * ```ts
+ * melFilterbank(40, 512, 16000, { fMin: 20, fMax: 7600, htk: true, norm: null });
+ * ```
+ */
 export interface MelOptions {
   /** Lowest frequency in Hz (default 0). */
   fMin?: number;
@@ -546,7 +593,14 @@ export function melFilterbank(
   return tensor(out, [nMels, bins], { dtype, backend });
 }
 
-/** Options of {@link melSpectrogram}: the STFT's, the filterbank's, and the power. */
+/**
+ * Options of {@link melSpectrogram}: the STFT's, the filterbank's, and the power.
+ *
+ * @example
+ * ```ts
+ * const options: MelSpectrogramOptions = { sampleRate: 8000, nFft: 256, hopLength: 64, nMels: 64, power: 1 };
+ * ```
+ */
 export interface MelSpectrogramOptions extends StftOptions, Omit<MelOptions, 'dtype' | 'backend'> {
   /** Sample rate of the signal in Hz. */
   sampleRate: number;
@@ -618,7 +672,14 @@ export function logMel(x: Tensor, eps = 1e-10): Tensor {
   return scope(() => log(clamp(x, eps)));
 }
 
-/** Options of {@link griffinLim}. */
+/**
+ * Options of {@link griffinLim}; the frame geometry must be the one the magnitude was made with.
+ *
+ * @example
+ * ```ts
+ * griffinLim(mag, { hopLength: 64, nIter: 64, momentum: 0.99, seed: 1, length: 8000 });
+ * ```
+ */
 export interface GriffinLimOptions extends Omit<FrameOptions, 'nFft' | 'center' | 'onesided'> {
   /** DFT size (default `2·(F − 1)`, from the one-sided magnitude's F). */
   nFft?: number;
@@ -680,22 +741,22 @@ export function griffinLim(magnitude: Tensor, options: GriffinLimOptions = {}): 
   const opts = { dtype: magnitude.dtype, backend: magnitude.backend.name };
   return scope(() => {
     const s = power === 1 ? magnitude : pow(magnitude, 1 / power);
-    const synth = (phase: Spectrum) => istft({ real: mul(s, phase.real), imag: mul(s, phase.imag) }, frame);
+    const synth = (phase: Spectrum) =>
+      istft(
+        parts((c) => mul(s, c), phase),
+        frame,
+      );
     const angle = mul(randInit ? rand(s.shape, { ...opts, seed }) : tensor(0, [], opts), 2 * Math.PI);
     let phase: Spectrum = { real: cos(angle), imag: sin(angle) };
     let prev: Spectrum | null = null;
     for (let i = 0; i < nIter; i++) {
       const step = scope(() => {
         const rebuilt = stft(synth(phase), frame);
+        const last = prev;
         const t =
-          prev && momentum > 0
-            ? {
-                real: add(rebuilt.real, mul(sub(rebuilt.real, prev.real), momentum)),
-                imag: add(rebuilt.imag, mul(sub(rebuilt.imag, prev.imag), momentum)),
-              }
-            : rebuilt;
+          last && momentum > 0 ? parts((c, k) => add(c, mul(sub(c, last[k]), momentum)), rebuilt) : rebuilt;
         const norm = add(sqrt(powerSpectrum(t)), 1e-16);
-        return { phase: { real: div(t.real, norm), imag: div(t.imag, norm) }, rebuilt };
+        return { phase: parts((c) => div(c, norm), t), rebuilt };
       });
       for (const old of [phase, prev]) {
         old?.real.dispose();
