@@ -19,36 +19,31 @@
  * [0, 1] pixels, the MLP GAN collapsed to a single image within a few epochs in two independent
  * implementations, while tanh with [−1, 1] trained to varied digits.
  */
-import { gradients, noGrad } from '@fluxion/autograd';
+import { noGrad } from '@fluxion/autograd';
 import { Adam, type AnyModule, bceWithLogits, type Sequential } from '@fluxion/nn';
 import {
   add,
   clamp,
   concat,
   fullLike,
-  keep,
   mean,
   mul,
   neg,
   oneHot,
-  rand,
   randint,
   randn,
   scope,
-  sqrt,
-  square,
   sub,
-  sum,
   type Tensor,
   tensor,
 } from '@fluxion/tensor';
 import type { Batch } from '../data/dataset.js';
+import { adversarialStep, wganGpLoss } from './adversarial.js';
 import {
   type AnyOptimizer,
   type BaseConfig,
   type GenerativeModel,
   noiseGenerator,
-  readLosses,
   type SampleOptions,
   type StepLosses,
 } from './model.js';
@@ -99,10 +94,6 @@ export function ganDefaults(kind: GanConfig['kind']): GanConfig {
     gpWeight: 10,
     criticSteps: 5,
   };
-}
-
-function setTrainable(module: AnyModule, trainable: boolean): void {
-  for (const p of module.parameters()) p.requiresGrad = trainable;
 }
 
 /**
@@ -181,23 +172,16 @@ export class Gan implements GenerativeModel {
   /** The discriminator's loss on a real and a generated batch. */
   private discriminatorLoss(real: Tensor, fake: Tensor, labels: Tensor | null): Tensor {
     const { objective, labelSmoothing, gpWeight } = this.config;
+    if (objective === 'wgan-gp') {
+      return wganGpLoss((x) => this.discriminate(x, labels), real, fake, gpWeight, this.noise).loss;
+    }
+    // −[log D(x) + log(1 − D(G(z)))], from logits.
     const dReal = this.discriminate(real, labels);
     const dFake = this.discriminate(fake, labels);
-    if (objective !== 'wgan-gp') {
-      // −[log D(x) + log(1 − D(G(z)))], from logits.
-      return add(
-        bceWithLogits(dReal, fullLike(dReal, 1 - labelSmoothing)),
-        bceWithLogits(dFake, fullLike(dFake, 0)),
-      );
-    }
-    // Critic: E[D(G(z))] − E[D(x)] + λ E[(‖∇ₓ̂ D(x̂)‖₂ − 1)²], x̂ = εx + (1 − ε)G(z).
-    const eps = rand([real.shape[0], 1], { generator: this.noise });
-    const interp = add(mul(eps, real), mul(sub(1, eps), fake));
-    interp.requiresGrad = true;
-    const [g] = gradients(sum(this.discriminate(interp, labels)), [interp], { createGraph: true });
-    const norm = sqrt(add(sum(square(g), 1), 1e-12));
-    const penalty = mean(square(sub(norm, 1)));
-    return add(sub(mean(dFake), mean(dReal)), mul(penalty, gpWeight));
+    return add(
+      bceWithLogits(dReal, fullLike(dReal, 1 - labelSmoothing)),
+      bceWithLogits(dFake, fullLike(dFake, 0)),
+    );
   }
 
   /** The generator's loss on a fresh generated batch. */
@@ -221,32 +205,16 @@ export class Gan implements GenerativeModel {
     const n = images.shape[0];
     const updateG = this.config.objective !== 'wgan-gp' || this.steps % this.config.criticSteps === 0;
     this.steps++;
-    const [dLoss, gLoss] = scope(() => {
-      const y = this.config.conditional ? oneHot(labels, this.config.classes) : null;
-      const real = sub(mul(images, 2), 1);
-      const fake = noGrad(() => this.generate(n, y));
-      const d = this.discriminatorLoss(real, fake, y);
-      this.optD.zeroGrad();
-      d.backward();
-      this.optD.step();
-      let g: Tensor | null = null;
-      if (updateG) {
-        setTrainable(this.discriminator, false);
-        try {
-          g = this.generatorLoss(n, y);
-          this.optG.zeroGrad();
-          g.backward();
-          this.optG.step();
-        } finally {
-          setTrainable(this.discriminator, true);
-        }
-      }
-      return [keep(d), g ? keep(g) : null] as const;
-    });
-    if (!gLoss) return { ...(await readLosses({ d: dLoss })), g: this.lastG };
-    const losses = await readLosses({ d: dLoss, g: gLoss });
-    this.lastG = losses.g;
-    return losses;
+    return adversarialStep(
+      this,
+      () => {
+        const y = this.config.conditional ? oneHot(labels, this.config.classes) : null;
+        const real = sub(mul(images, 2), 1);
+        return { y, real, fake: noGrad(() => this.generate(n, y)) };
+      },
+      ({ y, real, fake }) => ({ d: this.discriminatorLoss(real, fake, y) }),
+      updateG ? ({ y }) => this.generatorLoss(n, y) : null,
+    );
   }
 
   /** `n` images in [0, 1]; conditional models take one label per image (random digits otherwise). */
