@@ -16,8 +16,11 @@
 import {
   add,
   broadcastTo,
+  CONV_INPUT_ROLES,
+  type ConvResult,
   cast,
   concat,
+  conv,
   cos,
   div,
   equal,
@@ -365,6 +368,21 @@ export const VJPS: VjpTable = {
       ...(needs.length === 3 ? [needs[2] ? sumToShape(g, [g.shape[g.rank - 1]]) : null] : []),
     ],
   },
+  // conv is linear in each input: the gradient with respect to either one is the conv that computes
+  // that input's role from the other input and g (the output's role), with the input's size.
+  conv: {
+    saveInputs: [0, 1],
+    vjp: (g, { inputs, meta, needs, params }) => {
+      const roles = CONV_INPUT_ROLES[params.result];
+      const have = { [roles[0]]: inputs[0], [roles[1]]: inputs[1], [CONV_RESULT_ROLE[params.result]]: g };
+      return roles.map((role, i) => {
+        if (!needs[i]) return null;
+        const result = CONV_ROLE_RESULT[role];
+        const [p, q] = CONV_INPUT_ROLES[result];
+        return conv(have[p], have[q], { ...params, result, size: [meta[i].shape[2], meta[i].shape[3]] });
+      });
+    },
+  },
   // concat copies blocks: each input's gradient is its block of g
   concat: {
     vjp: (g, { meta, needs, params: { axis } }) => {
@@ -428,6 +446,10 @@ export const VJPS: VjpTable = {
   },
   fold: { vjp: (g, { params: { kernel, stride, dilation } }) => [windows(g, kernel, { stride, dilation })] },
 };
+
+/** The tensor each `conv` result is: output y, input (image) x, weight w; and back. */
+const CONV_RESULT_ROLE = { output: 'y', input: 'x', weight: 'w' } as const;
+const CONV_ROLE_RESULT: Record<'x' | 'w' | 'y', ConvResult> = { y: 'output', x: 'input', w: 'weight' };
 
 /**
  * One slice's gradient on its way back to the sliced tensor: `g` is the gradient of

@@ -11,10 +11,15 @@
  * - `reduce` (sum, prod, max, min) and `argReduce` (argmax, argmin) over a sorted set of axes.
  * - `view` ops (reshape, permute, expand, slice, windows) are metadata over the same storage: no
  *   kernel.
- * - the rest (`where`, `cast`, `matmul`, `concat`, `take`, `scatterAdd`, `pad`, `fold`, `copy`,
- *   `random`, `leakyRelu` and its derivative `leakyReluGrad`) each have their own kernel.
+ * - the rest (`where`, `cast`, `matmul`, `conv`, `concat`, `take`, `scatterAdd`, `pad`, `fold`,
+ *   `copy`, `random`, `leakyRelu` and its derivative `leakyReluGrad`) each have their own kernel.
  *   `leakyRelu` is a primitive rather than `where(x > 0, x, slope·x)` because a GAN runs it after
  *   every layer: one kernel instead of three forward, one instead of four backward.
+ *   `conv` is a primitive rather than `pad` + `windows` + `matmul` (im2col) for speed and memory:
+ *   im2col copies every input element KH·KW times into a column matrix (26M floats for one
+ *   WaveGAN layer) and its gradient needs `fold`; the `conv` kernels read the image through the
+ *   convolution's index arithmetic instead (implicit GEMM). One primitive covers the forward pass
+ *   and both gradients, and its VJPs are `conv`s again, so second derivatives work.
  *
  * Everything else (mean, softmax, logSumExp, clamp, …) is composed from these in `composite.ts`.
  */
@@ -117,6 +122,34 @@ export interface WindowParams {
   dilation: [number, number];
 }
 
+/** Which of a convolution's three tensors a `conv` op computes from the other two. */
+export type ConvResult = 'output' | 'input' | 'weight';
+
+/**
+ * Parameters of `conv`. A grouped 2-D convolution relates an image `x [N, C, H, W]`, a weight
+ * `w [O, C/G, KH, KW]` and an output `y [N, O, OH, OW]` through
+ * `y[n, o, a, b] = Σ_{c, i, j} w[o, c, i, j] · x[n, g·C/G + c, a·sh + i·dh − ph, b·sw + j·dw − pw]`
+ * (g = ⌊o / (O/G)⌋; taps outside the image read 0). That is linear in x and in w, and `conv`
+ * computes one of the three tensors from the other two:
+ * - `output`: inputs `(x, w)`, result `y` (the convolution; `size` = `[OH, OW]`);
+ * - `input`: inputs `(y, w)`, result `x`, the adjoint in x (the transposed convolution and the
+ *   input gradient; `size` = `[H, W]`);
+ * - `weight`: inputs `(x, y)`, result `w`, the adjoint in w (the weight gradient; `size` =
+ *   `[KH, KW]`).
+ *
+ * `size` is the result's spatial size; the other sizes are the inputs'. Every pair of sizes is
+ * allowed (taps that fall outside any of the three tensors count 0), so the gradient of any `conv`
+ * is a `conv` whose result has exactly the shape of the input it differentiates.
+ */
+export interface ConvParams {
+  result: ConvResult;
+  size: [number, number];
+  stride: [number, number];
+  padding: [number, number];
+  dilation: [number, number];
+  groups: number;
+}
+
 /** Output positions of windows along one axis: `⌊(size − dilation·(kernel − 1) − 1) / stride⌋ + 1`. */
 export function windowCount(size: number, kernel: number, stride: number, dilation: number): number {
   return Math.floor((size - dilation * (kernel - 1) - 1) / stride) + 1;
@@ -134,6 +167,8 @@ export type OpParamMap = { [K in UnaryOp]: Record<string, never> } & {
    * optional third input, a bias `[N]`, is added to every row of the product as it is stored.
    */
   matmul: Record<string, never>;
+  /** Convolution: the output, or the adjoint in the input or in the weight (see {@link ConvParams}). */
+  conv: ConvParams;
   concat: { axis: number };
   /**
    * `take(x, idx, axis)`: out = x.shape[:axis] + idx.shape + x.shape[axis+1:] (NumPy `take`).
@@ -374,6 +409,45 @@ export const OPS: { [K in OpName]: OpDef<K> } = {
       return { shape: [...a.shape.slice(0, -1), b.shape[r - 1]], dtype };
     },
   },
+  conv: {
+    kind: 'other',
+    infer(inputs, params) {
+      arity('conv', inputs, 2);
+      const dtype = sameDtype('conv', inputs);
+      if (!isFloat(dtype)) throw new FluxionError('conv', `needs float inputs, got ${describe(inputs)}`);
+      checkConvParams(params);
+      const roles = CONV_INPUT_ROLES[params.result];
+      const named: Partial<Record<'x' | 'w' | 'y', readonly number[]>> = {};
+      inputs.forEach((t, i) => {
+        if (t.shape.length !== 4) {
+          throw new FluxionError(
+            'conv',
+            `${params.result}: expected rank-4 ${CONV_ROLE_NAMES[roles[i]]}, got ${describe(inputs)}`,
+          );
+        }
+        named[roles[i]] = t.shape;
+      });
+      const { x, w, y } = named;
+      const G = params.groups;
+      const fail = (why: string): never => {
+        throw new FluxionError('conv', `${params.result}: ${why}, got ${describe(inputs)} (groups ${G})`);
+      };
+      if (x && y && x[0] !== y[0]) fail('image and output batch sizes differ');
+      if (x && x[1] % G !== 0) fail('image channels are not divisible by groups');
+      if (y && y[1] % G !== 0) fail('output channels are not divisible by groups');
+      if (w && w[0] % G !== 0) fail('weight output channels are not divisible by groups');
+      if (x && w && x[1] !== w[1] * G) fail('image channels ≠ weight input channels × groups');
+      if (y && w && y[1] !== w[0]) fail('output channels ≠ weight output channels');
+      const [h, wd] = params.size;
+      const shape =
+        params.result === 'output'
+          ? [x![0], w![0], h, wd]
+          : params.result === 'input'
+            ? [y![0], w![1] * G, h, wd]
+            : [y![1], x![1] / G, h, wd];
+      return { shape, dtype };
+    },
+  },
   concat: {
     kind: 'other',
     infer(inputs, { axis }) {
@@ -531,6 +605,31 @@ export const OPS: { [K in OpName]: OpDef<K> } = {
     },
   },
 };
+
+/** The tensors a `conv` of each result takes, in order: image x, weight w, output y. */
+export const CONV_INPUT_ROLES: Record<ConvResult, readonly ['x' | 'w' | 'y', 'x' | 'w' | 'y']> = {
+  output: ['x', 'w'],
+  input: ['y', 'w'],
+  weight: ['x', 'y'],
+};
+const CONV_ROLE_NAMES = { x: 'image [N, C, H, W]', w: 'weight [O, C/G, KH, KW]', y: 'output [N, O, OH, OW]' };
+
+function checkConvParams({ result, size, stride, padding, dilation, groups }: ConvParams): void {
+  if (!(result in CONV_INPUT_ROLES))
+    throw new FluxionError('conv', `result must be output, input or weight, got ${JSON.stringify(result)}`);
+  for (const [name, pair, min] of [
+    ['size', size, 1],
+    ['stride', stride, 1],
+    ['padding', padding, 0],
+    ['dilation', dilation, 1],
+  ] as const) {
+    if (pair.length !== 2 || !pair.every((v) => Number.isInteger(v) && v >= min)) {
+      throw new FluxionError('conv', `${name} must be two integers ≥ ${min}, got [${pair}]`);
+    }
+  }
+  if (!Number.isInteger(groups) || groups < 1)
+    throw new FluxionError('conv', `groups must be a positive integer, got ${groups}`);
+}
 
 function checkWindowParams(op: string, { kernel, stride, dilation }: WindowParams): void {
   for (const [name, pair] of [

@@ -1308,6 +1308,87 @@ const VIEW_CASES: OpCase[] = [
   },
 ];
 
+/** A `conv` case's fixed geometry (`size` comes from the shapes). */
+interface ConvCaseGeometry {
+  stride: [number, number];
+  padding: [number, number];
+  dilation: [number, number];
+  groups: number;
+}
+
+/** Output size of a convolution along one axis. */
+const convOut = (n: number, k: number, s: number, p: number, d: number) =>
+  Math.floor((n + 2 * p - d * (k - 1) - 1) / s) + 1;
+
+/**
+ * Inputs of a `conv` case: image x [N, C, H, W], weight w [O, C/G, KH, KW] and output
+ * y [N, O, OH, OW] shapes drawn together (OH, OW from the forward formula), then the two the
+ * result needs, in that result's order, in any storage layout.
+ */
+function convInputs(result: T.ConvResult, g: ConvCaseGeometry): fc.Arbitrary<HostTensor[]> {
+  return fc
+    .tuple(int(1, 2), int(1, 2), int(1, 3), int(1, 3), int(1, 3), int(3, 7), int(3, 9))
+    .filter(([, , , kh, kw, h, w]) => {
+      const oh = convOut(h, kh, g.stride[0], g.padding[0], g.dilation[0]);
+      return oh >= 1 && convOut(w, kw, g.stride[1], g.padding[1], g.dilation[1]) >= 1;
+    })
+    .chain(([n, cg, og, kh, kw, h, w]) => {
+      const oh = convOut(h, kh, g.stride[0], g.padding[0], g.dilation[0]);
+      const ow = convOut(w, kw, g.stride[1], g.padding[1], g.dilation[1]);
+      const shapes = {
+        x: [n, cg * g.groups, h, w],
+        w: [og * g.groups, cg, kh, kw],
+        y: [n, og * g.groups, oh, ow],
+      };
+      const [a, b] = T.CONV_INPUT_ROLES[result];
+      return fc.tuple(hostArb(shapes[a], general), hostArb(shapes[b], general));
+    });
+}
+
+/** A `conv` case: the result's size is the one the forward formula pairs with the inputs. */
+function convCase(name: string, result: T.ConvResult, g: ConvCaseGeometry): OpCase {
+  return {
+    name,
+    op: 'conv',
+    inputs: convInputs(result, g),
+    run: ([a, b]) => {
+      let size: [number, number];
+      if (result === 'output') {
+        size = [0, 1].map((i) =>
+          convOut(a.shape[2 + i], b.shape[2 + i], g.stride[i], g.padding[i], g.dilation[i]),
+        ) as [number, number];
+      } else if (result === 'weight') {
+        // The largest kernel whose output has y's size, capped at 3 (what convInputs draws).
+        size = [0, 1].map((i) => {
+          let k = 3;
+          while (convOut(a.shape[2 + i], k, g.stride[i], g.padding[i], g.dilation[i]) < b.shape[2 + i]) k--;
+          return k;
+        }) as [number, number];
+      } else {
+        // The transposed convolution's size (no output padding): the smallest image for y.
+        size = [0, 1].map((i) =>
+          Math.max(
+            1,
+            (a.shape[2 + i] - 1) * g.stride[i] - 2 * g.padding[i] + g.dilation[i] * (b.shape[2 + i] - 1) + 1,
+          ),
+        ) as [number, number];
+      }
+      return T.conv(a, b, { ...g, result, size });
+    },
+    tol: ACCUMULATE_TOL,
+    grad: true,
+  };
+}
+
+const CONV_CASES: OpCase[] = [
+  convCase('conv-output', 'output', { stride: [2, 1], padding: [1, 2], dilation: [1, 2], groups: 1 }),
+  convCase('conv-output-grouped', 'output', { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 2 }),
+  convCase('conv-input', 'input', { stride: [2, 3], padding: [1, 0], dilation: [1, 2], groups: 1 }),
+  convCase('conv-input-grouped', 'input', { stride: [2, 2], padding: [1, 1], dilation: [2, 1], groups: 2 }),
+  convCase('conv-weight', 'weight', { stride: [1, 2], padding: [0, 1], dilation: [2, 1], groups: 1 }),
+  convCase('conv-weight-grouped', 'weight', { stride: [3, 1], padding: [2, 0], dilation: [1, 1], groups: 3 }),
+];
+
 /**
  * Every primitive of the registry, at least once. A test fails when an op of `OPS` has no case.
  *
@@ -1321,6 +1402,7 @@ export const OP_CASES: OpCase[] = [
   ...BINARY_CASES,
   ...REDUCE_CASES,
   ...MATMUL_CASES,
+  ...CONV_CASES,
   ...OTHER_CASES,
   ...RANDOM_CASES,
   ...VIEW_CASES,

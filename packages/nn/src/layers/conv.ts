@@ -1,34 +1,30 @@
 /**
- * 2-D convolution and transposed convolution, built from existing differentiable primitives so
- * that they run on every backend and get gradients for free:
+ * 2-D convolution and transposed convolution, on the `conv` primitive of `@fluxion/tensor`, which
+ * computes a convolution's output, or its adjoint in the input or in the weight, by implicit GEMM
+ * (on WebGPU: one product per group whose image operand is read through the convolution's index
+ * arithmetic, padding as a bounds check; see `backends/webgpu/conv.ts`). Nothing the size of an
+ * im2col matrix is allocated, in the forward or the backward pass.
  *
- * - `conv2d` is im2col: the input is padded (`pad`), the `windows` view of `@fluxion/tensor` sees
- *   every window of it as `[N, C, KH, KW, OH, OW]` without a copy, a reshape to the
- *   `[N, G, C/G·KH·KW, OH·OW]` column matrix makes the one copy, and one batched `matmul` with the
- *   weight reshaped to `[G, O/G, C/G·KH·KW]` gives the output. The gradient of the view is `fold`,
- *   one kernel that sums each input element's window taps.
- * - `convTranspose2d` is the adjoint of `conv2d`, computed as PyTorch does (col2im): one batched
- *   `matmul` of the transposed weight with the input gives every pixel's contribution to its
- *   KH×KW output window, `fold` sums the overlapping windows into the output image, and a `slice`
- *   crops the padding. No zeros are inserted between input pixels, so it costs what the matching
- *   `conv2d` costs.
+ * - `conv2d` is `conv(x, w)` with result `output`, plus the bias.
+ * - `convTranspose2d` is the adjoint of `conv2d` in its input: `conv(x, w)` with result `input`
+ *   and the output size of the transposed convolution (padding crops, `outputPadding` extends on
+ *   the high side), plus the bias. It costs what the matching `conv2d` costs: the kernel visits
+ *   only the taps that reach each output phase, no zeros are inserted.
  *
- * The pooling layers (`pool.ts`) reuse {@link windows} with a max or mean over the window axes.
+ * Gradients are `conv`s too (autograd's `conv` rule), so second derivatives work (WGAN-GP).
+ * The pooling layers (`pool.ts`) use {@link windows} with a max or mean over the window axes.
  */
 import {
   add,
+  conv,
   FluxionError,
   fmtShape,
-  fold,
-  matmul,
   pad,
   type RandomOptions,
   reshape,
   scope,
-  slice,
   type Tensor,
   windows as tensorWindows,
-  transpose,
 } from '@fluxion/tensor';
 import { Module, type Parameter } from '../module.js';
 import { checkConvArgs, convParameters, pair, type Size2 } from './common.js';
@@ -127,17 +123,20 @@ export function conv2d(
 ): Tensor {
   const groups = options.groups ?? 1;
   const o = checkConvArgs('conv2d', x, weight, bias, groups, ['H', 'W'], false);
-  const n = x.shape[0];
-  const [, cg, kh, kw] = weight.shape;
+  const [, , kh, kw] = weight.shape;
   const g = geometry('conv2d', [kh, kw], options);
+  const [oh, ow] = [0, 1].map((a) =>
+    convOutputSize(x.shape[2 + a], g.kernel[a], g.stride[a], g.padding[a], g.dilation[a]),
+  );
+  if (oh <= 0 || ow <= 0) {
+    throw new FluxionError(
+      'conv2d',
+      `input ${fmtShape(x.shape)} is smaller than the kernel [${kh},${kw}] (dilation [${g.dilation}], padding [${g.padding}])`,
+    );
+  }
   return scope(() => {
-    const cols = windows('conv2d', x, g); // [N, C, KH, KW, OH, OW]
-    const [oh, ow] = cols.shape.slice(4);
-    const colMatrix = reshape(cols, [n, groups, cg * kh * kw, oh * ow]);
-    const w = reshape(weight, [groups, o / groups, cg * kh * kw]);
-    let y = reshape(matmul(w, colMatrix), [n, o, oh, ow]);
-    if (bias) y = add(y, reshape(bias, [o, 1, 1]));
-    return y;
+    const y = conv(x, weight, { ...g, groups, result: 'output', size: [oh, ow] });
+    return bias ? add(y, reshape(bias, [o, 1, 1])) : y;
   });
 }
 
@@ -174,8 +173,7 @@ export function convTranspose2d(
 ): Tensor {
   const groups = options.groups ?? 1;
   const o = checkConvArgs('convTranspose2d', x, weight, bias, groups, ['H', 'W'], true);
-  const c = x.shape[1];
-  const [, og, kh, kw] = weight.shape;
+  const [, , kh, kw] = weight.shape;
   const g = geometry('convTranspose2d', [kh, kw], options);
   const outputPadding = pair('convTranspose2d', 'outputPadding', options.outputPadding ?? 0, 0);
   outputPadding.forEach((op, a) => {
@@ -201,36 +199,8 @@ export function convTranspose2d(
     );
   }
   return scope(() => {
-    // col2im: each input pixel spreads W[c, o, i, j]·x over its KH×KW window of the output, so the
-    // columns Wᵀ·x ([N, O, KH, KW, H, W] per group) are folded into the full image, whose border
-    // of `padding` is then cropped (and `outputPadding` added on the high side).
-    const [n, , h, w] = x.shape;
-    const wt = transpose(reshape(weight, [groups, c / groups, og * kh * kw]), -1, -2);
-    const cols = matmul(wt, reshape(x, [n, groups, c / groups, h * w]));
-    const full = [0, 1].map(
-      (a) => (x.shape[2 + a] - 1) * g.stride[a] + g.dilation[a] * (g.kernel[a] - 1) + 1,
-    );
-    let y = fold(reshape(cols, [n, o, kh, kw, h, w]), [full[0], full[1]], g.kernel, {
-      stride: g.stride,
-      dilation: g.dilation,
-    });
-    const extra = [0, 1].map((a) => Math.max(0, outputPadding[a] - g.padding[a]));
-    if (extra[0] || extra[1])
-      y = pad(y, [
-        [0, 0],
-        [0, 0],
-        [0, extra[0]],
-        [0, extra[1]],
-      ]);
-    y = slice(
-      y,
-      null,
-      null,
-      [g.padding[0], g.padding[0] + outSize[0]],
-      [g.padding[1], g.padding[1] + outSize[1]],
-    );
-    if (bias) y = add(y, reshape(bias, [o, 1, 1]));
-    return y;
+    const y = conv(x, weight, { ...g, groups, result: 'input', size: [outSize[0], outSize[1]] });
+    return bias ? add(y, reshape(bias, [o, 1, 1])) : y;
   });
 }
 

@@ -12,7 +12,15 @@ import { allocArray, bytesPerElement, type DType, type TypedArray } from '../dty
 import { axisContext, type IndexContext, indexRangeError } from '../index-range.js';
 import { philox4x32, TWO_POW_M24 } from '../philox.js';
 import { type ParsedProgram, type ProgramFunction, renderExpression } from '../program.js';
-import type { ArgReduceOp, BinaryOp, KernelOp, OpParamMap, ReduceOp, UnaryOp } from '../registry.js';
+import {
+  type ArgReduceOp,
+  type BinaryOp,
+  CONV_INPUT_ROLES,
+  type KernelOp,
+  type OpParamMap,
+  type ReduceOp,
+  type UnaryOp,
+} from '../registry.js';
 import { isContiguous, sizeOf } from '../shape.js';
 
 /** A CPU buffer: just a typed array. */
@@ -300,6 +308,74 @@ const matmulKernel: Kernel<'matmul'> = ([a, b, bias], out) => {
   }
 };
 
+/**
+ * `conv`, all three results from one loop nest over the convolution's terms
+ * `w[o, c, i, j] · x[n, g·C/G + c, h, w] · y[n, o, a, b]` with `h = a·sh + i·dh − ph` (and the same
+ * for w) inside the image: the result tensor accumulates the product of the other two. So the
+ * output, the input adjoint and the weight adjoint are the same sum, by construction.
+ */
+const convKernel: Kernel<'conv'> = ([first, second], out, params) => {
+  const { result, size, stride, padding, dilation, groups } = params;
+  const [r0, r1] = CONV_INPUT_ROLES[result];
+  const given = { [r0]: first, [r1]: second } as Partial<Record<'x' | 'w' | 'y', KernelArg>>;
+  const resultShape = (role: 'x' | 'w' | 'y'): number[] => {
+    const { x, w, y } = given;
+    if (role === 'y') return [x!.shape[0], w!.shape[0], ...size];
+    if (role === 'x') return [y!.shape[0], w!.shape[1] * groups, ...size];
+    return [y!.shape[1], x!.shape[1] / groups, ...size];
+  };
+  const role = result === 'output' ? 'y' : result === 'input' ? 'x' : 'w';
+  const acc = new Float64Array(out.length);
+  // [data, offset, strides] of x, w and y; the result is `acc`, contiguous.
+  const layout = (r: 'x' | 'w' | 'y') => {
+    const t = given[r];
+    if (t) return { data: dataOf(t), offset: t.offset, strides: t.strides, shape: t.shape };
+    const shape = resultShape(r);
+    return {
+      data: acc,
+      offset: 0,
+      strides: [shape[1] * shape[2] * shape[3], shape[2] * shape[3], shape[3], 1],
+      shape,
+    };
+  };
+  const X = layout('x');
+  const Wt = layout('w');
+  const Y = layout('y');
+  const [N, , H, W] = X.shape;
+  const [O, Cg, KH, KW] = Wt.shape;
+  const [OH, OW] = Y.shape.slice(2);
+  const Og = O / groups;
+  const [xs, ws, ys] = [X.strides, Wt.strides, Y.strides];
+  const target = role === 'y' ? 0 : role === 'x' ? 1 : 2;
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      const g = Math.floor(o / Og);
+      for (let c = 0; c < Cg; c++) {
+        const xc = X.offset + n * xs[0] + (g * Cg + c) * xs[1];
+        for (let i = 0; i < KH; i++) {
+          for (let j = 0; j < KW; j++) {
+            const wi = Wt.offset + o * ws[0] + c * ws[1] + i * ws[2] + j * ws[3];
+            for (let a = 0; a < OH; a++) {
+              const h = a * stride[0] + i * dilation[0] - padding[0];
+              if (h < 0 || h >= H) continue;
+              for (let b = 0; b < OW; b++) {
+                const v = b * stride[1] + j * dilation[1] - padding[1];
+                if (v < 0 || v >= W) continue;
+                const xi = xc + h * xs[2] + v * xs[3];
+                const yi = Y.offset + n * ys[0] + o * ys[1] + a * ys[2] + b * ys[3];
+                if (target === 0) Y.data[yi] += Wt.data[wi] * X.data[xi];
+                else if (target === 1) X.data[xi] += Wt.data[wi] * Y.data[yi];
+                else Wt.data[wi] += X.data[xi] * Y.data[yi];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  out.set(acc);
+};
+
 function random(out: TypedArray, p: OpParamMap['random']): void {
   const words = new Uint32Array(4);
   const [k0, k1] = p.key;
@@ -374,6 +450,7 @@ const KERNELS: { [K in KernelOp]: Kernel<K> } = {
     for (let i = 0; i < out.length; i++) out[i] = xs[xo[i]];
   },
   matmul: matmulKernel,
+  conv: convKernel,
   concat: (inputs, out, { axis }) => {
     const total = inputs.reduce((n, t) => n + t.shape[axis], 0);
     let position = 0;

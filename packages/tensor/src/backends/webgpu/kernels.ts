@@ -15,6 +15,7 @@ import {
   type UnaryOp,
 } from '../../registry.js';
 import type { KernelContext } from './context.js';
+import { runConv } from './conv.js';
 import {
   binaryKernel,
   castKernel,
@@ -61,6 +62,7 @@ export const KERNELS: { [K in KernelOp]: WebGPUKernel<K> } = {
   cast: castKernel,
   copy: copyKernel,
   matmul: (ctx, inputs, out) => runMatmul(ctx, inputs, out),
+  conv: runConv,
   take: takeKernel,
   scatterAdd: scatterAddKernel,
   concat: concatKernel,
