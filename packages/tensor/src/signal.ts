@@ -20,7 +20,7 @@ import { add, concat, cos, div, log, matmul, mul, pad, pow, sin, sqrt, sub, take
 import { rand } from './random.js';
 import { sizeOf } from './shape.js';
 import type { Tensor } from './tensor.js';
-import { expand, fold, reshape, slice, windows } from './views.js';
+import { expand, fold, permute, reshape, slice, windows } from './views.js';
 
 /**
  * A complex spectrum as two real tensors of one shape `[..., freq, frames]`.
@@ -274,11 +274,25 @@ function padSignal(x: Tensor, p: number, mode: PadMode): Tensor {
   return concat([ends[0], x, ends[1]], 1);
 }
 
-/** Overlap-add of frames `[B, N, T]` hop apart into `[B, N + hop·(T−1)]` (the adjoint of framing). */
+/**
+ * Overlap-add of frames `[B, N, T]` hop apart into `[B, N + hop·(T−1)]` (the adjoint of framing).
+ * Each frame, zero-padded to `R = ⌈N/hop⌉` chunks of hop samples, is folded with the chunk
+ * position as the window axis and the hop samples as channels, so the fold sums R taps per output
+ * sample (not N, as a fold of the frames along the samples would).
+ */
 function overlapAdd(frames: Tensor, hop: number): Tensor {
   const [b, n, t] = frames.shape;
-  const len = n + hop * (t - 1);
-  return reshape(fold(reshape(frames, [b, 1, 1, n, 1, t]), [1, len], [1, n], { stride: [1, hop] }), [b, len]);
+  const r = Math.ceil(n / hop);
+  const whole =
+    r * hop === n
+      ? frames
+      : pad(frames, [
+          [0, 0],
+          [0, r * hop - n],
+        ]);
+  const chunks = reshape(permute(reshape(whole, [b, r, hop, t]), [0, 2, 1, 3]), [b, hop, 1, r, 1, t]);
+  const summed = reshape(fold(chunks, [1, t + r - 1], [1, r]), [b, hop, t + r - 1]);
+  return slice(reshape(permute(summed, [0, 2, 1]), [b, (t + r - 1) * hop]), null, [0, n + hop * (t - 1)]);
 }
 
 /**
