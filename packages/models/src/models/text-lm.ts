@@ -164,10 +164,14 @@ export function textModelDefaults(kind: TextModelKind, mode: TextMode): TextMode
   );
 }
 
+/** Overrides of a text model's config: the options of either kind (those of the other kind are ignored). */
+export type TextModelOverrides = Partial<Omit<CharLmConfig, 'kind'> & Omit<CharRnnConfig, 'kind'>>;
+
 /**
  * The config of a text model for a data set: the defaults of the kind for the data's mode, the
  * data's vocabulary size and window ({@link textWindow}: the longest item + 1 for lines, the
- * default or `overrides.context` for one long text, checked against both splits), then `overrides`.
+ * default or `overrides.context` for one long text, checked against both splits), then the
+ * `overrides` that apply to the kind.
  *
  * @example
  * ```ts
@@ -179,18 +183,22 @@ export function textModelDefaults(kind: TextModelKind, mode: TextMode): TextMode
 export function textModelConfig<K extends TextModelKind>(
   kind: K,
   ds: TextDataset,
-  overrides: Partial<TextModelConfig> = {},
+  overrides: TextModelOverrides = {},
 ): Extract<TextModelConfig, { kind: K }> {
-  const base = textModelDefaults(kind, ds.mode);
-  const context = textWindow(ds, overrides.context ?? (ds.mode === 'text' ? base.context : undefined));
+  const base = textModelDefaults(kind, ds.mode) as unknown as Record<string, unknown>;
+  const applied = Object.fromEntries(Object.entries(overrides).filter(([key]) => key in base));
+  const context = textWindow(
+    ds,
+    overrides.context ?? (ds.mode === 'text' ? (base.context as number) : undefined),
+  );
   return {
     ...base,
-    ...overrides,
+    ...applied,
     kind,
     mode: ds.mode,
     vocabSize: ds.tokenizer.vocabSize,
     context,
-  } as Extract<TextModelConfig, { kind: K }>;
+  } as unknown as Extract<TextModelConfig, { kind: K }>;
 }
 
 const isPositiveInt = (v: unknown) => Number.isInteger(v) && (v as number) >= 1;
