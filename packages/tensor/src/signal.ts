@@ -275,6 +275,30 @@ function padSignal(x: Tensor, p: number, mode: PadMode): Tensor {
 }
 
 /**
+ * The frames `[B, N, T]` of signals `[B, L]`, `frames[b, n, t] = x[b, t·hop + n]`, as a view.
+ * Built, like {@link overlapAdd}, from chunks of hop samples: the signal as `[B, hop, 1, L/hop]`
+ * (hop samples as channels) gives windows of `R = ⌈N/hop⌉` chunks, which merge back into frames
+ * without a copy. The view is the one `windows` of the samples would give, but its gradient, a
+ * fold, sums R taps per sample instead of N.
+ */
+function frame(x: Tensor, n: number, hop: number): Tensor {
+  const [b, len] = x.shape;
+  const t = 1 + Math.floor((len - n) / hop);
+  const r = Math.ceil(n / hop);
+  const need = (t + r - 1) * hop; // the last frame's chunks may run up to hop − 1 samples past the end
+  const whole =
+    need <= len
+      ? slice(x, null, [0, need])
+      : pad(x, [
+          [0, 0],
+          [0, need - len],
+        ]);
+  const chunks = reshape(permute(reshape(whole, [b, t + r - 1, hop]), [0, 2, 1]), [b, hop, 1, t + r - 1]);
+  const framed = permute(windows(chunks, [1, r]), [0, 3, 1, 2, 4, 5]); // [b, r, hop, 1, 1, t]
+  return slice(reshape(framed, [b, r * hop, t]), null, [0, n]);
+}
+
+/**
  * Overlap-add of frames `[B, N, T]` hop apart into `[B, N + hop·(T−1)]` (the adjoint of framing).
  * Each frame, zero-padded to `R = ⌈N/hop⌉` chunks of hop samples, is folded with the chunk
  * position as the window axis and the hop samples as channels, so the fold sums R taps per output
@@ -335,9 +359,7 @@ export function stft(x: Tensor, options: StftOptions): Spectrum {
   return scope(() => {
     const flat = reshape(x, [sizeOf(lead), len]);
     const signal = g.center ? padSignal(flat, g.nFft >> 1, padMode) : flat;
-    const [b, l] = signal.shape;
-    const framed = windows(reshape(signal, [b, 1, 1, l]), [1, g.nFft], { stride: [1, g.hop] });
-    const frames = reshape(framed, [b, g.nFft, framed.shape[5]]);
+    const frames = frame(signal, g.nFft, g.hop);
     const { w } = frameWindow('stft', g, options.window, x);
     const basis = mul(
       tensor(dftBasis(g, false), [2 * g.bins, g.nFft], { dtype: x.dtype, backend: x.backend.name }),
