@@ -1,22 +1,26 @@
 /**
  * The networks of the model families, each a function of its sizes and a seed. Images enter and
- * leave the MLPs flat (`[n, 784]`) and the convolutional nets as `[n, 1, 28, 28]`.
+ * leave the MLPs flat (`[n, 784]`) and the convolutional nets as `[n, 1, 28, 28]`; waveforms
+ * enter and leave the WaveGAN nets flat (`[n, length]`).
  */
 import {
   BatchNorm1d,
   BatchNorm2d,
+  Conv1d,
   Conv2d,
+  ConvTranspose1d,
   ConvTranspose2d,
   Dense,
   Flatten,
   LeakyReLU,
   Module,
+  PhaseShuffle,
   ReLU,
   Sequential,
   Tanh,
   Unflatten,
 } from '@fluxion/nn';
-import { add, mul, sum, type Tensor } from '@fluxion/tensor';
+import { add, type Generator, mul, sum, type Tensor } from '@fluxion/tensor';
 
 /** Initialisation streams: layer `i` of a network seeded `seed` uses seed `seed · 1000 + i`. */
 const seeder = (seed: number) => {
@@ -57,12 +61,50 @@ export function mlpDiscriminator(inputs: number, seed: number, hidden = [512, 25
 }
 
 /**
- * The conditional GAN's discriminator: a projection discriminator (Miyato & Koyama 2018). The
- * seed discriminator's trunk (784 → 512 → 256, LeakyReLU) gives features φ(x); the logit is
- * `w·φ(x) + b + ⟨E·y, φ(x)⟩` with a learned embedding `E` of the one-hot label `y`. Appending the
- * ten one-hot values to the 784 pixels instead (the original cGAN) leaves the label as a faint
- * input that the discriminator can ignore for a long time; the projection makes "is this a
- * plausible 7" part of every logit.
+ * A projection critic (Miyato & Koyama 2018) over any feature trunk: with features
+ * `φ(x) = trunk(x)` of width F, the score is `w·φ(x) + b + ⟨E·y, φ(x)⟩` with a learned embedding
+ * `E` (a bias-free Dense) of the one-hot label `y`. The label enters every score as the agreement
+ * of the features with the class's direction, rather than as a faint extra input that the critic
+ * can ignore for a long time.
+ *
+ * Args:
+ *   trunk: features `[n, F]` of an input batch.
+ *   features: F.
+ *   classes: length of the one-hot labels.
+ *   seeds: initialisation seeds of the score layer `w, b` and of the embedding `E`.
+ *
+ * @example
+ * ```ts
+ * const critic = new ProjectionCritic(new Sequential(new Dense(784, 256, { seed: 0 })), 256, 10, { head: 1, embed: 2 });
+ * critic.forward(x, oneHot(labels, 10)).shape; // [n, 1]
+ * ```
+ */
+export class ProjectionCritic extends Module<[Tensor, Tensor], Tensor> {
+  readonly head: Dense;
+  readonly embed: Dense;
+
+  constructor(
+    readonly trunk: Sequential,
+    features: number,
+    classes: number,
+    seeds: { head: number; embed: number },
+  ) {
+    super();
+    this.head = new Dense(features, 1, { seed: seeds.head });
+    this.embed = new Dense(classes, features, { seed: seeds.embed, bias: false });
+  }
+
+  forward(x: Tensor, labels: Tensor): Tensor {
+    const h = this.trunk.forward(x);
+    return add(this.head.forward(h), sum(mul(h, this.embed.forward(labels)), 1, true));
+  }
+}
+
+/**
+ * The conditional GAN's discriminator: a {@link ProjectionCritic} on the seed discriminator's
+ * trunk (784 → 512 → 256, LeakyReLU). Appending the ten one-hot values to the 784 pixels instead
+ * (the original cGAN) leaves the label as a faint input that the discriminator can ignore for a
+ * long time; the projection makes "is this a plausible 7" part of every logit.
  *
  * @example
  * ```ts
@@ -70,23 +112,11 @@ export function mlpDiscriminator(inputs: number, seed: number, hidden = [512, 25
  * d.forward(images, oneHot(labels, 10)).shape; // [n, 1]
  * ```
  */
-export class ProjectionDiscriminator extends Module<[Tensor, Tensor], Tensor> {
-  readonly trunk: Sequential;
-  readonly head: Dense;
-  readonly embed: Dense;
-
+export class ProjectionDiscriminator extends ProjectionCritic {
   constructor(pixels: number, classes: number, seed: number, hidden = [512, 256]) {
-    super();
     const s = seeder(seed);
-    const features = hidden[hidden.length - 1];
-    this.trunk = new Sequential(...leakyDenseStack([pixels, ...hidden], s));
-    this.head = new Dense(features, 1, s());
-    this.embed = new Dense(classes, features, { ...s(), bias: false });
-  }
-
-  forward(x: Tensor, labels: Tensor): Tensor {
-    const h = this.trunk.forward(x);
-    return add(this.head.forward(h), sum(mul(h, this.embed.forward(labels)), 1, true));
+    const trunk = new Sequential(...leakyDenseStack([pixels, ...hidden], s));
+    super(trunk, hidden[hidden.length - 1], classes, { head: s().seed, embed: s().seed });
   }
 }
 
@@ -171,4 +201,95 @@ export function convDecoder(latent: number, seed: number): Sequential {
     new ConvTranspose2d(32, 1, 4, { stride: 2, padding: 1, ...s() }),
     new Flatten(1),
   );
+}
+
+/** WaveGAN's convolution geometry: kernel 25, stride 4, padding 11 (×4 or ÷4 in length per block). */
+const WAVE = { kernel: 25, stride: 4, padding: 11 } as const;
+
+/** Channels of the WaveGAN nets at depth `i` of `blocks` (`i = blocks`: the waveform's one channel). */
+function waveChannels(modelSize: number, blocks: number, i: number): number {
+  return i === blocks ? 1 : modelSize * 2 ** (blocks - 1 - i);
+}
+
+/**
+ * WaveGAN's generator (Donahue et al. 2019) with `blocks` upsampling blocks: the input (z, with the
+ * one-hot label appended for a conditional model) → Dense → `[d·2^(B−1), length/4^B]` → ReLU →
+ * B × (ConvTranspose1d kernel 25, stride 4, padding 11, outputPadding 1, halving the channels and
+ * multiplying the length by 4; ReLU between blocks) → one channel → tanh → `[n, length]`. The
+ * paper's net is B = 5, d = 64 for 16384 samples; `length` must be a multiple of 4^B.
+ *
+ * @example
+ * ```ts
+ * waveganGenerator(110, 8192, 16, 4, 0).forward(randn([2, 110])).shape; // [2, 8192], via [2, 128, 32]
+ * ```
+ */
+export function waveganGenerator(
+  inputs: number,
+  length: number,
+  modelSize: number,
+  blocks: number,
+  seed: number,
+): Sequential {
+  const s = seeder(seed);
+  const ch = (i: number) => waveChannels(modelSize, blocks, i);
+  const start = length / 4 ** blocks;
+  const layers: Module[] = [
+    new Dense(inputs, ch(0) * start, s()),
+    new Unflatten(1, [ch(0), start]),
+    new ReLU(),
+  ];
+  for (let i = 0; i < blocks; i++) {
+    layers.push(
+      new ConvTranspose1d(ch(i), ch(i + 1), WAVE.kernel, {
+        stride: WAVE.stride,
+        padding: WAVE.padding,
+        outputPadding: 1,
+        ...s(),
+      }),
+      i < blocks - 1 ? new ReLU() : new Tanh(),
+    );
+  }
+  return new Sequential(...layers, new Flatten(1));
+}
+
+/**
+ * WaveGAN's critic (Donahue et al. 2019) with `blocks` downsampling blocks: `[n, length]` →
+ * `[n, 1, length]` → B × (Conv1d kernel 25, stride 4, padding 11, doubling the channels from d and
+ * dividing the length by 4; LeakyReLU(0.2); phase shuffle by up to `shuffle` samples after every
+ * block but the last) → flattened features (`d·2^(B−1) · length/4^B`) → one score; for
+ * `classes > 0` the score is a {@link ProjectionCritic}'s, conditioned on one-hot labels. The phase
+ * shuffles draw from `noise` (the model's stream, so that a resumed run draws the same shifts).
+ *
+ * @example
+ * ```ts
+ * const critic = waveganCritic(8192, 16, 4, 2, 10, model.noise, 1) as ProjectionCritic;
+ * critic.forward(audio, oneHot(labels, 10)).shape; // [n, 1]
+ * ```
+ */
+export function waveganCritic(
+  length: number,
+  modelSize: number,
+  blocks: number,
+  shuffle: number,
+  classes: number,
+  noise: Generator,
+  seed: number,
+): Sequential | ProjectionCritic {
+  const s = seeder(seed);
+  const ch = (i: number) => waveChannels(modelSize, blocks, blocks - i);
+  const layers: Module[] = [new Unflatten(1, [1, length])];
+  for (let i = 0; i < blocks; i++) {
+    layers.push(
+      new Conv1d(ch(i), ch(i + 1), WAVE.kernel, { stride: WAVE.stride, padding: WAVE.padding, ...s() }),
+      new LeakyReLU(0.2),
+    );
+    if (i < blocks - 1 && shuffle > 0) layers.push(new PhaseShuffle(shuffle, { generator: noise }));
+  }
+  const features = ch(blocks) * (length / 4 ** blocks);
+  layers.push(new Flatten(1));
+  if (classes === 0) return new Sequential(...layers, new Dense(features, 1, s()));
+  return new ProjectionCritic(new Sequential(...layers), features, classes, {
+    head: s().seed,
+    embed: s().seed,
+  });
 }
