@@ -1,10 +1,10 @@
 /**
  * Signal ops for audio: the short-time Fourier transform and its inverse, magnitude, power and mel
- * spectrograms, and Griffin-Lim phase recovery. They are composites: framing is the `windows` view,
- * the DFT is one matrix product with a `[2F, nFft]` matrix of cosines and sines (computed on the host
- * in float64, scaled by the window on the device), overlap-add is the `fold` op. So they run on any
- * backend, and autograd differentiates them through those primitives; there is no kernel and no
- * gradient code here.
+ * spectrograms, and Griffin-Lim phase recovery. They are composites: framing is a `windows` view
+ * (over chunks of hop samples, so that its gradient folds few taps), the DFT is one matrix product
+ * with a `[2F, nFft]` matrix of cosines and sines (computed on the host in float64, scaled by the
+ * window on the device), overlap-add is the `fold` op. So they run on any backend, and autograd
+ * differentiates them through those primitives; there is no kernel and no gradient code here.
  *
  * Conventions are PyTorch's (`torch.stft(..., return_complex=True)`, `torch.istft`) and, for the
  * mel filterbank, librosa's defaults. Fluxion has no complex dtype, so a spectrum is a pair of
