@@ -321,7 +321,7 @@ describe('misuse errors', () => {
     expectError(
       () => T.randint(5, 5, [2]),
       'randint',
-      'randint: needs integers low < high within int32 range, got [5, 5)',
+      "randint: needs integers low < high with [low, high) inside int32's range [-2147483648, 2147483647], got [5, 5)",
     );
     expectError(() => T.bernoulli(1.5, [2]), 'bernoulli', 'bernoulli: p must lie in [0, 1], got 1.5');
     expectError(() => T.bernoulli(0.5), 'bernoulli', 'bernoulli: needs a shape when p is a number');
