@@ -112,10 +112,14 @@ export interface CharRnnConfig extends TextBaseConfig {
 export type TextModelConfig = CharLmConfig | CharRnnConfig;
 
 /**
- * The default sizes of a kind for one kind of data, measured on lavapipe (2 CPU cores): `'lines'`
- * (names) a small model for a short context, `'text'` (Shakespeare) nanoGPT's CPU-sized model
- * (4 layers, 4 heads, width 128, context 64). `vocabSize` and, for `'lines'`, `context` come from
- * the data (see {@link textModelConfig}).
+ * The default sizes of a kind for one kind of data: `'lines'` (names) a small model for a short
+ * context, `'text'` (Shakespeare) nanoGPT's CPU-sized Transformer (4 layers, 4 heads, width 128,
+ * context 64). `vocabSize` and, for `'lines'`, `context` come from the data (see
+ * {@link textModelConfig}). Set `decaySteps` to the planned number of steps for the cosine decay.
+ *
+ * Measured on lavapipe (llvmpipe, 2 shared CPU cores), names, batch 64: `charlm` (202,816
+ * parameters, ≈ 0.6 s/step) 2.06 nats/char held out after 840 s of training; `charrnn` (GRU,
+ * 66,555 parameters, ≈ 0.14 s/step) 2.04 after 180 s and 2.01 after 240 s (constant rate, no decay).
  *
  * @example
  * ```ts
@@ -142,7 +146,7 @@ export function textModelDefaults(kind: TextModelKind, mode: TextMode): TextMode
       layers: 4,
       heads: 4,
       tie: true,
-      dropout: lines ? 0.1 : 0,
+      dropout: 0,
       lr: lines ? 2e-3 : 1e-3,
     };
   }
