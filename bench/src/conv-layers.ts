@@ -91,6 +91,8 @@ const layers: Layer[] = [
 for (const l of layers) {
   const x = randn(l.x);
   const w = randn(l.w);
+  x.requiresGrad = true;
+  w.requiresGrad = true;
   const opts = { stride: l.stride, padding: l.padding };
   const run = (xx: Tensor, ww: Tensor) =>
     l.oneD
