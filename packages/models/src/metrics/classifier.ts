@@ -4,11 +4,10 @@
  * `packages/models/assets/mnist-classifier.safetensors`. Its penultimate activations are the feature
  * space of classifier-FID, and its predictions judge conditional models.
  */
-import { readFileSync } from 'node:fs';
-import { noGrad } from '@fluxion/autograd';
-import { Dense, loadSafetensors, Module } from '@fluxion/nn';
-import { argmax, FluxionError, scope, type Tensor, tensor } from '@fluxion/tensor';
+import { Dense } from '@fluxion/nn';
+import { scope, type Tensor } from '@fluxion/tensor';
 import { packageFilePath } from '../package-file.js';
+import { BatchClassifier, loadClassifierFile, type RowsInput, withLoaded } from './batch-classifier.js';
 
 /** The file name of the shipped weights inside `packages/models/assets/`. */
 export const CLASSIFIER_ASSET = 'mnist-classifier.safetensors';
@@ -36,7 +35,7 @@ export const DEFAULT_CLASSIFIER: ClassifierArchitecture = {
 };
 
 /** Images for the host-side helpers: a tensor `[n, 784]` or rows of pixels in [0, 1]. */
-export type ImagesInput = Tensor | Float32Array;
+export type ImagesInput = RowsInput;
 
 /**
  * An MLP digit classifier: logits = W₃ relu(W₂ relu(W₁ x + b₁) + b₂) + b₃ on pixels in [0, 1].
@@ -47,6 +46,8 @@ export type ImagesInput = Tensor | Float32Array;
  *
  * Shape:
  *   input `[n, inputs]` → logits `[n, classes]`; `features` → `[n, features]`; `predict` → int32 `[n]`.
+ *   The batched host-side helpers (`extractFeatures`, `classify`, `probabilities`, `accuracy`)
+ *   come from {@link BatchClassifier}.
  *
  * @example
  * ```ts
@@ -55,12 +56,10 @@ export type ImagesInput = Tensor | Float32Array;
  * const feats = classifier.features(images);    // [n, 64]
  * ```
  */
-export class MnistClassifier extends Module {
+export class MnistClassifier extends BatchClassifier {
   readonly hidden: Dense;
   readonly penultimate: Dense;
   readonly output: Dense;
-  /** The metadata of the file the weights came from (empty for a fresh classifier). */
-  metadata: Record<string, string> = {};
 
   constructor(
     readonly architecture: ClassifierArchitecture = DEFAULT_CLASSIFIER,
@@ -74,107 +73,31 @@ export class MnistClassifier extends Module {
     this.output = new Dense(features, classes, { seed: seed * 10 + 3 });
   }
 
+  get rowSize(): number {
+    return this.architecture.inputs;
+  }
+
+  get featureSize(): number {
+    return this.architecture.features;
+  }
+
+  get classes(): number {
+    return this.architecture.classes;
+  }
+
+  protected get units(): [string, string] {
+    return ['pixel', 'image'];
+  }
+
   /** The penultimate (post-ReLU) activations `[n, features]` of images `[n, inputs]`. */
   features(x: Tensor): Tensor {
     return scope(() => this.penultimate.forward(this.hidden.forward(x)));
   }
 
-  /** The logits `[n, classes]`. */
-  forward(x: Tensor): Tensor {
-    return scope(() => this.output.forward(this.features(x)));
+  /** The logits `[n, classes]` of features `[n, features]`. */
+  head(features: Tensor): Tensor {
+    return this.output.forward(features);
   }
-
-  /** The most likely class of each image, int32 `[n]` (no gradient recorded). */
-  predict(x: Tensor): Tensor {
-    return noGrad(() => scope(() => argmax(this.forward(x), 1)));
-  }
-
-  /**
-   * Features of many images, read back to the host: `[n · features]` row by row. Arrays are
-   * processed `batchSize` images at a time; a tensor in one pass.
-   *
-   * @example
-   * ```ts
-   * const feats = await classifier.extractFeatures(test.images); // Float32Array, 1000 × 64
-   * ```
-   */
-  async extractFeatures(images: ImagesInput, batchSize = 500): Promise<Float32Array> {
-    const parts = await this.mapBatches(images, batchSize, (x) => this.features(x));
-    return concatArrays(parts as Float32Array[], Float32Array);
-  }
-
-  /**
-   * Predicted classes of many images, read back to the host.
-   *
-   * @example
-   * ```ts
-   * const predicted = await classifier.classify(test.images); // Int32Array [1000]
-   * ```
-   */
-  async classify(images: ImagesInput, batchSize = 500): Promise<Int32Array> {
-    const parts = await this.mapBatches(images, batchSize, (x) => this.predict(x));
-    return concatArrays(parts as Int32Array[], Int32Array);
-  }
-
-  /**
-   * The fraction of images whose predicted class is their label.
-   *
-   * @example
-   * ```ts
-   * await classifier.accuracy(test.images, test.labels); // e.g. 0.967
-   * ```
-   */
-  async accuracy(images: ImagesInput, labels: ArrayLike<number>, batchSize = 500): Promise<number> {
-    const predicted = await this.classify(images, batchSize);
-    if (predicted.length !== labels.length) {
-      throw new FluxionError('MnistClassifier', `${predicted.length} images but ${labels.length} labels`);
-    }
-    let correct = 0;
-    for (let i = 0; i < predicted.length; i++) if (predicted[i] === labels[i]) correct++;
-    return correct / predicted.length;
-  }
-
-  /** Runs `fn` without gradients on batches of images and reads each result back. */
-  private async mapBatches(images: ImagesInput, batchSize: number, fn: (x: Tensor) => Tensor) {
-    const { inputs } = this.architecture;
-    const run = async (x: Tensor) => {
-      const y = noGrad(() => fn(x));
-      try {
-        return await y.data();
-      } finally {
-        y.dispose();
-      }
-    };
-    if (!(images instanceof Float32Array)) return [await run(images)];
-    if (images.length % inputs !== 0) {
-      throw new FluxionError(
-        'MnistClassifier',
-        `${images.length} pixels are not a whole number of ${inputs}-pixel images`,
-      );
-    }
-    const count = images.length / inputs;
-    const parts = [];
-    for (let start = 0; start < count; start += batchSize) {
-      const rows = Math.min(batchSize, count - start);
-      const x = tensor(images.subarray(start * inputs, (start + rows) * inputs), [rows, inputs]);
-      try {
-        parts.push(await run(x));
-      } finally {
-        x.dispose();
-      }
-    }
-    return parts;
-  }
-}
-
-function concatArrays<T extends Float32Array | Int32Array>(parts: T[], Kind: new (n: number) => T): T {
-  const out = new Kind(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
 }
 
 /**
@@ -208,30 +131,12 @@ export function classifierAssetPath(): string {
  */
 export function loadMnistClassifier(options: { path?: string } = {}): MnistClassifier {
   const path = options.path ?? classifierAssetPath();
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch {
-    throw new FluxionError('loadMnistClassifier', `cannot read '${path}'`);
-  }
-  const { tensors, metadata } = loadSafetensors(bytes);
-  let architecture: ClassifierArchitecture;
-  try {
-    architecture = JSON.parse(metadata.architecture ?? 'null') ?? DEFAULT_CLASSIFIER;
-  } catch {
-    throw new FluxionError('loadMnistClassifier', `${path}: the 'architecture' metadata is not JSON`);
-  }
-  const classifier = new MnistClassifier(architecture);
-  try {
-    classifier.loadStateDict(tensors);
-  } catch (e) {
-    classifier.dispose();
-    throw e;
-  } finally {
-    for (const t of Object.values(tensors)) t.dispose();
-  }
-  classifier.metadata = metadata;
-  return classifier;
+  return loadClassifierFile(
+    'loadMnistClassifier',
+    path,
+    (a: ClassifierArchitecture) => new MnistClassifier(a),
+    DEFAULT_CLASSIFIER,
+  );
 }
 
 /**
@@ -246,11 +151,5 @@ export async function withClassifier<T>(
   classifier: MnistClassifier | undefined,
   fn: (classifier: MnistClassifier) => Promise<T>,
 ): Promise<T> {
-  if (classifier) return fn(classifier);
-  const loaded = loadMnistClassifier();
-  try {
-    return await fn(loaded);
-  } finally {
-    loaded.dispose();
-  }
+  return withLoaded(classifier, loadMnistClassifier, fn);
 }

@@ -4,12 +4,13 @@
  * real test digits (its `metadata.testAccuracy`) is the practical ceiling.
  */
 import { FluxionError, type Tensor } from '@fluxion/tensor';
+import type { BatchClassifier } from './batch-classifier.js';
 import { type MnistClassifier, withClassifier } from './classifier.js';
 
 /** What {@link conditionalAccuracy} needs of a model: sampling with requested labels. */
 export interface ConditionalSampler {
   readonly conditional: boolean;
-  /** `n` images `[n, 784]` in [0, 1], image i of class `labels[i]`. */
+  /** `n` inputs of the judge (images `[n, 784]` in [0, 1], clips `[n, 8192]`), input i of class `labels[i]`. */
   sample(n: number, options?: { labels?: readonly number[] }): Tensor;
 }
 
@@ -34,28 +35,67 @@ export async function conditionalAccuracy(
   n: number,
   options: { classifier?: MnistClassifier; batchSize?: number } = {},
 ): Promise<number> {
-  if (!model.conditional) {
-    throw new FluxionError(
-      'conditionalAccuracy',
-      'the model is not conditional: it cannot be asked for a digit',
-    );
-  }
-  if (!Number.isInteger(n) || n <= 0)
-    throw new FluxionError('conditionalAccuracy', `n must be a positive integer, got ${n}`);
-  const { batchSize = 500 } = options;
-  return withClassifier(options.classifier, async (classifier) => {
-    const classes = classifier.architecture.classes;
-    let correct = 0;
-    for (let start = 0; start < n; start += batchSize) {
-      const labels = Array.from({ length: Math.min(batchSize, n - start) }, (_, i) => (start + i) % classes);
-      const images = model.sample(labels.length, { labels });
-      try {
-        const predicted = await classifier.classify(images);
-        for (let i = 0; i < labels.length; i++) if (predicted[i] === labels[i]) correct++;
-      } finally {
-        images.dispose();
-      }
-    }
-    return correct / n;
+  return withClassifier(options.classifier, (classifier) =>
+    conditionalAccuracyWith('conditionalAccuracy', model, n, classifier, options.batchSize),
+  );
+}
+
+/**
+ * The loop behind {@link conditionalAccuracy} and `audioConditionalAccuracy` for any judge:
+ * samples `n` inputs with balanced labels ({@link sampleBalanced}), classifies them and returns the
+ * fraction classified as asked. Errors name `op`.
+ *
+ * @example
+ * ```ts
+ * await conditionalAccuracyWith('myMetric', model, 1000, loadSpokenDigitClassifier());
+ * ```
+ */
+export async function conditionalAccuracyWith(
+  op: string,
+  model: ConditionalSampler,
+  n: number,
+  classifier: BatchClassifier,
+  batchSize = 500,
+): Promise<number> {
+  let correct = 0;
+  await sampleBalanced(op, model, n, classifier.classes, batchSize, async (samples, labels) => {
+    const predicted = await classifier.classify(samples);
+    for (let i = 0; i < labels.length; i++) if (predicted[i] === labels[i]) correct++;
   });
+  return correct / n;
+}
+
+/**
+ * Asks a conditional model for `n` samples with the labels 0, 1, …, classes − 1, 0, 1, …
+ * (balanced), `batchSize` per call of `model.sample` (default 500), and hands each batch with its
+ * labels to `each` (the batch is disposed after). Errors ({@link FluxionError} from `op`): the model
+ * is not conditional, `n` or `batchSize` is not a positive integer.
+ *
+ * @example
+ * ```ts
+ * await sampleBalanced('mine', cgan, 1000, 10, 500, async (images, labels) => { … });
+ * ```
+ */
+export async function sampleBalanced(
+  op: string,
+  model: ConditionalSampler,
+  n: number,
+  classes: number,
+  batchSize: number,
+  each: (samples: Tensor, labels: number[]) => Promise<void>,
+): Promise<void> {
+  if (!model.conditional)
+    throw new FluxionError(op, 'the model is not conditional: it cannot be asked for a digit');
+  if (!Number.isInteger(n) || n <= 0) throw new FluxionError(op, `n must be a positive integer, got ${n}`);
+  if (!Number.isInteger(batchSize) || batchSize <= 0)
+    throw new FluxionError(op, `batchSize must be a positive integer, got ${batchSize}`);
+  for (let start = 0; start < n; start += batchSize) {
+    const labels = Array.from({ length: Math.min(batchSize, n - start) }, (_, i) => (start + i) % classes);
+    const samples = model.sample(labels.length, { labels });
+    try {
+      await each(samples, labels);
+    } finally {
+      samples.dispose();
+    }
+  }
 }
