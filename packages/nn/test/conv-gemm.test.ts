@@ -275,7 +275,7 @@ describe('conv gradients (float64, CPU)', () => {
     const x = f64([2, 4, 9, 8], 8);
     const w = f64([6, 2, 3, 4], 9);
     const y0 = conv(x, w, { ...geometry, result: 'output', size: [4, 4] });
-    const y = f64(y0.shape, 10);
+    const y = f64([...y0.shape], 10);
     const dot = async (a: Tensor, b: Tensor) => (await values(sum(mul(a, b))))[0];
     const forward = await dot(y0, y);
     const viaInput = await dot(x, conv(y, w, { ...geometry, result: 'input', size: [9, 8] }));

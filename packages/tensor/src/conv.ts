@@ -4,8 +4,18 @@
  * convolution, or its adjoint in the input or in the weight (see {@link ConvParams}).
  */
 import { runKernel } from './dispatch.js';
-import type { ConvParams } from './registry.js';
+import type { ConvResult } from './registry.js';
 import type { Tensor } from './tensor.js';
+
+/** The parameters of {@link conv}: those of the `conv` primitive (`ConvParams`), pairs read-only. */
+export interface ConvOptions {
+  result: ConvResult;
+  size: readonly [number, number];
+  stride: readonly [number, number];
+  padding: readonly [number, number];
+  dilation: readonly [number, number];
+  groups: number;
+}
 
 /**
  * One of a convolution's three tensors from the other two (the `conv` primitive):
@@ -29,7 +39,7 @@ import type { Tensor } from './tensor.js';
  * conv(x, y, { ...geometry, result: 'weight', size: [3, 3] }).shape; // [4, 3, 3, 3]
  * ```
  */
-export function conv(first: Tensor, second: Tensor, params: ConvParams): Tensor {
+export function conv(first: Tensor, second: Tensor, params: ConvOptions): Tensor {
   return runKernel('conv', [first, second], {
     result: params.result,
     size: [params.size[0], params.size[1]],

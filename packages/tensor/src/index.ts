@@ -24,7 +24,7 @@ export {
 export { throttleNativePolling } from './backends/webgpu/polling.js';
 export type { KernelTiming } from './backends/webgpu/profiler.js';
 export * from './composite.js';
-export { conv } from './conv.js';
+export { type ConvOptions, conv } from './conv.js';
 export * from './creation.js';
 export { type OpObserver, type OpRecord, runKernel, runProgram, runView, setOpObserver } from './dispatch.js';
 export * from './dtype.js';
