@@ -134,7 +134,7 @@ export function textVaeDefaults(): TextVaeConfig {
     hidden: 128,
     latent: 16,
     wordDropout: 0.25,
-    klWarmup: 1000,
+    klWarmup: 500,
     lr: 3e-3,
     weightDecay: 0,
     clip: 1,
