@@ -2,7 +2,9 @@
  * Checkpoints: one file, `model.safetensors`, with every module's state dict as
  * `<module>.<parameter>`, every optimizer's state as `optim.<name>.<key>`, and in its metadata
  * under `fluxion.checkpoint` the model config, the training position, the noise stream's offset,
- * the run's options and the loss history (JSON). One file is one atomic unit: it is written to
+ * the run's options and the loss history (JSON); a text model's checkpoint also holds its tokenizer.
+ * Image, text and audio models share the format: {@link loadCheckpoint},
+ * {@link loadTextCheckpoint} and {@link loadAudioCheckpoint} rebuild each family. One file is one atomic unit: it is written to
  * `model.safetensors.tmp-<pid>` and renamed into place, so a crash or a full disk leaves either the
  * previous checkpoint or the new one, never weights of one step with the position of another.
  * Temporary files of a failed write are removed; those of a killed process are removed by the next
@@ -22,9 +24,12 @@ import {
 import { dirname, join } from 'node:path';
 import { loadSafetensors, saveSafetensors } from '@fluxion/nn';
 import { FluxionError, type Tensor } from '@fluxion/tensor';
+import { CharTokenizer, type CharTokenizerJSON } from './data/tokenizer.js';
+import { AUDIO_MODEL_KINDS, type AudioModel } from './models/audio-model.js';
 import { createModel, type ModelConfig } from './models/factory.js';
-import { Gan } from './models/gan.js';
 import { type GenerativeModel, MODEL_KINDS } from './models/model.js';
+import { createTextModel, TEXT_MODEL_KINDS, type TextModel, type TextModelConfig } from './models/text-lm.js';
+import { WaveGan, type WaveGanConfig, waveganConfig } from './models/wavegan.js';
 import type { LossHistory, TrainPosition } from './train.js';
 
 /**
@@ -39,14 +44,55 @@ export const CHECKPOINT_FILE = 'model.safetensors';
 /** The safetensors metadata key that holds the {@link CheckpointMeta} as JSON. */
 const META_KEY = 'fluxion.checkpoint';
 
-/** What a checkpoint holds besides the tensors (stored as JSON in the file's metadata). */
-export interface CheckpointMeta {
+/**
+ * Any model a checkpoint holds: an image model, a text model or an audio model.
+ *
+ * @example
+ * ```ts
+ * const models: CheckpointModel[] = [createModel('vae'), new WaveGan(waveganConfig())];
+ * ```
+ */
+export type CheckpointModel = GenerativeModel | TextModel | AudioModel;
+
+/** The config of any model a checkpoint holds. */
+export type AnyModelConfig = ModelConfig | TextModelConfig | WaveGanConfig;
+
+/**
+ * The family of a model kind: `'image'` (MNIST models), `'text'` or `'audio'`; undefined for an
+ * unknown kind.
+ *
+ * @example
+ * ```ts
+ * modelFamily('charlm'); // 'text'
+ * ```
+ */
+export function modelFamily(kind: unknown): 'image' | 'text' | 'audio' | undefined {
+  if (MODEL_KINDS.includes(kind as never)) return 'image';
+  if (TEXT_MODEL_KINDS.includes(kind as never)) return 'text';
+  if (AUDIO_MODEL_KINDS.includes(kind as never)) return 'audio';
+  return undefined;
+}
+
+/**
+ * What a checkpoint holds besides the tensors (stored as JSON in the file's metadata).
+ *
+ * @example
+ * ```ts
+ * const meta: CheckpointMeta = readCheckpointMeta('runs/charlm');
+ * meta.position.globalStep; // 484
+ * ```
+ */
+export interface CheckpointMeta<C extends AnyModelConfig = AnyModelConfig> {
   format: 2;
-  config: ModelConfig;
+  config: C;
+  /** A text model's tokenizer (`tokenizer.toJSON()`); absent for other models. */
+  tokenizer?: CharTokenizerJSON;
+  /** Figures measured once per completed epoch (e.g. `heldOutNats` of a text model), by name. */
+  epochMetrics?: Record<string, number[]>;
   position: TrainPosition;
   /** Counters consumed from the model's noise stream. */
   noiseOffset: number;
-  /** Steps taken by a GAN (its critic schedule). */
+  /** Steps taken by a GAN (its critic schedule) or a text model (its learning-rate schedule). */
   modelSteps: number;
   /** A GAN's last generator loss (reported on WGAN-GP steps without a generator update); null if none. */
   lastGeneratorLoss: number | null;
@@ -131,8 +177,10 @@ export function writeFileAtomically(path: string, bytes: Uint8Array | string): v
 }
 
 /**
- * Writes a checkpoint of `model` at `position` into `dir` (created if needed) as one file,
- * {@link CHECKPOINT_FILE}, replaced atomically.
+ * Writes a checkpoint of `model` (an image, text or audio model) at `position` into `dir`
+ * (created if needed) as one file, {@link CHECKPOINT_FILE}, replaced atomically. A text model's
+ * tokenizer and step count go into the metadata with the config; `epochMetrics` are figures per
+ * completed epoch (e.g. held-out nats per character).
  *
  * @example
  * ```ts
@@ -141,10 +189,11 @@ export function writeFileAtomically(path: string, bytes: Uint8Array | string): v
  */
 export async function saveCheckpoint(
   dir: string,
-  model: GenerativeModel,
+  model: CheckpointModel,
   position: TrainPosition,
   history: LossHistory,
   run: Record<string, unknown> = {},
+  epochMetrics?: Record<string, number[]>,
 ): Promise<void> {
   prepareOutputDir(dir);
   const tensors: Record<string, Tensor> = {};
@@ -157,13 +206,17 @@ export async function saveCheckpoint(
     for (const [key, t] of Object.entries(sd.tensors)) tensors[`optim.${name}.${key}`] = t;
     for (const [key, v] of Object.entries(sd.metadata)) metadata[`optim.${name}.${key}`] = v;
   }
-  const lastG = model instanceof Gan ? model.lastG : Number.NaN;
+  // GANs (image and audio) count steps for their critic schedule and keep the last generator
+  // loss; text models count steps for their learning-rate schedule; VAEs have neither.
+  const { steps = 0, lastG = Number.NaN } = model as { steps?: number; lastG?: number };
   const meta: CheckpointMeta = {
     format: 2,
-    config: model.config as ModelConfig,
+    config: model.config as AnyModelConfig,
+    ...('tokenizer' in model ? { tokenizer: model.tokenizer.toJSON() } : {}),
+    ...(epochMetrics ? { epochMetrics } : {}),
     position,
     noiseOffset: model.noise.offset,
-    modelSteps: model instanceof Gan ? model.steps : 0,
+    modelSteps: steps,
     lastGeneratorLoss: Number.isFinite(lastG) ? lastG : null,
     history,
     run,
@@ -193,11 +246,15 @@ function metaProblem(meta: unknown): string | null {
   if (!isRecord(meta)) return 'its metadata is not an object';
   if (meta.format !== 2) return `unknown checkpoint format ${JSON.stringify(meta.format)}`;
   const { config, position, history } = meta;
-  if (!isRecord(config) || !MODEL_KINDS.includes(config.kind as never))
+  const family = isRecord(config) ? modelFamily(config.kind) : undefined;
+  if (!isRecord(config) || !family)
     return `config.kind ${JSON.stringify(isRecord(config) ? config.kind : config)} is not a model kind`;
   if (!isCount(config.seed)) return `config.seed ${JSON.stringify(config.seed)} is not an integer ≥ 0`;
-  if (!isCount(config.latent) || config.latent < 1)
+  // Text models have no latent code; they carry their tokenizer instead.
+  if (family !== 'text' && (!isCount(config.latent) || config.latent < 1))
     return `config.latent ${JSON.stringify(config.latent)} is not an integer ≥ 1`;
+  if (family === 'text' && !isRecord(meta.tokenizer))
+    return `a ${config.kind} checkpoint needs its tokenizer, got ${JSON.stringify(meta.tokenizer)}`;
   if (typeof config.lr !== 'number' || !(config.lr > 0) || !Number.isFinite(config.lr))
     return `config.lr ${JSON.stringify(config.lr)} is not a positive number`;
   if (!isRecord(position)) return 'position is missing';
@@ -213,6 +270,15 @@ function metaProblem(meta: unknown): string | null {
   if (!isRecord(history) || !Object.values(history).every((h) => Array.isArray(h)))
     return 'history is not a record of loss arrays';
   if (!isRecord(meta.run)) return 'run is not an object';
+  const { epochMetrics } = meta;
+  if (
+    epochMetrics !== undefined &&
+    !(
+      isRecord(epochMetrics) &&
+      Object.values(epochMetrics).every((m) => Array.isArray(m) && m.every((v) => typeof v === 'number'))
+    )
+  )
+    return 'epochMetrics is not a record of number arrays';
   return null;
 }
 
@@ -265,21 +331,8 @@ export function readCheckpointMeta(dir: string): CheckpointMeta {
   return metaOf(bytes, file);
 }
 
-/**
- * Reads a checkpoint: rebuilds the model from its config, loads every module and optimizer state
- * and the noise stream's position. A file whose metadata is missing or invalid (a hand-edited
- * position, another format) is refused with an error that says what is wrong.
- *
- * @example
- * ```ts
- * const { model, meta } = loadCheckpoint('runs/vae');
- * const images = model.sample(16);
- * ```
- */
-export function loadCheckpoint(dir: string): { model: GenerativeModel; meta: CheckpointMeta } {
-  const { bytes, file } = readCheckpointFile(dir);
-  const meta = metaOf(bytes, file);
-  const model = createModel(meta.config.kind, meta.config);
+/** Loads the tensors of a checkpoint file into `model`, and its noise offset and step counters. */
+function restore(model: CheckpointModel, bytes: Uint8Array, meta: CheckpointMeta): void {
   const { tensors, metadata } = loadSafetensors(bytes);
   try {
     for (const [name, module] of Object.entries(model.modules())) module.loadStateDict(under(tensors, name));
@@ -293,9 +346,92 @@ export function loadCheckpoint(dir: string): { model: GenerativeModel; meta: Che
     for (const t of Object.values(tensors)) t.dispose();
   }
   model.noise.offset = meta.noiseOffset;
-  if (model instanceof Gan) {
-    model.steps = meta.modelSteps;
-    model.lastG = meta.lastGeneratorLoss ?? Number.NaN;
+  const counters = model as { steps?: number; lastG?: number };
+  if ('steps' in counters) counters.steps = meta.modelSteps;
+  if ('lastG' in counters) counters.lastG = meta.lastGeneratorLoss ?? Number.NaN;
+}
+
+/** The checkpoint in `dir`, checked to hold a model of `family` (`use` names the loader to call instead). */
+function readFamily(dir: string, family: 'image' | 'text' | 'audio') {
+  const { bytes, file } = readCheckpointFile(dir);
+  const meta = metaOf(bytes, file);
+  const found = modelFamily(meta.config.kind);
+  if (found !== family) {
+    const loader = { image: 'loadCheckpoint', text: 'loadTextCheckpoint', audio: 'loadAudioCheckpoint' }[
+      found!
+    ];
+    throw new FluxionError(
+      'loadCheckpoint',
+      `'${file}' holds a ${meta.config.kind} (a${found === 'image' ? 'n' : ''} ${found} model), not a${family === 'image' ? 'n' : ''} ${family} model; load it with ${loader}`,
+    );
   }
-  return { model, meta };
+  return { bytes, file, meta };
+}
+
+/** Builds a model from a checkpoint's config; a config the model refuses is an invalid checkpoint. */
+function build<M>(file: string, make: () => M): M {
+  try {
+    return make();
+  } catch (e) {
+    throw new FluxionError('loadCheckpoint', `'${file}' is not a valid checkpoint: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Reads a checkpoint of an image model: rebuilds the model from its config, loads every module and
+ * optimizer state and the noise stream's position. A file whose metadata is missing or invalid (a
+ * hand-edited position, another format) is refused with an error that says what is wrong, and so
+ * is a checkpoint of a text or audio model (see {@link loadTextCheckpoint},
+ * {@link loadAudioCheckpoint}).
+ *
+ * @example
+ * ```ts
+ * const { model, meta } = loadCheckpoint('runs/vae');
+ * const images = model.sample(16);
+ * ```
+ */
+export function loadCheckpoint(dir: string): { model: GenerativeModel; meta: CheckpointMeta<ModelConfig> } {
+  const { bytes, meta } = readFamily(dir, 'image');
+  const config = meta.config as ModelConfig;
+  const model = createModel(config.kind, config);
+  restore(model, bytes, meta);
+  return { model, meta: meta as CheckpointMeta<ModelConfig> };
+}
+
+/**
+ * Reads a checkpoint of a text model (`charlm`, `charrnn`): rebuilds the tokenizer and the model
+ * from the metadata (`createTextModel(config, CharTokenizer.fromJSON(tokenizer))`, which checks
+ * them against each other), loads the weights, the optimizer state, the noise offset and the step
+ * count that drives the learning-rate schedule.
+ *
+ * @example
+ * ```ts
+ * const { model } = loadTextCheckpoint('runs/charlm');
+ * await model.sample(5, { temperature: 0.8 }); // ['kaylen', …]
+ * ```
+ */
+export function loadTextCheckpoint(dir: string): { model: TextModel; meta: CheckpointMeta<TextModelConfig> } {
+  const { bytes, file, meta } = readFamily(dir, 'text');
+  const config = meta.config as TextModelConfig;
+  const model = build(file, () => createTextModel(config, CharTokenizer.fromJSON(meta.tokenizer)));
+  restore(model, bytes, meta);
+  return { model, meta: meta as CheckpointMeta<TextModelConfig> };
+}
+
+/**
+ * Reads a checkpoint of an audio model (`wavegan`): rebuilds it from its config (checked by
+ * {@link waveganConfig}), loads every module and optimizer state, the noise offset, the critic
+ * schedule's step count and the last generator loss.
+ *
+ * @example
+ * ```ts
+ * const { model } = loadAudioCheckpoint('runs/wavegan');
+ * const sevens = model.sample(4, { labels: [7, 7, 7, 7] }); // [4, 8192] in [−1, 1]
+ * ```
+ */
+export function loadAudioCheckpoint(dir: string): { model: AudioModel; meta: CheckpointMeta<WaveGanConfig> } {
+  const { bytes, file, meta } = readFamily(dir, 'audio');
+  const model = build(file, () => new WaveGan(waveganConfig(meta.config as WaveGanConfig)));
+  restore(model, bytes, meta);
+  return { model, meta: meta as CheckpointMeta<WaveGanConfig> };
 }

@@ -1,11 +1,16 @@
 /**
- * The `fluxion` command: train a model on MNIST (or IDX files), sample from a checkpoint, evaluate
- * a checkpoint. `runCli(argv)` returns the exit code: 0 on success, 2 for bad arguments, 1 for
- * any other error (a failed write, a non-finite loss, an invalid checkpoint).
+ * The `fluxion` command: train a model on MNIST (or IDX files), on text (names, tiny Shakespeare,
+ * a file) or on audio (spoken digits, a folder of WAV files), sample from a checkpoint, evaluate a
+ * checkpoint. `runCli(argv)` returns the exit code: 0 on success, 2 for bad arguments, 1 for
+ * any other error (a failed write, a non-finite loss, an invalid checkpoint). This file holds the
+ * image models and the dispatch; `cli-text.ts` and `cli-audio.ts` the other families, and
+ * `cli-common.ts` what they share (options, backend, resume checks, the training run).
  *
  *   fluxion train <gan|dcgan|cgan|wgan-gp|vae|convvae|cvae> [--epochs N] [--batch-size N] [--lr X]
  *                 [--latent N] [--seed N] [--backend webgpu|cpu] [--data DIR] [--out DIR]
  *                 [--resume] [--max-steps N]
+ *   fluxion train <charlm|charrnn> --data names|shakespeare|FILE [...]
+ *   fluxion train wavegan --data fsdd|DIR [...]
  *   fluxion sample --checkpoint DIR [--n 64] [--label 7] [--out grid.png]
  *   fluxion eval --checkpoint DIR [--data DIR] [--iwae-k 50]
  */
@@ -13,16 +18,38 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tensorApi from '@fluxion/tensor';
-import { concat, FluxionError, setBackend, type Tensor } from '@fluxion/tensor';
-import cliProgress from 'cli-progress';
+import { concat, type Tensor } from '@fluxion/tensor';
 import {
-  type CheckpointMeta,
   loadCheckpoint,
+  modelFamily,
   prepareOutputDir,
   readCheckpointMeta,
   saveCheckpoint,
   writeFileAtomically,
 } from './checkpoint.js';
+import { AUDIO_SAMPLE_OPTIONS, AUDIO_USAGE, audioEval, audioSample, trainAudio } from './cli-audio.js';
+import {
+  checkBackendName,
+  checkResumePosition,
+  chooseBackend,
+  numberOption,
+  plannedTotal,
+  readResume,
+  refuseOptions,
+  runTraining,
+  savedRun,
+  smoothHistory,
+  UsageError,
+  withUsage,
+} from './cli-common.js';
+import {
+  TEXT_EVAL_OPTIONS,
+  TEXT_SAMPLE_OPTIONS,
+  TEXT_USAGE,
+  textEval,
+  textSample,
+  trainText,
+} from './cli-text.js';
 import { type ImageDataset, loadIdxDataset, loadMnist, splitDataset } from './data/dataset.js';
 import { imageGrid, lossCurve } from './image/grid.js';
 import {
@@ -35,6 +62,7 @@ import {
   labelHistogramWarnings,
   withClassifier,
 } from './metrics/index.js';
+import { AUDIO_MODEL_KINDS } from './models/audio-model.js';
 import { createModel, isGanKind, type ModelConfig } from './models/factory.js';
 import {
   type GenerativeModel,
@@ -43,21 +71,26 @@ import {
   pictureGenerator,
   setTraining,
 } from './models/model.js';
+import { TEXT_MODEL_KINDS } from './models/text-lm.js';
 import { Vae } from './models/vae.js';
 import { fit, type TrainPosition } from './train.js';
 
-/** A bad command line: printed with the command's usage, exit code 2. */
-export class UsageError extends Error {}
+export { UsageError };
+
+/** Every kind `fluxion train` knows: images, text, audio. */
+const ALL_KINDS: readonly string[] = [...MODEL_KINDS, ...TEXT_MODEL_KINDS, ...AUDIO_MODEL_KINDS];
 
 const USAGE: Record<string, string> = {
   main: `usage: fluxion <command> [options]
 
 commands:
-  train <model>   train a generative model (${MODEL_KINDS.join(', ')})
-  sample          write a grid of samples from a checkpoint
-  eval            evaluate a checkpoint (−ELBO / IWAE for VAEs, classifier-FID, conditional accuracy)
+  train <model>   train a generative model: of images (${MODEL_KINDS.join(', ')}),
+                  of text (${TEXT_MODEL_KINDS.join(', ')}) or of audio (${AUDIO_MODEL_KINDS.join(', ')})
+  sample          samples from a checkpoint: a PNG grid, text, or WAV files
+  eval            evaluate a checkpoint (−ELBO / IWAE for VAEs, classifier-FID, conditional
+                  accuracy; held-out nats and bits per character and sample statistics for text)
 
-run 'fluxion <command> --help' for its options`,
+run 'fluxion <command> --help' for its options ('fluxion train <model> --help' for a model's)`,
   train: `usage: fluxion train <${MODEL_KINDS.join('|')}> [options]
 
   --epochs N         epochs to train (default 5; 1 to 100000)
@@ -86,7 +119,13 @@ checkpoint; so does any other error.`,
   --n N              number of images (default 64)
   --label D          digit to generate (conditional models only)
   --out FILE         PNG to write (default samples.png)
-  --backend NAME     webgpu or cpu`,
+  --backend NAME     webgpu or cpu
+
+Text models (charlm, charrnn) print their samples:
+${TEXT_SAMPLE_OPTIONS}
+
+Audio models (wavegan) write WAV files:
+${AUDIO_SAMPLE_OPTIONS}`,
   eval: `usage: fluxion eval --checkpoint DIR [--data DIR] [--iwae-k K]
 
   --checkpoint DIR   a folder written by 'fluxion train'
@@ -96,79 +135,11 @@ checkpoint; so does any other error.`,
 
 Prints which digits 1,000 samples are (the shipped classifier's predictions) beside the test
 digits, their entropy and effective number of classes, and a warning when a digit is never drawn
-or one is above 20 % of the samples; then classifier-FID (and −ELBO, IWAE for VAEs).`,
+or one is above 20 % of the samples; then classifier-FID (and −ELBO, IWAE for VAEs).
+
+Text models (charlm, charrnn):
+${TEXT_EVAL_OPTIONS}`,
 };
-
-/** The accepted values of a numeric option. */
-interface Limits {
-  min: number;
-  max: number;
-  /** A real number rather than an integer. */
-  real?: boolean;
-  /** `min` itself is excluded. */
-  aboveMin?: boolean;
-}
-
-/** Every numeric option and its limits (integers in decimal digits only: no `0x2`, `1e3` or ` 2`). */
-const LIMITS = {
-  epochs: { min: 1, max: 100_000 },
-  'batch-size': { min: 1, max: 1_000_000 },
-  lr: { min: 0, max: 1, real: true, aboveMin: true },
-  latent: { min: 1, max: 1024 },
-  seed: { min: 0, max: 2 ** 32 - 1 },
-  'max-steps': { min: 1, max: 1_000_000_000 },
-  minutes: { min: 0, max: 1_000_000, real: true, aboveMin: true },
-  n: { min: 1, max: 10_000 },
-  label: { min: 0, max: 1_000_000 },
-  'iwae-k': { min: 1, max: 100_000 },
-} satisfies Record<string, Limits>;
-
-const INTEGER = /^\d+$/;
-const REAL = /^(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
-
-/**
- * The value of a numeric option parsed strictly, or undefined when it was not given; a bad value
- * is a {@link UsageError} that names the option, its limits and the text typed.
- */
-function numberOption(values: Record<string, unknown>, name: keyof typeof LIMITS): number | undefined {
-  const text = values[name];
-  if (text === undefined) return undefined;
-  const { min, max, real = false, aboveMin = false }: Limits = LIMITS[name];
-  const n = Number(text);
-  const ok = (real ? REAL : INTEGER).test(String(text)) && (aboveMin ? n > min : n >= min) && n <= max;
-  if (!ok) {
-    const range = real
-      ? `a number ${aboveMin ? 'above' : 'from'} ${min} up to ${max}`
-      : `an integer from ${min} to ${max}`;
-    throw new UsageError(`--${name} must be ${range}, got '${text}'`);
-  }
-  return n;
-}
-
-/** Checks a `--backend` value (before anything starts). */
-function checkBackendName(name: string | undefined): void {
-  if (name !== undefined && name !== 'webgpu' && name !== 'cpu')
-    throw new UsageError(`--backend must be webgpu or cpu, got '${name}'`);
-}
-
-/** Selects the backend: the named one, or WebGPU when an adapter exists (one line otherwise). */
-async function chooseBackend(name: string | undefined): Promise<string> {
-  checkBackendName(name);
-  const api = tensorApi as unknown as {
-    initWebGPU?: () => Promise<unknown>;
-    useBestBackend?: () => Promise<string>;
-  };
-  if (name === 'cpu') {
-    setBackend('cpu');
-    return 'cpu';
-  }
-  if (name === 'webgpu') {
-    if (!api.initWebGPU) throw new FluxionError('fluxion', 'this build has no WebGPU backend');
-    await api.initWebGPU();
-    return 'webgpu';
-  }
-  return api.useBestBackend ? api.useBestBackend() : 'cpu';
-}
 
 /** The train/test split of the built-in digits or of an IDX folder. */
 function loadData(dir: string | undefined): { train: ImageDataset; test: ImageDataset } {
@@ -222,133 +193,128 @@ async function writeReconstructions(model: Vae, test: ImageDataset, path: string
   writeFileAtomically(path, imageGrid(both, 2 * n, test.height, test.width, 8));
 }
 
-/** The settings a resumed run keeps from its checkpoint, as `--resume` compares them with the flags. */
-function savedSettings(meta: CheckpointMeta, out: string) {
-  const { batchSize, epochs, data } = meta.run;
-  const bad = (what: string, v: unknown) =>
-    new FluxionError(
-      'resume',
-      `the checkpoint in '${out}' is not valid: run.${what} is ${JSON.stringify(v)}`,
-    );
-  if (!Number.isSafeInteger(batchSize) || (batchSize as number) < 1) throw bad('batchSize', batchSize);
-  if (epochs !== undefined && (!Number.isSafeInteger(epochs) || (epochs as number) < 1))
-    throw bad('epochs', epochs);
-  if (typeof data !== 'string') throw bad('data', data);
-  return {
-    'batch-size': batchSize as number,
-    lr: meta.config.lr,
-    seed: meta.config.seed,
-    latent: meta.config.latent,
-    data: data === BUILT_IN_DATA ? undefined : data,
-    epochs: epochs as number | undefined,
-  };
-}
-
 /** What `run.data` records for the built-in digits. */
 const BUILT_IN_DATA = 'mnist-package';
 
-/**
- * Checks that a checkpoint's position is one this run could have reached: a batch inside an epoch
- * of `stepsPerEpoch` batches, a step count that matches it, a loss history of that many steps, and
- * epochs left to train (a hand-edited or foreign position is an error, not "trained 0 steps").
- */
-function checkResumePosition(meta: CheckpointMeta, out: string, stepsPerEpoch: number, epochs: number): void {
-  const { epoch, step, globalStep } = meta.position;
-  const where = `the checkpoint in '${out}' (epoch ${epoch}, batch ${step}, step ${globalStep})`;
-  if (step >= stepsPerEpoch || epoch * stepsPerEpoch + step !== globalStep) {
-    throw new FluxionError(
-      'resume',
-      `${where} does not fit this run's ${stepsPerEpoch} batches per epoch: the checkpoint was edited, or trained on other data`,
-    );
-  }
-  const lengths = Object.entries(meta.history).filter(([, h]) => h.length !== globalStep);
-  if (lengths.length > 0) {
-    const [name, h] = lengths[0];
-    throw new FluxionError(
-      'resume',
-      `${where} has a '${name}' loss history of ${h.length} steps: the checkpoint was edited`,
-    );
-  }
-  if (epoch >= epochs)
-    throw new UsageError(
-      `--resume: ${where} has finished its ${epochs} epochs; pass --epochs above ${epoch} to train further`,
-    );
-}
+/** The options of `fluxion train`, for every family (each family refuses the ones not its own). */
+const TRAIN_OPTIONS = {
+  epochs: { type: 'string' },
+  'batch-size': { type: 'string' },
+  lr: { type: 'string' },
+  latent: { type: 'string' },
+  seed: { type: 'string' },
+  backend: { type: 'string' },
+  data: { type: 'string' },
+  out: { type: 'string' },
+  resume: { type: 'boolean' },
+  'max-steps': { type: 'string' },
+  minutes: { type: 'string' },
+  help: { type: 'boolean' },
+  // text
+  mode: { type: 'string' },
+  context: { type: 'string' },
+  dim: { type: 'string' },
+  layers: { type: 'string' },
+  heads: { type: 'string' },
+  hidden: { type: 'string' },
+  cell: { type: 'string' },
+  dropout: { type: 'string' },
+  warmup: { type: 'string' },
+  // audio
+  length: { type: 'string' },
+  'model-size': { type: 'string' },
+  unconditional: { type: 'boolean' },
+} as const;
+
+/** The parsed options of `fluxion train`. */
+export type TrainValues = ReturnType<typeof parseArgs<{ options: typeof TRAIN_OPTIONS }>>['values'];
+
+/** Options of `fluxion train` that only text models take. */
+export const TEXT_TRAIN_ONLY = [
+  'mode',
+  'context',
+  'dim',
+  'layers',
+  'heads',
+  'hidden',
+  'cell',
+  'dropout',
+  'warmup',
+];
+/** Options of `fluxion train` that only audio models take. */
+export const AUDIO_TRAIN_ONLY = ['length', 'model-size', 'unconditional'];
 
 async function train(args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      epochs: { type: 'string' },
-      'batch-size': { type: 'string' },
-      lr: { type: 'string' },
-      latent: { type: 'string' },
-      seed: { type: 'string' },
-      backend: { type: 'string' },
-      data: { type: 'string' },
-      out: { type: 'string' },
-      resume: { type: 'boolean' },
-      'max-steps': { type: 'string' },
-      minutes: { type: 'string' },
-      help: { type: 'boolean' },
-    },
-  });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: TRAIN_OPTIONS });
   if (values.help) {
-    console.log(USAGE.train);
+    const kind = positionals[0];
+    const family = modelFamily(kind);
+    console.log(family === 'text' ? TEXT_USAGE.train : family === 'audio' ? AUDIO_USAGE.train : USAGE.train);
     return;
   }
-  const kind = positionals[0] as ModelKind | undefined;
-  if (!kind || !MODEL_KINDS.includes(kind) || positionals.length > 1) {
+  const kind = positionals[0];
+  if (!kind || !ALL_KINDS.includes(kind) || positionals.length > 1) {
     throw new UsageError(kind ? `unknown model '${positionals.join(' ')}'` : 'missing the model to train');
   }
+  const family = modelFamily(kind);
+  if (family === 'text')
+    return withUsage(TEXT_USAGE.train, () => trainText(kind as (typeof TEXT_MODEL_KINDS)[number], values));
+  if (family === 'audio')
+    return withUsage(AUDIO_USAGE.train, () => trainAudio(kind as (typeof AUDIO_MODEL_KINDS)[number], values));
+  refuseOptions(values, [...TEXT_TRAIN_ONLY, ...AUDIO_TRAIN_ONLY], `an image model (${kind})`);
+  return trainImage(kind as ModelKind, values);
+}
+
+async function trainImage(kind: ModelKind, values: TrainValues): Promise<void> {
   // Every argument is checked, against the checkpoint too, before data loads or a backend starts.
   const given = {
-    epochs: numberOption(values, 'epochs'),
     'batch-size': numberOption(values, 'batch-size'),
     lr: numberOption(values, 'lr'),
-    latent: numberOption(values, 'latent'),
     seed: numberOption(values, 'seed'),
+    latent: numberOption(values, 'latent'),
     data: values.data,
   };
+  const epochsGiven = numberOption(values, 'epochs');
   const maxSteps = numberOption(values, 'max-steps');
   const minutes = numberOption(values, 'minutes');
   checkBackendName(values.backend);
   const out = values.out ?? join('out', kind);
   prepareOutputDir(out);
-  let meta: CheckpointMeta | undefined;
-  let saved: ReturnType<typeof savedSettings> | undefined;
-  if (values.resume) {
-    meta = readCheckpointMeta(out);
-    if (meta.config.kind !== kind)
-      throw new UsageError(`--resume: ${out} holds a ${meta.config.kind}, not a ${kind}`);
-    saved = savedSettings(meta, out);
-    const differ = (['batch-size', 'lr', 'seed', 'latent', 'data'] as const).filter(
-      (k) => given[k] !== undefined && given[k] !== saved?.[k],
-    );
-    if (differ.length > 0) {
-      const list = differ.map(
-        (k) => `--${k} ${given[k]} (the checkpoint's: ${saved?.[k] ?? 'the built-in digits'})`,
-      );
-      throw new UsageError(
-        `--resume continues the run in '${out}' with its own settings, and these differ: ${list.join(', ')}; drop them, or start a new run in another --out`,
-      );
-    }
-  }
+  const resumed = values.resume
+    ? readResume(
+        out,
+        kind,
+        given,
+        (meta) => {
+          const run = savedRun(meta, out);
+          const config = meta.config as ModelConfig;
+          return {
+            'batch-size': run.batchSize,
+            lr: config.lr,
+            seed: config.seed,
+            latent: config.latent,
+            data: run.data === BUILT_IN_DATA ? undefined : run.data,
+            epochs: run.epochs,
+          };
+        },
+        { data: 'the built-in digits' },
+      )
+    : undefined;
+  const saved = resumed?.saved;
   const dataDir = given.data ?? saved?.data;
   const { train: trainData, test } = loadData(dataDir);
-  const epochs = given.epochs ?? saved?.epochs ?? 5;
+  const epochs = epochsGiven ?? saved?.epochs ?? 5;
   const batchSize = saved?.['batch-size'] ?? given['batch-size'] ?? (isGanKind(kind) ? 64 : 128);
   if (batchSize > trainData.count)
     throw new UsageError(`--batch-size ${batchSize} exceeds the ${trainData.count} training images`);
   const stepsPerEpoch = Math.floor(trainData.count / batchSize);
-  if (meta) checkResumePosition(meta, out, stepsPerEpoch, epochs);
+  if (resumed) checkResumePosition(resumed.meta, out, stepsPerEpoch, epochs);
 
   const backend = await chooseBackend(values.backend);
   let model: GenerativeModel;
   let history: Record<string, number[]> = {};
-  const from = meta?.position;
-  if (values.resume) {
+  const from = resumed?.meta.position;
+  if (resumed) {
     const loaded = loadCheckpoint(out);
     model = loaded.model;
     history = loaded.meta.history;
@@ -358,108 +324,75 @@ async function train(args: string[]): Promise<void> {
     if (given.latent !== undefined) overrides.latent = given.latent;
     model = createModel(kind, overrides);
   }
-  const total = Math.min(
-    epochs * stepsPerEpoch,
-    (from?.globalStep ?? 0) + (maxSteps ?? Number.POSITIVE_INFINITY),
-  );
   console.log(
     `training ${kind} on ${trainData.count} images (batch ${batchSize}, ${stepsPerEpoch} steps/epoch, ${epochs} epochs) on ${backend}; output in ${out}`,
   );
-  const bar = new cliProgress.SingleBar(
-    {
-      format: '{bar} {value}/{total} | {losses} | {speed} steps/s | ETA {eta_formatted}',
-      noTTYOutput: true,
-      notTTYSchedule: 10_000,
-      etaBuffer: 50,
-    },
-    cliProgress.Presets.shades_classic,
-  );
-  const started = performance.now();
-  let stepsThisRun = 0;
-  let lastSaved = from?.globalStep;
   const run = { batchSize, epochs, data: dataDir ?? BUILT_IN_DATA };
-  const snapshot = async (position: TrainPosition) => {
-    await saveCheckpoint(out, model, position, history, run);
-    lastSaved = position.globalStep;
-    setTraining(model, false);
-    await writeSampleGrid(model, join(out, `samples-epoch-${position.epoch}.png`));
-    if (model instanceof Vae)
-      await writeReconstructions(model, test, join(out, `reconstructions-epoch-${position.epoch}.png`));
-    setTraining(model, true);
-    writeFileAtomically(join(out, 'loss.png'), lossCurve(smoothHistory(history)));
-  };
-  let result: Awaited<ReturnType<typeof fit>>;
-  // The bar redraws on a timer: it must stop however training ends, or the process never exits.
-  bar.start(total, from?.globalStep ?? 0, { losses: '', speed: '…' });
-  try {
-    result = await fit(model, trainData, {
-      epochs,
-      batchSize,
-      from,
-      maxSteps,
-      seconds: minutes === undefined ? undefined : minutes * 60,
-      history,
-      onStep: ({ globalStep, losses }) => {
-        stepsThisRun++;
-        const seconds = (performance.now() - started) / 1000;
-        const text = Object.entries(losses)
-          .map(([k, v]) => `${k} ${v.toFixed(3)}`)
-          .join(' ');
-        bar.update(globalStep, { losses: text, speed: (stepsThisRun / seconds).toFixed(2) });
-      },
-      onEpoch: snapshot,
-    });
-  } catch (e) {
-    const kept =
-      lastSaved === undefined
-        ? 'no checkpoint was written'
-        : `the last checkpoint in '${out}' is from step ${lastSaved}`;
-    throw new FluxionError('train', `${(e as Error).message}\n${kept}`);
-  } finally {
-    bar.stop();
-  }
-  history = result.history;
-  if (result.position.step > 0) await snapshot(result.position);
-  const seconds = (performance.now() - started) / 1000;
-  console.log(
-    `trained ${stepsThisRun} steps in ${seconds.toFixed(1)} s (${(stepsThisRun / seconds).toFixed(2)} steps/s); wrote ${out}/`,
-  );
-}
-
-/** Moving averages of the loss history (window 20), so the curve shows the trend. */
-function smoothHistory(history: Record<string, number[]>): Record<string, number[]> {
-  const out: Record<string, number[]> = {};
-  for (const [name, values] of Object.entries(history)) {
-    let acc = 0;
-    out[name] = values.map((v, i) => {
-      acc += v - (i >= 20 ? values[i - 20] : 0);
-      return acc / Math.min(i + 1, 20);
-    });
-  }
-  return out;
-}
-
-async function sample(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      checkpoint: { type: 'string' },
-      n: { type: 'string' },
-      label: { type: 'string' },
-      out: { type: 'string' },
-      backend: { type: 'string' },
-      help: { type: 'boolean' },
+  await runTraining({
+    out,
+    from,
+    total: plannedTotal(epochs, stepsPerEpoch, from, maxSteps),
+    fit: (hooks) =>
+      fit(model, trainData, {
+        epochs,
+        batchSize,
+        from,
+        maxSteps,
+        seconds: minutes === undefined ? undefined : minutes * 60,
+        history,
+        ...hooks,
+      }),
+    snapshot: async (position: TrainPosition, history) => {
+      await saveCheckpoint(out, model, position, history, run);
+      setTraining(model, false);
+      await writeSampleGrid(model, join(out, `samples-epoch-${position.epoch}.png`));
+      if (model instanceof Vae)
+        await writeReconstructions(model, test, join(out, `reconstructions-epoch-${position.epoch}.png`));
+      setTraining(model, true);
+      writeFileAtomically(join(out, 'loss.png'), lossCurve(smoothHistory(history)));
     },
   });
+}
+
+/** The options of `fluxion sample`, for every family. */
+const SAMPLE_OPTIONS = {
+  checkpoint: { type: 'string' },
+  n: { type: 'string' },
+  label: { type: 'string' },
+  out: { type: 'string' },
+  backend: { type: 'string' },
+  help: { type: 'boolean' },
+  // text (and --seed for text and audio)
+  temperature: { type: 'string' },
+  'top-k': { type: 'string' },
+  prompt: { type: 'string' },
+  length: { type: 'string' },
+  seed: { type: 'string' },
+} as const;
+
+/** The parsed options of `fluxion sample`. */
+export type SampleValues = ReturnType<typeof parseArgs<{ options: typeof SAMPLE_OPTIONS }>>['values'];
+
+async function sample(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: SAMPLE_OPTIONS });
   if (values.help) {
     console.log(USAGE.sample);
     return;
   }
   if (!values.checkpoint) throw new UsageError('missing --checkpoint DIR');
   checkBackendName(values.backend);
-  const n = numberOption(values, 'n') ?? 64;
+  const n = numberOption(values, 'n');
   const label = numberOption(values, 'label');
-  const { config } = readCheckpointMeta(values.checkpoint);
+  const meta = readCheckpointMeta(values.checkpoint);
+  const family = modelFamily(meta.config.kind);
+  if (family === 'text') return textSample(values, meta);
+  if (family === 'audio') return audioSample(values, meta);
+  refuseOptions(
+    values,
+    ['temperature', 'top-k', 'prompt', 'length', 'seed'],
+    `an image model (${meta.config.kind})`,
+  );
+  const config = meta.config as ModelConfig;
   if (label !== undefined) {
     if (!config.conditional)
       throw new UsageError(`--label needs a conditional model; ${config.kind} is not one`);
@@ -470,21 +403,27 @@ async function sample(args: string[]): Promise<void> {
   const { model } = loadCheckpoint(values.checkpoint);
   const out = values.out ?? 'samples.png';
   setTraining(model, false);
-  await writeSampleGrid(model, out, n, label);
-  console.log(`wrote ${n} samples of ${values.checkpoint} to ${out}`);
+  await writeSampleGrid(model, out, n ?? 64, label);
+  console.log(`wrote ${n ?? 64} samples of ${values.checkpoint} to ${out}`);
 }
 
+/** The options of `fluxion eval`, for every family. */
+const EVAL_OPTIONS = {
+  checkpoint: { type: 'string' },
+  data: { type: 'string' },
+  'iwae-k': { type: 'string' },
+  backend: { type: 'string' },
+  help: { type: 'boolean' },
+  // text
+  samples: { type: 'string' },
+  temperature: { type: 'string' },
+} as const;
+
+/** The parsed options of `fluxion eval`. */
+export type EvalValues = ReturnType<typeof parseArgs<{ options: typeof EVAL_OPTIONS }>>['values'];
+
 async function evaluate(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      checkpoint: { type: 'string' },
-      data: { type: 'string' },
-      'iwae-k': { type: 'string' },
-      backend: { type: 'string' },
-      help: { type: 'boolean' },
-    },
-  });
+  const { values } = parseArgs({ args, options: EVAL_OPTIONS });
   if (values.help) {
     console.log(USAGE.eval);
     return;
@@ -492,7 +431,11 @@ async function evaluate(args: string[]): Promise<void> {
   if (!values.checkpoint) throw new UsageError('missing --checkpoint DIR');
   const k = numberOption(values, 'iwae-k') ?? 50;
   checkBackendName(values.backend);
-  readCheckpointMeta(values.checkpoint);
+  const meta = readCheckpointMeta(values.checkpoint);
+  const family = modelFamily(meta.config.kind);
+  if (family === 'text') return textEval(values, meta);
+  if (family === 'audio') return audioEval(values, meta);
+  refuseOptions(values, ['samples', 'temperature'], `an image model (${meta.config.kind})`);
   const { train, test } = loadData(values.data);
   await chooseBackend(values.backend);
   const { model } = loadCheckpoint(values.checkpoint);
@@ -639,7 +582,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof UsageError) {
-      console.error(`fluxion: ${e.message}\n\n${USAGE[command in USAGE ? command : 'main']}`);
+      console.error(`fluxion: ${e.message}\n\n${e.usage ?? USAGE[command in USAGE ? command : 'main']}`);
       return 2;
     }
     console.error(`fluxion: ${(e as Error).message}`);

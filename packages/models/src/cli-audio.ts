@@ -1,0 +1,310 @@
+/**
+ * The `fluxion` commands for the audio models (`wavegan`): training on the Free Spoken Digit
+ * Dataset or a folder of labelled WAV files, and sampling WAV files (with a sheet of their
+ * spectrograms) from a checkpoint. Training, resume and checkpoints work as for the image models
+ * (`cli-common.ts`).
+ */
+import { join } from 'node:path';
+import { noGrad } from '@fluxion/autograd';
+import {
+  concat,
+  FluxionError,
+  Generator,
+  logMel,
+  melSpectrogram,
+  scope,
+  type Tensor,
+  tensor,
+} from '@fluxion/tensor';
+import {
+  type CheckpointMeta,
+  loadAudioCheckpoint,
+  prepareOutputDir,
+  saveCheckpoint,
+  writeFileAtomically,
+} from './checkpoint.js';
+import type { EvalValues, SampleValues, TrainValues } from './cli.js';
+import {
+  checkBackendName,
+  checkResumePosition,
+  chooseBackend,
+  numberOption,
+  plannedTotal,
+  readResume,
+  refuseOptions,
+  runTraining,
+  savedRun,
+  smoothHistory,
+  UsageError,
+} from './cli-common.js';
+import {
+  type AudioDataset,
+  type AudioSplit,
+  encodeWav,
+  loadAudioFolder,
+  loadFsdd,
+} from './data/audio-files.js';
+import { imageGrid, lossCurve } from './image/grid.js';
+import type { AudioModel, AudioModelKind } from './models/audio-model.js';
+import { pictureGenerator } from './models/model.js';
+import { WaveGan, type WaveGanConfig, waveganConfig } from './models/wavegan.js';
+import { fitAudio, type LossHistory } from './train.js';
+
+/** The options of `fluxion sample` for an audio model (part of its `--help`). */
+export const AUDIO_SAMPLE_OPTIONS = `  --n N              number of clips (default 10: one per class for a conditional model)
+  --label D          class of every clip (conditional models; default: 0, 1, 2, … in turn)
+  --seed N           the sampling stream (default: the stream of the per-epoch samples)
+  --out DIR          folder of the WAV files and their spectrogram sheet (default samples/)`;
+
+/** Usage texts of the audio models' commands. */
+export const AUDIO_USAGE = {
+  train: `usage: fluxion train wavegan [--data fsdd|DIR] [options]
+
+  --data fsdd|DIR    the Free Spoken Digit Dataset (default; 2,700 clips train, takes 0–4 test),
+                     or a folder of WAV files labelled by sub-folder (7/a.wav) or name (7_a.wav)
+  --epochs N         epochs to train (default 5)
+  --batch-size N     clips per batch (default 64)
+  --lr X             learning rate of both players (default 1e-4)
+  --latent N         latent size (default 100)
+  --seed N           seed of initialisation, noise and data order (default 0)
+  --length N         samples per clip, a multiple of 256 (default 8192: 1.02 s at 8 kHz)
+  --model-size N     the critic's first width d (default 16)
+  --unconditional    ignore the labels (no --label when sampling)
+  --backend NAME     webgpu or cpu (default: webgpu when an adapter exists)
+  --out DIR          where the checkpoint and files go (default out/wavegan)
+  --resume           continue the run in --out with its own settings; bit-exact with the
+                     uninterrupted run (--epochs may be raised)
+  --max-steps N      stop after N steps
+  --minutes X        stop after X minutes of training (at a step boundary)
+  --help             this text
+
+After every epoch: the checkpoint (model.safetensors), samples-epoch-<E>/ with a WAV file per
+class (drawn from a stream of their own, so writing them leaves the run exact),
+spectrograms-epoch-<E>.png (log-mel spectrograms: generated clips above, real test clips below)
+and loss.png. Every argument is checked before a backend starts; a NaN or infinite loss stops the
+run with exit code 1 and keeps the last checkpoint.`,
+};
+
+/** Options of `fluxion train` that an audio model does not take. */
+const NOT_AUDIO = ['mode', 'context', 'dim', 'layers', 'heads', 'hidden', 'cell', 'dropout', 'warmup'];
+
+/** The clips of `--data` at `length` samples; a problem with it is a {@link UsageError}. */
+function loadAudioData(data: string, length: number | undefined): AudioDataset {
+  try {
+    return data === 'fsdd' ? loadFsdd({ length }) : loadAudioFolder(data, { length });
+  } catch (e) {
+    if (e instanceof FluxionError) throw new UsageError(`--data ${data}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** `fluxion train wavegan`: every argument checked before the data loads or a backend starts. */
+export async function trainAudio(kind: AudioModelKind, values: TrainValues): Promise<void> {
+  refuseOptions(values, NOT_AUDIO, `an audio model (${kind})`);
+  const given = {
+    'batch-size': numberOption(values, 'batch-size'),
+    lr: numberOption(values, 'lr'),
+    seed: numberOption(values, 'seed'),
+    latent: numberOption(values, 'latent'),
+    length: numberOption(values, 'length'),
+    'model-size': numberOption(values, 'model-size'),
+    unconditional: values.unconditional,
+    data: values.data,
+  };
+  const epochsGiven = numberOption(values, 'epochs');
+  const maxSteps = numberOption(values, 'max-steps');
+  const minutes = numberOption(values, 'minutes');
+  checkBackendName(values.backend);
+  const out = values.out ?? join('out', kind);
+  prepareOutputDir(out);
+  const resumed = values.resume
+    ? readResume(out, kind, given, (meta) => {
+        const run = savedRun(meta, out);
+        const c = meta.config as WaveGanConfig;
+        return {
+          'batch-size': run.batchSize,
+          lr: c.lr,
+          seed: c.seed,
+          latent: c.latent,
+          length: c.length,
+          'model-size': c.modelSize,
+          unconditional: c.conditional ? undefined : true,
+          data: run.data,
+          epochs: run.epochs,
+        };
+      })
+    : undefined;
+  const saved = resumed?.saved;
+  const data = given.data ?? saved?.data ?? 'fsdd';
+  // Check the config before loading clips of a length the model cannot take.
+  const overrides: Partial<WaveGanConfig> = { seed: given.seed ?? 0, conditional: !given.unconditional };
+  if (given.lr !== undefined) overrides.lr = given.lr;
+  if (given.latent !== undefined) overrides.latent = given.latent;
+  if (given.length !== undefined) overrides.length = given.length;
+  if (given['model-size'] !== undefined) overrides.modelSize = given['model-size'];
+  let config: WaveGanConfig;
+  try {
+    config = resumed ? (resumed.meta.config as WaveGanConfig) : waveganConfig(overrides);
+  } catch (e) {
+    if (e instanceof FluxionError) throw new UsageError(e.message);
+    throw e;
+  }
+  const ds = loadAudioData(data, config.length);
+  if (!resumed) config = { ...config, sampleRate: ds.sampleRate, classes: Math.max(1, ds.classNames.length) };
+  const epochs = epochsGiven ?? saved?.epochs ?? 5;
+  const batchSize = saved?.['batch-size'] ?? given['batch-size'] ?? 64;
+  if (batchSize > ds.train.count)
+    throw new UsageError(`--batch-size ${batchSize} exceeds the ${ds.train.count} training clips`);
+  const stepsPerEpoch = Math.floor(ds.train.count / batchSize);
+  if (resumed) checkResumePosition(resumed.meta, out, stepsPerEpoch, epochs);
+
+  const backend = await chooseBackend(values.backend);
+  let model: AudioModel;
+  let history: LossHistory = {};
+  const from = resumed?.meta.position;
+  if (resumed) {
+    const loaded = loadAudioCheckpoint(out);
+    model = loaded.model;
+    history = loaded.meta.history;
+  } else model = new WaveGan(config);
+  console.log(
+    `training ${kind} on ${ds.name} (${ds.train.count} clips of ${config.length} samples at ${config.sampleRate} Hz; batch ${batchSize}, ${stepsPerEpoch} steps/epoch, ${epochs} epochs) on ${backend}; output in ${out}`,
+  );
+  const run = { batchSize, epochs, data };
+  await runTraining({
+    out,
+    from,
+    total: plannedTotal(epochs, stepsPerEpoch, from, maxSteps),
+    fit: (hooks) =>
+      fitAudio(model, ds.train, {
+        epochs,
+        batchSize,
+        from,
+        maxSteps,
+        seconds: minutes === undefined ? undefined : minutes * 60,
+        history,
+        ...hooks,
+      }),
+    snapshot: async (position, history) => {
+      await saveCheckpoint(out, model, position, history, run);
+      const n = model.conditional ? Math.min(10, model.config.classes) : 4;
+      await writeClips(
+        model,
+        join(out, `samples-epoch-${position.epoch}`),
+        n,
+        undefined,
+        pictureGenerator(model.config.seed),
+        {
+          real: ds.test.count > 0 ? ds.test : ds.train,
+          sheet: join(out, `spectrograms-epoch-${position.epoch}.png`),
+        },
+      );
+      writeFileAtomically(join(out, 'loss.png'), lossCurve(smoothHistory(history)));
+    },
+  });
+}
+
+/**
+ * Writes `n` generated clips as WAV files into `dir` (`clip-<i>[-label-<c>].wav`) and, with
+ * `sheet`, a PNG sheet of their log-mel spectrograms (above those of the first `n` clips of
+ * `real`, when given). Clips come from `generator`, never the training noise.
+ */
+async function writeClips(
+  model: AudioModel,
+  dir: string,
+  n: number,
+  label: number | undefined,
+  generator: Generator,
+  { real, sheet }: { real?: AudioSplit; sheet?: string } = {},
+): Promise<string[]> {
+  prepareOutputDir(dir);
+  const { classes, sampleRate, length } = model.config;
+  const labels = model.conditional ? Array.from({ length: n }, (_, i) => label ?? i % classes) : undefined;
+  const clips = model.sample(n, { labels, generator });
+  const data = Float32Array.from(await clips.data());
+  const files: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const name = `clip-${String(i).padStart(2, '0')}${labels ? `-label-${labels[i]}` : ''}.wav`;
+    writeFileAtomically(join(dir, name), encodeWav(data.subarray(i * length, (i + 1) * length), sampleRate));
+    files.push(join(dir, name));
+  }
+  if (sheet) {
+    let all = clips;
+    let rows = n;
+    if (real) {
+      const k = Math.min(n, real.count);
+      const r = tensor(real.audio.slice(0, k * length), [k, length]);
+      all = concat([clips, r], 0);
+      r.dispose();
+      rows = n + k;
+    }
+    writeFileAtomically(sheet, await spectrogramSheet(all, rows, sampleRate, n));
+    if (all !== clips) all.dispose();
+  }
+  clips.dispose();
+  return files;
+}
+
+/**
+ * Log-mel spectrograms of clips `[rows, length]` as one grayscale PNG (`cols` per row, low
+ * frequencies at the bottom, the top 80 dB of the sheet mapped to black … white).
+ */
+async function spectrogramSheet(
+  clips: Tensor,
+  rows: number,
+  sampleRate: number,
+  cols: number,
+): Promise<Uint8Array> {
+  const nFft = 256;
+  const nMels = 64;
+  const mel = noGrad(() =>
+    scope(() => logMel(melSpectrogram(clips, { sampleRate, nFft, hopLength: 64, nMels, power: 2 }))),
+  );
+  const values = Float32Array.from(await mel.data());
+  const frames = mel.shape[2];
+  mel.dispose();
+  let top = Number.NEGATIVE_INFINITY;
+  for (const v of values) if (v > top) top = v;
+  const range = (80 / 10) * Math.LN10; // 80 dB in natural-log units of power
+  const image = new Float32Array(values.length);
+  for (let c = 0; c < rows; c++)
+    for (let m = 0; m < nMels; m++)
+      for (let t = 0; t < frames; t++) {
+        const v = values[(c * nMels + m) * frames + t];
+        image[(c * nMels + (nMels - 1 - m)) * frames + t] = Math.max(0, 1 - (top - v) / range);
+      }
+  return imageGrid(image, rows, nMels, frames, Math.max(1, cols));
+}
+
+/** `fluxion sample` for an audio model: WAV files and their spectrogram sheet in `--out`. */
+export async function audioSample(values: SampleValues, meta: CheckpointMeta): Promise<void> {
+  const dir = values.checkpoint as string;
+  const config = meta.config as WaveGanConfig;
+  refuseOptions(values, ['temperature', 'top-k', 'prompt', 'length'], `an audio model (${config.kind})`);
+  const n = numberOption(values, 'n') ?? (config.conditional ? Math.min(10, config.classes) : 10);
+  const label = numberOption(values, 'label');
+  const seed = numberOption(values, 'seed');
+  if (label !== undefined) {
+    if (!config.conditional)
+      throw new UsageError(
+        `--label needs a conditional model; this ${config.kind} was trained with --unconditional`,
+      );
+    if (label >= config.classes)
+      throw new UsageError(`--label must be below ${config.classes}, got ${label}`);
+  }
+  const out = values.out ?? 'samples';
+  prepareOutputDir(out);
+  await chooseBackend(values.backend);
+  const { model } = loadAudioCheckpoint(dir);
+  const generator = seed === undefined ? pictureGenerator(config.seed) : new Generator(seed);
+  const files = await writeClips(model, out, n, label, generator, { sheet: join(out, 'spectrograms.png') });
+  console.log(`wrote ${files.length} clips of ${dir} to ${out}/ (and spectrograms.png)`);
+}
+
+/** `fluxion eval` for an audio model: not available yet (the spoken-digit metrics come separately). */
+export async function audioEval(_values: EvalValues, meta: CheckpointMeta): Promise<void> {
+  throw new FluxionError(
+    'eval',
+    `evaluating a ${meta.config.kind} checkpoint (spoken-digit classifier accuracy, Inception score, Fréchet distance) is not available yet; use 'fluxion sample' to listen to it`,
+  );
+}
