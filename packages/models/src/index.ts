@@ -29,6 +29,7 @@ export * from './models/factory.js';
 export * from './models/gan.js';
 export * from './models/model.js';
 export * from './models/networks.js';
+export * from './models/spec-vae.js';
 export * from './models/text-gan.js';
 export * from './models/text-lm.js';
 export * from './models/text-vae.js';
