@@ -2,10 +2,9 @@
  * Indexing kernels: `take` (gather along an axis), `scatterAdd` (its adjoint), `concat` and `pad`.
  *
  * - take: one invocation per output element reads its index, then the selected input element.
- * - scatterAdd: one invocation per output element loops over all indices and sums the source
- *   blocks whose index equals its slot. Duplicated indices therefore accumulate, deterministically
- *   and without atomics; the cost is (output size × number of indices) index reads, fine for the
- *   label/embedding sizes this is used with.
+ * - scatterAdd (in `scatter.ts`): tiny cases loop over every index per output element; the rest
+ *   sort the indices by slot (a stable radix sort, no atomics) and sum each slot's source blocks
+ *   in index order: O(indices × row + output) work, and the same bits run after run.
  * - concat: contiguous inputs whose windows are runs of the output (joining along the first
  *   axis that is not 1) are copied by one gather launch for as many inputs as the device binds;
  *   any other input takes a strided copy into its window (the elementwise template writes through
@@ -30,6 +29,7 @@ import { contiguousStrides, isContiguous, sizeOf } from '../../shape.js';
 import { bufferOf, type KernelContext } from './context.js';
 import { copyInto, destinationOf, fill } from './elementwise.js';
 import { checkRank, mergeAxes, putList } from './layout.js';
+import { scatterAdd } from './scatter.js';
 import {
   f32ToBits,
   helpersFor,
@@ -133,88 +133,9 @@ export const takeKernel: Kernel<'take'> = (ctx, [x, idx], out, { axis, context }
   });
 };
 
-function scatterAddSource(t: string): string {
-  return `${PARAMS_DECL}
-${storageDecl(1, 'src', t, false)}
-${storageDecl(2, 'idx', 'i32', false)}
-${storageDecl(3, 'out', t, true)}
-${errorWordsDecl(4)}
-@compute @workgroup_size(${WORKGROUP})
-${MAIN}
-  let flat = workgroupIndex(wid, nwg) * ${WORKGROUP}u + lid;
-  if (flat >= p(0u)) { return; }
-  let ranks = p(7u);
-  let q = flat % p(6u);
-  let rest = flat / p(6u);
-  let slot = i32(rest % p(4u));
-  let pre = rest / p(4u);
-  ${stridedOffsetCode({ flat: 'pre', rank: 'ranks & 15u', shapeBase: 8 }, [
-    { name: 'preOffset', offsetWord: 2, strideBase: 16 },
-  ])}
-  ${stridedOffsetCode({ flat: 'q', rank: '(ranks >> 4u) & 15u', shapeBase: 24 }, [
-    { name: 'base', offsetWord: 'preOffset', strideBase: 32 },
-  ])}
-  var acc = ${t}(0);
-  for (var i = 0u; i < p(1u); i++) {
-    ${stridedOffsetCode({ flat: 'i', rank: '(ranks >> 8u) & 15u', shapeBase: 40 }, [
-      { name: 'oi', offsetWord: 3, strideBase: 48 },
-      { name: 'os', offsetWord: 'base', strideBase: 56 },
-    ])}
-    let v = idx[oi];
-    if (v == slot) { acc += src[os]; }
-    // Every invocation reads every index; the first one reports a bad one.
-    if (flat == 0u && (v < 0 || u32(v) >= p(4u))) { flagIndex(ranks >> 12u, v); }
-  }
-  out[p(5u) + flat] = acc;
-}`;
-}
-
-/**
- * `scatterAdd(src, idx, axis, size)`. Parameter words: 0 count, 1 number of indices, 2 src
- * offset, 3 idx offset, 4 size, 5 output offset, 6 elements after the slot axis, 7 ranks and
- * check site (pre | post << 4 | idx << 8 | site << 12), 8/16 pre shape/src strides, 24/32 post
- * shape/src strides, 40 idx shape, 48 idx strides, 56 src strides over the idx axes.
- */
-export const scatterAddKernel: Kernel<'scatterAdd'> = (ctx, [src, idx], out, { axis, size }) => {
-  const k = idx.shape.length;
-  const pre = mergeAxes(src.shape.slice(0, axis), [src.strides.slice(0, axis)]);
-  const post = mergeAxes(src.shape.slice(axis + k), [src.strides.slice(axis + k)]);
-  const over = mergeAxes(idx.shape, [idx.strides, src.strides.slice(axis, axis + k)]);
-  for (const m of [pre, post, over]) checkRank('scatterAdd', m, src.shape);
-  const count = sizeOf(out.shape);
-  const words: number[] = new Array(64).fill(0);
-  Object.assign(words, [
-    count,
-    sizeOf(idx.shape),
-    src.offset,
-    idx.offset,
-    size,
-    out.offset,
-    sizeOf(post.shape),
-    pre.shape.length |
-      (post.shape.length << 4) |
-      (over.shape.length << 8) |
-      (ctx.indexCheckSite(axisContext('scatterAdd', axis, size), size) << 12),
-  ]);
-  putList(words, 8, pre.shape, 1);
-  putList(words, 16, pre.strides[0]);
-  putList(words, 24, post.shape, 1);
-  putList(words, 32, post.strides[0]);
-  putList(words, 40, over.shape, 1);
-  putList(words, 48, over.strides[0]);
-  putList(words, 56, over.strides[1]);
-  const t = wgslType('scatterAdd', src.dtype);
-  ctx.dispatch({
-    op: 'scatterAdd',
-    key: `scatterAdd|${t}`,
-    source: () => scatterAddSource(t),
-    inputs: 2,
-    outputs: 2,
-    buffers: [bufferOf(src), bufferOf(idx), bufferOf(out), ctx.errorWords],
-    params: words,
-    workgroups: Math.ceil(count / WORKGROUP),
-  });
-};
+/** `scatterAdd(src, idx, axis, size)`: see `scatter.ts` (a direct kernel, or a stable sort by index). */
+export const scatterAddKernel: Kernel<'scatterAdd'> = (ctx, inputs, out, params) =>
+  scatterAdd(ctx, inputs, out, params, errorWordsDecl);
 
 /** Parameter words per input of a gather launch: first workgroup, size, input and output offsets. */
 const GATHER_WORDS = 4;
