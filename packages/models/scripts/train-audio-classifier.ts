@@ -5,7 +5,7 @@
  * budget, augmentation and test accuracy in the file's metadata. Deterministic on one backend: the
  * same seed gives the same weights. Run from the repository root:
  *
- *   node scripts/run-ts.mjs packages/models/scripts/train-audio-classifier.ts [--epochs 30]
+ *   node scripts/run-ts.mjs packages/models/scripts/train-audio-classifier.ts [--epochs 25]
  *     [--lr 2e-3] [--batch-size 50] [--seed 0] [--shift 1600] [--noise 0.5] [--backend webgpu]
  *     [--out PATH]
  *
@@ -34,7 +34,7 @@ import { audioBatches } from '../src/models/audio-model.js';
 
 const { values: args } = parseArgs({
   options: {
-    epochs: { type: 'string', default: '30' },
+    epochs: { type: 'string', default: '25' },
     lr: { type: 'string', default: '2e-3' },
     'batch-size': { type: 'string', default: '50' },
     seed: { type: 'string', default: '0' },

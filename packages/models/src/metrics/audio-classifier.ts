@@ -6,8 +6,11 @@
  * feature space of the audio Fréchet distance; its predictions judge conditional audio models and
  * give the Inception score.
  *
- * FSDD's test takes (0–4) come from the same six speakers as its training takes (5–49), so the
- * test accuracy measures generalisation to new takes of known speakers, not to new speakers.
+ * The shipped weights classify 99.0 % (297 of 300) of FSDD's test takes (seed 0, 25 epochs of the
+ * 2,700 training takes with shift and noise augmentation; 876 s on lavapipe, Mesa's CPU WebGPU
+ * driver, on a machine of 2 shared cores). FSDD's test takes (0–4) come from the same six speakers
+ * as its training takes (5–49), so this measures generalisation to new takes of known speakers
+ * (within-speaker generalisation), not to new speakers.
  */
 import { Conv1d, Dense } from '@fluxion/nn';
 import {
@@ -54,7 +57,8 @@ export interface AudioClassifierArchitecture {
 /**
  * The shipped architecture: 8192 samples at 8 kHz → log-mel `[40, 65]` (nFft 256, hop 128) →
  * Conv1d 40→64 → Conv1d 64→64 stride 2 → Conv1d 64→96 stride 2 (kernel 5, ReLU) → mean and max over
- * the frames → Dense 192→64 (ReLU, the features) → Dense 64→10.
+ * the frames → Dense 192→64 (ReLU, the features) → Dense 64→10: 77,226 parameters, 303 KB as
+ * float32.
  */
 export const DEFAULT_AUDIO_CLASSIFIER: AudioClassifierArchitecture = {
   length: 8192,
@@ -113,7 +117,7 @@ export function logMelFeatures(clips: Tensor, architecture: AudioClassifierArchi
  * ```ts
  * const classifier = loadSpokenDigitClassifier();
  * const { test } = loadFsdd();
- * await classifier.accuracy(test.audio, test.labels); // e.g. 0.98
+ * await classifier.accuracy(test.audio, test.labels); // 0.99 for the shipped weights
  * const feats = await classifier.extractFeatures(test.audio); // Float32Array, 300 × 64
  * ```
  */
@@ -225,7 +229,7 @@ export function audioClassifierAssetPath(): string {
  * @example
  * ```ts
  * const classifier = loadSpokenDigitClassifier();
- * classifier.metadata.testAccuracy; // e.g. '0.9800'
+ * classifier.metadata.testAccuracy; // '0.9900'
  * ```
  */
 export function loadSpokenDigitClassifier(options: { path?: string } = {}): SpokenDigitClassifier {

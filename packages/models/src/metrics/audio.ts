@@ -13,11 +13,15 @@
  *   counts).
  *
  * {@link audioBaselines} gives the same figures for real test clips and for Gaussian noise, to
- * report beside a model's.
+ * report beside a model's. With the shipped classifier and FSDD's 300 test takes: real clips
+ * 0.99 accuracy, Inception score 9.53 and a distance of 6.8 to 300 training takes; noise 0.087
+ * (chance), 1.04 and 3,337. (Ten splits of 300 clips give 7.9 ± 0.7 for the real clips: the score
+ * of 30 clips is biased low; split only many clips.)
  */
 import { FluxionError, Generator, mul, randn, scope, type Tensor } from '@fluxion/tensor';
 import type { AudioDataset } from '../data/audio.js';
 import { loadFsdd } from '../data/audio-files.js';
+import { permutation } from '../data/shuffle.js';
 import { type ClipsInput, type SpokenDigitClassifier, withAudioClassifier } from './audio-classifier.js';
 import { type ConditionalSampler, conditionalAccuracyWith, sampleBalanced } from './conditional.js';
 import { featureFrechetDistance } from './frechet.js';
@@ -34,9 +38,10 @@ export interface InceptionScore {
 /**
  * The Inception score of class probabilities `p(y|x)` (rows of `classes` values, each summing to
  * 1): `exp(mean_x KL(p(y|x) ‖ p(y)))` with `p(y)` the mean row, computed in float64 (`0 · log 0`
- * counts as 0). With `splits` > 1 the rows are cut into that many consecutive equal parts (the last
- * rows dropped when the count does not divide) and the parts' scores are averaged, the usual
- * "mean ± std over 10 splits" report.
+ * counts as 0). With `splits` > 1 the rows are dealt into that many equal parts in a fixed seeded
+ * shuffled order ({@link permutation} with seed 0; the last rows of that order dropped when the
+ * count does not divide), so that data sorted by class still gives parts alike, and the parts'
+ * scores are averaged: the usual "mean ± std over 10 splits" report.
  *
  * Args:
  *   probabilities: `[n · classes]`, row by row (e.g. from `classifier.probabilities(clips)`).
@@ -76,12 +81,14 @@ export function inceptionScore(
     if (Math.abs(total - 1) > 1e-3) throw new FluxionError(op, `row ${i} sums to ${total}, not 1`);
   }
   const size = Math.floor(count / splits);
+  const order = splits === 1 ? Int32Array.from({ length: count }, (_, i) => i) : permutation(count, 0, 0);
   const scores = Array.from({ length: splits }, (_, s) => {
+    const rows = order.subarray(s * size, (s + 1) * size);
     const marginal = new Float64Array(classes);
-    for (let i = s * size; i < (s + 1) * size; i++)
+    for (const i of rows)
       for (let c = 0; c < classes; c++) marginal[c] += probabilities[i * classes + c] / size;
     let kl = 0;
-    for (let i = s * size; i < (s + 1) * size; i++) {
+    for (const i of rows) {
       for (let c = 0; c < classes; c++) {
         const p = probabilities[i * classes + c];
         if (p > 0) kl += p * (Math.log(p) - Math.log(marginal[c]));
@@ -130,7 +137,7 @@ export async function audioConditionalAccuracy(
  * @example
  * ```ts
  * const { test } = loadFsdd();
- * (await audioInceptionScore(test.audio)).mean; // e.g. 9.3 for the real test takes
+ * (await audioInceptionScore(test.audio)).mean; // 9.53 for the real test takes
  * ```
  */
 export async function audioInceptionScore(
@@ -285,8 +292,8 @@ export interface AudioBaselines {
  * @example
  * ```ts
  * const { real, noise } = await audioBaselines();
- * real.inceptionScore.mean; // e.g. 9.2
- * noise.frechetDistance;    // large
+ * real.inceptionScore.mean; // 9.53
+ * noise.frechetDistance;    // 3,337 (real: 6.8)
  * ```
  */
 export async function audioBaselines(
