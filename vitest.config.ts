@@ -1,16 +1,19 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
+const src = (pkg: string, entry = 'index') =>
+  fileURLToPath(new URL(`./packages/${pkg}/src/${entry}.ts`, import.meta.url));
 
 // One vitest run covers every package. Workspace packages resolve to their TypeScript sources,
-// so tests never need a build first.
+// so tests never need a build first. A subpath comes before its package: an alias also matches
+// the paths under it.
 export default defineConfig({
   resolve: {
     alias: {
       '@fluxion/tensor': src('tensor'),
       '@fluxion/autograd': src('autograd'),
       '@fluxion/nn': src('nn'),
+      '@fluxion/models/node': src('models', 'node'),
       '@fluxion/models': src('models'),
     },
   },

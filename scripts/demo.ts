@@ -4,7 +4,7 @@
  * reconstruction grids and the loss curve to out/vae/, and print the test-set −ELBO and the
  * classifier-FID of its samples.
  */
-import { evaluateModel, loadCheckpoint, loadMnist, runCli, splitDataset } from '@fluxion/models';
+import { evaluateModel, loadCheckpoint, loadMnist, runCli, splitDataset } from '@fluxion/models/node';
 
 const out = process.argv[2] ?? 'out/vae';
 const code = await runCli(['train', 'vae', '--epochs', '30', '--minutes', '2', '--out', out]);

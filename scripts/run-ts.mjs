@@ -42,12 +42,15 @@ await build({
       },
     },
   ],
-  alias: Object.fromEntries(
-    ['tensor', 'autograd', 'nn', 'models'].map((p) => [
-      `@fluxion/${p}`,
-      join(root, 'packages', p, 'src', 'index.ts'),
-    ]),
-  ),
+  alias: {
+    '@fluxion/models/node': join(root, 'packages', 'models', 'src', 'node.ts'),
+    ...Object.fromEntries(
+      ['tensor', 'autograd', 'nn', 'models'].map((p) => [
+        `@fluxion/${p}`,
+        join(root, 'packages', p, 'src', 'index.ts'),
+      ]),
+    ),
+  },
   logLevel: 'warning',
   banner: {
     js: [

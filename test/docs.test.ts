@@ -92,6 +92,7 @@ function prepareCopy(): void {
         '@fluxion/autograd': ['./packages/autograd/src/index.ts'],
         '@fluxion/nn': [source('nn')],
         '@fluxion/models': [source('models')],
+        '@fluxion/models/node': [source('models').replace(/index\.ts$/, 'node.ts')],
       },
     },
     include: ['packages', 'blocks', 'check-softsign.ts'],

@@ -6,7 +6,7 @@
  * models package's encoder and 3×5 bitmap font.
  */
 import { writeFileSync } from 'node:fs';
-import { encodePng, FONT } from '@fluxion/models';
+import { encodePng, FONT } from '@fluxion/models/node';
 import { type BenchResult, formatNumber, type RunInfo } from './harness.js';
 
 type Rgb = [number, number, number];

@@ -7,7 +7,7 @@
  * first step's losses on the first batch are checked against the reference first. `--max-steps N`
  * shortens the epoch.
  */
-import { loadMnist, permutation, splitDataset } from '@fluxion/models';
+import { loadMnist, permutation, splitDataset } from '@fluxion/models/node';
 import type { Engine } from './engines/engine.js';
 import type { BenchResult } from './harness.js';
 import { DCGAN, GAN, type ModelSpec, type StepInputs, stepInputs, VAE } from './models.js';

@@ -84,6 +84,7 @@ export default defineConfig({
       '@fluxion/tensor': source('tensor'),
       '@fluxion/autograd': source('autograd'),
       '@fluxion/nn': source('nn'),
+      '@fluxion/models': source('models'),
     },
   },
   server: { fs: { allow: [repo] } },

@@ -1,10 +1,10 @@
 /**
  * The playground's MNIST digits: the packed asset that `vite.config.ts` emits, and seeded shuffled
- * batches of it, ordered by `@fluxion/models`' browser-safe `permutation` (its dataset module reads
- * files and so cannot run in a page).
+ * batches of it, ordered by `permutation` from `@fluxion/models` (the package's browser-safe main
+ * entry; its MNIST loader reads files and is in `@fluxion/models/node`).
  */
+import { permutation } from '@fluxion/models';
 import { type Tensor, tensor } from '@fluxion/tensor';
-import { permutation } from '../../../packages/models/src/data/shuffle.js';
 
 /** Digits as rows of 784 pixels in [0, 1], with their labels. */
 export interface Digits {

@@ -8,9 +8,9 @@
  * `backend=cpu` (skip WebGPU), `matmul` (subgroup, register or shared: skip the timed trial that
  * picks the matmul kernel). The page's progress is mirrored in `window.fluxionPlayground`.
  */
+
+import { createModel, type GenerativeModel, type ModelConfig, type ModelKind } from '@fluxion/models';
 import { initWebGPU, memoryStats, setBackend } from '@fluxion/tensor';
-import { createModel, type ModelConfig } from '../../../packages/models/src/models/factory.js';
-import type { GenerativeModel, ModelKind } from '../../../packages/models/src/models/model.js';
 import { BatchStream, type Digits, loadDigits } from './data.js';
 import { drawGrid, drawLosses } from './draw.js';
 

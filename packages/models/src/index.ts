@@ -1,11 +1,19 @@
 /**
- * `@fluxion/models`: the generative models of Fluxion on MNIST — the seed article's MLP GAN and
- * VAE done correctly, DCGAN, conditional GAN, WGAN-GP, conv VAE and conditional VAE — with the
- * datasets, the training loop, checkpoints, pictures and the `fluxion` command line.
+ * `@fluxion/models`: the generative models of Fluxion — the seed article's MLP GAN and VAE done
+ * correctly, DCGAN, conditional GAN, WGAN-GP, conv VAE and conditional VAE on MNIST, text models
+ * on names and Shakespeare, WaveGAN on spoken digits — with in-memory datasets and the training
+ * loop.
+ *
+ * This main entry is browser-safe: nothing it reaches imports `node:*` or another Node-only
+ * package, so a bundler (Vite, esbuild, webpack) can put it in a page. What reads or writes files
+ * — the MNIST/IDX, text and audio loaders, checkpoints, PNG pictures, the metrics' classifiers and
+ * the `fluxion` command line — is in the Node entry, `@fluxion/models/node`, which re-exports
+ * everything here as well.
  *
  * @example
  * ```ts
- * import { createModel, fit, loadMnist, splitDataset } from '@fluxion/models';
+ * import { createModel, fit, splitDataset } from '@fluxion/models';
+ * import { loadMnist } from '@fluxion/models/node'; // in a page: fetch the digits instead
  * const { train } = splitDataset(loadMnist(), 1000);
  * const vae = createModel('vae');
  * await fit(vae, train, { epochs: 1, batchSize: 128 });
@@ -14,15 +22,12 @@
  *
  * @module
  */
-export * from './checkpoint.js';
-export { type EvaluateOptions, evaluateModel, runCli, UsageError } from './cli.js';
-export * from './data/audio-files.js';
-export * from './data/dataset.js';
-export * from './data/idx.js';
-export * from './data/text.js';
-export * from './image/grid.js';
-export * from './image/png.js';
-export * from './metrics/index.js';
+export * from './data/audio.js';
+export * from './data/images.js';
+export * from './data/text-batches.js';
+export * from './data/tokenizer.js';
+export * from './data/wav.js';
+export * from './metrics/frechet.js';
 export * from './models/adversarial.js';
 export * from './models/audio-model.js';
 export * from './models/factory.js';

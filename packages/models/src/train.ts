@@ -8,7 +8,7 @@
 import type { AnyModule } from '@fluxion/nn';
 import { FluxionError } from '@fluxion/tensor';
 import type { AudioSplit } from './data/audio.js';
-import { type Batch, batches, type ImageDataset } from './data/dataset.js';
+import { type Batch, batches, type ImageDataset } from './data/images.js';
 import {
   disposeTextBatch,
   encodeLines,

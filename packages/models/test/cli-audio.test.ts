@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
-import { decodeWav, encodeWav, loadAudioCheckpoint, readCheckpointMeta, runCli } from '../src/index.js';
+import { decodeWav, encodeWav, loadAudioCheckpoint, readCheckpointMeta, runCli } from '../src/node.js';
 
 // Counts backend starts: argument errors must come before any.
 const starts = vi.hoisted(() => ({ count: 0 }));

@@ -21,7 +21,7 @@ import {
   runCli,
   saveCheckpoint,
   splitDataset,
-} from '../src/index.js';
+} from '../src/node.js';
 
 // Counts backend starts: argument errors must come before any.
 const starts = vi.hoisted(() => ({ count: 0 }));

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 import { textSampleStats } from '../src/cli-text.js';
-import { loadCheckpoint, loadNames, loadTextCheckpoint, readCheckpointMeta, runCli } from '../src/index.js';
+import { loadCheckpoint, loadNames, loadTextCheckpoint, readCheckpointMeta, runCli } from '../src/node.js';
 
 // Counts backend starts: argument errors must come before any.
 const starts = vi.hoisted(() => ({ count: 0 }));

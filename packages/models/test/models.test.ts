@@ -32,7 +32,7 @@ import {
   saveCheckpoint,
   splitDataset,
   type Vae,
-} from '../src/index.js';
+} from '../src/node.js';
 
 let train: ImageDataset;
 let test_: ImageDataset;

@@ -140,7 +140,7 @@ describe('shipped data sets', () => {
     const root = fileURLToPath(new URL('../../..', import.meta.url));
     const entry = file(
       'probe.ts',
-      "import { loadNames, loadShakespeare } from '@fluxion/models';\n" +
+      "import { loadNames, loadShakespeare } from '@fluxion/models/node';\n" +
         'console.log(loadNames().test.length, loadShakespeare().test.length);\n',
     );
     const bundle = join(

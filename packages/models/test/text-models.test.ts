@@ -36,7 +36,7 @@ import {
   type TextModelOverrides,
   textLearningRate,
   textModelConfig,
-} from '../src/index.js';
+} from '../src/node.js';
 
 beforeAll(() => setBackend('cpu'));
 

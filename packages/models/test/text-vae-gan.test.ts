@@ -27,7 +27,7 @@ import {
   type TextLatentOverrides,
   type TextVae,
   textLatentConfig,
-} from '../src/index.js';
+} from '../src/node.js';
 
 beforeAll(() => setBackend('cpu'));
 

@@ -30,7 +30,7 @@ import {
   type WaveGanConfig,
   waveganConfig,
   wganGpLoss,
-} from '../src/index.js';
+} from '../src/node.js';
 
 const gpu = await webgpuEnv();
 
@@ -74,7 +74,7 @@ function batchOf(split: AudioSplit, size: number, index: number): AudioBatch {
 }
 
 describe('waveganConfig', () => {
-  test('defaults: FSDD clips, the paper loss settings, d = 16, four blocks', () => {
+  test('defaults: FSDD clips, the paper loss settings, d = 8, four blocks', () => {
     const c = waveganConfig();
     expect(c).toMatchObject({
       kind: 'wavegan',
@@ -83,7 +83,7 @@ describe('waveganConfig', () => {
       classes: 10,
       conditional: true,
       latent: 100,
-      modelSize: 16,
+      modelSize: 8,
       blocks: 4,
       phaseShuffle: 2,
       lr: 1e-4,
@@ -92,7 +92,7 @@ describe('waveganConfig', () => {
       gpWeight: 10,
       criticSteps: 5,
     });
-    expect(waveganConfig({ modelSize: 8, kind: 'x' as never }).kind).toBe('wavegan');
+    expect(waveganConfig({ modelSize: 4, kind: 'x' as never }).kind).toBe('wavegan');
   });
 
   test('invalid fields are refused with the field named', () => {
@@ -114,36 +114,36 @@ describe('waveganConfig', () => {
 });
 
 describe('WaveGan networks', () => {
-  test('the default generator goes z → [128, 32] → … → [1, 8192] and the critic back to 4096 features', () => {
+  test('the default generator goes z → [64, 32] → … → [1, 8192] and the critic back to 2048 features', () => {
     const gan = new WaveGan(waveganConfig());
     try {
       const shapes = (m: WaveGan['generator'] | ProjectionCritic) =>
         m.namedParameters().map(([name, p]) => `${name} ${p.shape.join('×')}`);
       expect(shapes(gan.generator)).toEqual([
-        '0.weight 4096×110', // Dense (100 + 10 one-hot → 128 channels × 32)
-        '0.bias 4096',
-        '3.weight 128×64×25', // ConvTranspose1d [in, out, K]: 32 → 128
-        '3.bias 64',
-        '5.weight 64×32×25', // → 512
-        '5.bias 32',
-        '7.weight 32×16×25', // → 2048
-        '7.bias 16',
-        '9.weight 16×1×25', // → 8192
+        '0.weight 2048×110', // Dense (100 + 10 one-hot → 64 channels × 32)
+        '0.bias 2048',
+        '3.weight 64×32×25', // ConvTranspose1d [in, out, K]: 32 → 128
+        '3.bias 32',
+        '5.weight 32×16×25', // → 512
+        '5.bias 16',
+        '7.weight 16×8×25', // → 2048
+        '7.bias 8',
+        '9.weight 8×1×25', // → 8192
         '9.bias 1',
       ]);
       expect(gan.discriminator).toBeInstanceOf(ProjectionCritic);
       expect(shapes(gan.discriminator as ProjectionCritic)).toEqual([
-        'trunk.1.weight 16×1×25', // 8192 → 2048
-        'trunk.1.bias 16',
-        'trunk.4.weight 32×16×25', // → 512 (after LeakyReLU and phase shuffle)
-        'trunk.4.bias 32',
-        'trunk.7.weight 64×32×25', // → 128
-        'trunk.7.bias 64',
-        'trunk.10.weight 128×64×25', // → 32
-        'trunk.10.bias 128',
-        'head.weight 1×4096',
+        'trunk.1.weight 8×1×25', // 8192 → 2048
+        'trunk.1.bias 8',
+        'trunk.4.weight 16×8×25', // → 512 (after LeakyReLU and phase shuffle)
+        'trunk.4.bias 16',
+        'trunk.7.weight 32×16×25', // → 128
+        'trunk.7.bias 32',
+        'trunk.10.weight 64×32×25', // → 32
+        'trunk.10.bias 64',
+        'head.weight 1×2048',
         'head.bias 1',
-        'embed.weight 4096×10',
+        'embed.weight 2048×10',
       ]);
       const clips = gan.sample(2, { labels: [3, 9], generator: new Generator(1) });
       expect(clips.shape).toEqual([2, 8192]);

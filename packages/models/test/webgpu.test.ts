@@ -17,7 +17,7 @@ import {
   type ModelConfig,
   type ModelKind,
   type StepLosses,
-} from '@fluxion/models';
+} from '@fluxion/models/node';
 import { type BackendName, memoryStats, setBackend, type Tensor, tensor } from '@fluxion/tensor';
 import { describe, expect, test } from 'vitest';
 import { expectAllClose } from '../../tensor/test/helpers.js';

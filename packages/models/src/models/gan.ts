@@ -37,7 +37,7 @@ import {
   type Tensor,
   tensor,
 } from '@fluxion/tensor';
-import type { Batch } from '../data/dataset.js';
+import type { Batch } from '../data/images.js';
 import { adversarialStep, wganGpLoss } from './adversarial.js';
 import {
   type AnyOptimizer,

@@ -4,7 +4,7 @@
  */
 import type { AnyModule, Optimizer } from '@fluxion/nn';
 import { Generator, scope, stack, type Tensor } from '@fluxion/tensor';
-import type { Batch } from '../data/dataset.js';
+import type { Batch } from '../data/images.js';
 
 /** The model families `fluxion train` knows. */
 export const MODEL_KINDS = ['gan', 'dcgan', 'cgan', 'wgan-gp', 'vae', 'convvae', 'cvae'] as const;

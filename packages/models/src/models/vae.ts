@@ -41,7 +41,7 @@ import {
   type Tensor,
   tensor,
 } from '@fluxion/tensor';
-import type { Batch } from '../data/dataset.js';
+import type { Batch } from '../data/images.js';
 import {
   type AnyOptimizer,
   type BaseConfig,
