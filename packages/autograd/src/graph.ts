@@ -14,6 +14,7 @@
  * Grad mode (`noGrad`, `enableGrad`) switches recording off and on, as a function taking a
  * callback or as a `using` declaration.
  */
+/// <reference lib="esnext.disposable" preserve="true" />
 import { FluxionError, isFloat, type OpName, type OpParamMap, setOpObserver, Tensor } from '@fluxion/tensor';
 import { VJPS } from './vjps.js';
 

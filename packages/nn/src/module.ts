@@ -17,6 +17,7 @@
  * Fields whose names start with `_` are not walked (use them for references to modules that are
  * not children). Parameters and buffers are kept out of scopes: they live until `dispose()`.
  */
+/// <reference lib="esnext.disposable" preserve="true" />
 import {
   type BackendName,
   type DType,

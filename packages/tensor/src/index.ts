@@ -11,6 +11,7 @@
  * @module
  */
 import './backends/cpu.js';
+import './globals.js';
 
 export * from './backend.js';
 export { createCpuBackend, stridedOffsets } from './backends/cpu.js';

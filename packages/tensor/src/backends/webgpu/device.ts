@@ -21,7 +21,7 @@ import { throttleNativePolling } from './polling.js';
 /** Options of {@link initWebGPU}. */
 export interface WebGPUOptions {
   /** Which adapter to prefer where there are several. */
-  powerPreference?: GPUPowerPreference;
+  powerPreference?: 'low-power' | 'high-performance';
   /** Dawn toggles for `create()` in Node, e.g. `['backend=opengles']`. */
   dawnOptions?: string[];
   /** Use this existing device instead of requesting one (it is not destroyed by Fluxion). */
@@ -48,7 +48,7 @@ export interface WebGPUOptions {
    * `register`/`shared` kernels. Default: the comma-separated list in the environment variable
    * `FLUXION_WEBGPU_DISABLE` (e.g. `FLUXION_WEBGPU_DISABLE=subgroups,shader-f16`), else none.
    */
-  disableFeatures?: readonly GPUFeatureName[];
+  disableFeatures?: readonly string[];
 }
 
 /** The environment of a Node process, if this is one. */
