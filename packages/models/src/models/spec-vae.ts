@@ -195,6 +195,11 @@ export class SpectrogramCodec extends Module<[Tensor], Tensor> {
    * The STFT magnitude `[n, bins + 1, frames + 1]` (the shape Griffin-Lim takes) of normalised
    * spectrograms `[n, bins, frames]`: `max(exp(denormalize(s)) − ε, 0)`, with a Nyquist bin of 0
    * and the last frame repeated.
+   *
+   * @example
+   * ```ts
+   * codec.toMagnitude(spec).shape; // [n, 129, 129] for the default 128 × 128
+   * ```
    */
   toMagnitude(spec: Tensor): Tensor {
     this.checkSpec(spec);
@@ -217,6 +222,11 @@ export class SpectrogramCodec extends Module<[Tensor], Tensor> {
    *   spec: normalised spectrograms `[n, bins, frames]`.
    *   options.iterations: Griffin-Lim iterations (default 32).
    *   options.seed: seed of the initial phases (default 0).
+   *
+   * @example
+   * ```ts
+   * const clips = codec.toAudio(codec.forward(real), { iterations: 64 }); // real clips re-phased
+   * ```
    */
   toAudio(spec: Tensor, options: { iterations?: number; seed?: number } = {}): Tensor {
     const { iterations = 32, seed = 0 } = options;
@@ -490,6 +500,7 @@ export class SpecVae implements Omit<AudioModel, 'config'> {
     this.noise = noiseGenerator(seed);
   }
 
+  /** Whether `sample` takes labels (the config's `conditional`). */
   get conditional(): boolean {
     return this.config.conditional;
   }
@@ -505,6 +516,7 @@ export class SpecVae implements Omit<AudioModel, 'config'> {
     };
   }
 
+  /** The one Adam over the encoder, the heads and the decoder (checkpointed as `optim.vae.…`). */
   optimizers(): Record<string, AnyOptimizer> {
     return { vae: this.optimizer };
   }
@@ -514,7 +526,15 @@ export class SpecVae implements Omit<AudioModel, 'config'> {
     return y ? concat([x, y], 1) : x;
   }
 
-  /** q(z|x, y): μ and log σ² `[n, latent]` of normalised spectrograms `[n, bins, frames]`. */
+  /**
+   * q(z|x, y): μ and log σ² `[n, latent]` of normalised spectrograms `[n, bins, frames]`, `y` the
+   * one-hot labels `[n, classes]` of a conditional model (null otherwise).
+   *
+   * @example
+   * ```ts
+   * const { mu } = vae.encode(vae.codec.forward(clips), oneHot(labels, 10)); // [n, 32]
+   * ```
+   */
   encode(spec: Tensor, y: Tensor | null): { mu: Tensor; logVar: Tensor } {
     return scope(() => {
       const h = this.condition(this.encoder.forward(spec), y);
@@ -547,6 +567,11 @@ export class SpecVae implements Omit<AudioModel, 'config'> {
    * the model's noise). Returns per-clip means in nats: `loss`, `recon` (`−log p(x|z)` under the
    * calibrated Gaussian, `D/2 · (log(2π·mse) + 1)`, negative once mse < 1/(2πe)), `kl`, and
    * `mse`, the mean squared error of the normalised values (σ² of the decoder).
+   *
+   * @example
+   * ```ts
+   * const { loss, recon, kl, mse } = await vae.trainStep({ audio, labels }); // audio [n, 8192], labels int32 [n]
+   * ```
    */
   async trainStep(batch: AudioBatch): Promise<StepLosses> {
     await this.checkBatch(batch);
