@@ -281,7 +281,9 @@ describe('WGAN-GP', () => {
     expect(gp.every((v) => Number.isFinite(v) && v >= 0)).toBe(true);
     const first = (d[0] + d[1]) / 2;
     const last = (d[10] + d[11]) / 2;
-    // Measured: the mean of the first two critic losses is about −0.05, of the last two about −2.4.
+    // Measured (CPU, deterministic): 7.79 for the mean of the first two critic losses, 5.68 for the
+    // last two. At the start λ·penalty dominates (the fresh critic's input gradients are far below
+    // norm 1), and critic steps lower it first; the margin of 1 is about half the measured drop.
     expect(last).toBeLessThan(first - 1);
   }, 60_000);
 });

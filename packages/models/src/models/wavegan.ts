@@ -11,7 +11,10 @@
  * audio by the periodic artefacts ("checkerboard" in 1-D) that the transposed convolutions leave at
  * their stride. The paper's net has five blocks of d = 64 for 16384 samples at 16 kHz; here FSDD's
  * clips are 8192 samples at 8 kHz (four blocks, the same 256·d features before the critic's score)
- * and d = 16 by default, which keeps one training step near a second on lavapipe (see the README).
+ * and d = 8 by default. Measured on lavapipe (2 CPU cores shared with other work, load average
+ * about 12), one training step at batch 32 took about 2–5 s at d = 8, 8–15 s at d = 16 and
+ * 21–33 s at d = 32 (a step with a generator update costs about 1.5 critic steps); d = 4 took
+ * 0.5–1.5 s.
  *
  * Conditioning. The generator gets the one-hot label appended to z (so the label acts as a learned
  * per-class bias of the first feature map, like an embedding). The critic is a projection critic
@@ -70,7 +73,8 @@ export interface WaveGanConfig extends AudioBaseConfig {
 /**
  * The default WaveGAN for FSDD (8192 samples at 8 kHz, ten digits), with `overrides` applied and
  * checked: the paper's loss settings (λ 10, 5 critic steps, Adam 1e-4, β (0.5, 0.9)), four blocks
- * and model size d = 16.
+ * and model size d = 8 (the paper's d = 64 is roughly 60 times the arithmetic per step; see the
+ * module comment for the measured step times).
  *
  * @example
  * ```ts
@@ -86,7 +90,7 @@ export function waveganConfig(overrides: Partial<WaveGanConfig> = {}): WaveGanCo
     sampleRate: FSDD_SAMPLE_RATE,
     classes: 10,
     conditional: true,
-    modelSize: 16,
+    modelSize: 8,
     blocks: 4,
     phaseShuffle: 2,
     beta1: 0.5,
