@@ -28,7 +28,13 @@ import { CharTokenizer, type CharTokenizerJSON } from './data/tokenizer.js';
 import { AUDIO_MODEL_KINDS, type AudioModel } from './models/audio-model.js';
 import { createModel, type ModelConfig } from './models/factory.js';
 import { type GenerativeModel, MODEL_KINDS } from './models/model.js';
+import {
+  createTextLatentModel,
+  type TextLatentModelConfig,
+  type TextLatentModelOf,
+} from './models/text-gan.js';
 import { createTextModel, TEXT_MODEL_KINDS, type TextModel, type TextModelConfig } from './models/text-lm.js';
+import { TEXT_LATENT_KINDS } from './models/text-vae.js';
 import { WaveGan, type WaveGanConfig, waveganConfig } from './models/wavegan.js';
 import type { LossHistory, TrainPosition } from './train.js';
 
@@ -52,10 +58,10 @@ const META_KEY = 'fluxion.checkpoint';
  * const models: CheckpointModel[] = [createModel('vae'), new WaveGan(waveganConfig())];
  * ```
  */
-export type CheckpointModel = GenerativeModel | TextModel | AudioModel;
+export type CheckpointModel = GenerativeModel | TextModel | TextLatentModelOf | AudioModel;
 
 /** The config of any model a checkpoint holds. */
-export type AnyModelConfig = ModelConfig | TextModelConfig | WaveGanConfig;
+export type AnyModelConfig = ModelConfig | TextModelConfig | TextLatentModelConfig | WaveGanConfig;
 
 /**
  * The family of a model kind: `'image'` (MNIST models), `'text'` or `'audio'`; undefined for an
@@ -68,7 +74,7 @@ export type AnyModelConfig = ModelConfig | TextModelConfig | WaveGanConfig;
  */
 export function modelFamily(kind: unknown): 'image' | 'text' | 'audio' | undefined {
   if (MODEL_KINDS.includes(kind as never)) return 'image';
-  if (TEXT_MODEL_KINDS.includes(kind as never)) return 'text';
+  if (TEXT_MODEL_KINDS.includes(kind as never) || TEXT_LATENT_KINDS.includes(kind as never)) return 'text';
   if (AUDIO_MODEL_KINDS.includes(kind as never)) return 'audio';
   return undefined;
 }
@@ -399,7 +405,8 @@ export function loadCheckpoint(dir: string): { model: GenerativeModel; meta: Che
 }
 
 /**
- * Reads a checkpoint of a text model (`charlm`, `charrnn`): rebuilds the tokenizer and the model
+ * Reads a checkpoint of a text language model (`charlm`, `charrnn`; see
+ * {@link loadTextLatentCheckpoint} for `textvae` and `textgan`): rebuilds the tokenizer and the model
  * from the metadata (`createTextModel(config, CharTokenizer.fromJSON(tokenizer))`, which checks
  * them against each other), loads the weights, the optimizer state, the noise offset and the step
  * count that drives the learning-rate schedule.
@@ -412,10 +419,62 @@ export function loadCheckpoint(dir: string): { model: GenerativeModel; meta: Che
  */
 export function loadTextCheckpoint(dir: string): { model: TextModel; meta: CheckpointMeta<TextModelConfig> } {
   const { bytes, file, meta } = readFamily(dir, 'text');
+  if (TEXT_LATENT_KINDS.includes(meta.config.kind as never))
+    throw new FluxionError(
+      'loadCheckpoint',
+      `'${file}' holds a ${meta.config.kind} (a latent text model); load it with loadTextLatentCheckpoint`,
+    );
   const config = meta.config as TextModelConfig;
   const model = build(file, () => createTextModel(config, CharTokenizer.fromJSON(meta.tokenizer)));
   restore(model, bytes, meta);
   return { model, meta: meta as CheckpointMeta<TextModelConfig> };
+}
+
+/**
+ * Reads a checkpoint of a latent text model (`textvae`, `textgan`): rebuilds the tokenizer and the
+ * model from the metadata (`createTextLatentModel`, which checks them against each other), loads
+ * every module and optimizer state, the noise offset, the step count of the schedules and (textgan)
+ * the last generator loss.
+ *
+ * @example
+ * ```ts
+ * const { model } = loadTextLatentCheckpoint('runs/textvae');
+ * await model.sample(5, { temperature: 0.8 }); // ['maren', …]
+ * ```
+ */
+export function loadTextLatentCheckpoint(dir: string): {
+  model: TextLatentModelOf;
+  meta: CheckpointMeta<TextLatentModelConfig>;
+} {
+  const { bytes, file, meta } = readFamily(dir, 'text');
+  if (!TEXT_LATENT_KINDS.includes(meta.config.kind as never))
+    throw new FluxionError(
+      'loadCheckpoint',
+      `'${file}' holds a ${meta.config.kind}, not a latent text model; load it with loadTextCheckpoint`,
+    );
+  const config = meta.config as TextLatentModelConfig;
+  const model = build(file, () => createTextLatentModel(config, CharTokenizer.fromJSON(meta.tokenizer)));
+  restore(model, bytes, meta);
+  return { model, meta: meta as CheckpointMeta<TextLatentModelConfig> };
+}
+
+/**
+ * Either kind of text checkpoint: {@link loadTextCheckpoint} for charlm and charrnn,
+ * {@link loadTextLatentCheckpoint} for textvae and textgan.
+ *
+ * @example
+ * ```ts
+ * const { model } = loadAnyTextCheckpoint('runs/textgan');
+ * ```
+ */
+export function loadAnyTextCheckpoint(dir: string): {
+  model: TextModel | TextLatentModelOf;
+  meta: CheckpointMeta<TextModelConfig | TextLatentModelConfig>;
+} {
+  const meta = readCheckpointMeta(dir);
+  return TEXT_LATENT_KINDS.includes(meta.config.kind as never)
+    ? loadTextLatentCheckpoint(dir)
+    : loadTextCheckpoint(dir);
 }
 
 /**

@@ -317,7 +317,7 @@ export async function audioSample(values: SampleValues, meta: CheckpointMeta): P
  * noise.
  */
 export async function audioEval(values: EvalValues, meta: CheckpointMeta): Promise<void> {
-  refuseOptions(values, ['temperature', 'iwae-k'], `an audio model (${meta.config.kind})`);
+  refuseOptions(values, ['temperature', 'iwae-k', 'judge'], `an audio model (${meta.config.kind})`);
   const n = numberOption(values, 'samples') ?? 300;
   await chooseBackend(values.backend);
   const { model } = loadAudioCheckpoint(values.checkpoint as string);

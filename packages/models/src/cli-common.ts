@@ -71,6 +71,7 @@ export const LIMITS = {
   hidden: { min: 1, max: 65_536 },
   dropout: { min: 0, max: 0.99, real: true },
   warmup: { min: 0, max: 1_000_000_000 },
+  'kl-warmup': { min: 0, max: 1_000_000_000 },
   temperature: { min: 0, max: 100, real: true },
   'top-k': { min: 1, max: 1_000_000 },
   samples: { min: 1, max: 1_000_000 },

@@ -1,16 +1,20 @@
 /**
- * The `fluxion` commands for the text models (`charlm`, `charrnn`): training on names, tiny
- * Shakespeare or a user's UTF-8 file, sampling text from a checkpoint, and evaluating it (held-out
- * nats and bits per character; the share of new and of distinct samples beside real held-out
- * text). Training, resume and checkpoints work as for the image models (`cli-common.ts`).
+ * The `fluxion` commands for the text models (`charlm`, `charrnn`, and the latent models
+ * `textvae`, `textgan`, which take one item per line only): training on names, tiny Shakespeare
+ * or a user's UTF-8 file, sampling text from a checkpoint, and evaluating it (held-out nats and
+ * bits per character, or −ELBO and IWAE for textvae; the share of new and of distinct samples and,
+ * with `--judge`, their fluency, beside real held-out text). Training, resume and checkpoints work
+ * as for the image models (`cli-common.ts`).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { FluxionError, Generator } from '@fluxion/tensor';
 import {
   type CheckpointMeta,
+  loadAnyTextCheckpoint,
   loadTextCheckpoint,
   prepareOutputDir,
+  readCheckpointMeta,
   saveCheckpoint,
   writeFileAtomically,
 } from './checkpoint.js';
@@ -36,8 +40,16 @@ import {
   type TextDataset,
   type TextMode,
 } from './data/text.js';
+import { encodeLines, sequentialLineBatches, sequentialWindowBatches } from './data/text-batches.js';
 import { lossCurve } from './image/grid.js';
 import { pictureGenerator } from './models/model.js';
+import {
+  createTextLatentModel,
+  TextGan,
+  type TextLatentModelConfig,
+  type TextLatentModelOf,
+  textLatentConfig,
+} from './models/text-gan.js';
 import {
   createTextModel,
   type TextModel,
@@ -46,6 +58,7 @@ import {
   type TextModelOverrides,
   textModelConfig,
 } from './models/text-lm.js';
+import { TEXT_LATENT_KINDS, type TextLatentKind, TextVae } from './models/text-vae.js';
 import { fitText, heldOutTextBatches, type LossHistory, textStepsPerEpoch } from './train.js';
 
 /** The options of `fluxion sample` for a text model (part of its `--help`). */
@@ -105,7 +118,35 @@ and keeps the last checkpoint.`,
 };
 
 /** Options of `fluxion train` that a text model does not take. */
-const NOT_TEXT = ['latent', 'length', 'model-size', 'unconditional'];
+const NOT_TEXT = ['length', 'model-size', 'unconditional'];
+
+/** Options of `fluxion train` that each text kind does not take (besides {@link NOT_TEXT}). */
+const NOT_OF_KIND: Record<AnyTextKind, string[]> = {
+  charlm: ['hidden', 'cell'],
+  charrnn: ['heads'],
+  textvae: ['layers', 'heads', 'cell'],
+  textgan: ['layers', 'heads', 'cell', 'kl-warmup'],
+};
+
+/** Any text model kind: a language model (charlm, charrnn) or a latent model (textvae, textgan). */
+export type AnyTextKind = TextModelKind | TextLatentKind;
+/** Any text model. */
+type AnyTextModel = TextModel | TextLatentModelOf;
+/** Any text model's config. */
+type AnyTextConfig = TextModelConfig | TextLatentModelConfig;
+
+/** Whether `kind` is a latent text model (textvae, textgan: one item per line, no prompt). */
+function isLatentKind(kind: unknown): kind is TextLatentKind {
+  return TEXT_LATENT_KINDS.includes(kind as never);
+}
+
+/** What the held-out figure of each kind is, for the printed reports. */
+function heldOutName(kind: string): string {
+  if (kind === 'textvae') return 'held-out −ELBO';
+  if (kind === 'textgan')
+    return 'held-out reconstruction loss (teacher-forced autoencoder, not a likelihood)';
+  return 'held-out';
+}
 
 /** The built-in text sets. */
 const BUILT_IN: Record<string, () => TextDataset> = { names: loadNames, shakespeare: loadShakespeare };
@@ -176,14 +217,17 @@ function checkVocabulary(ds: TextDataset, meta: CheckpointMeta, dir: string): vo
 }
 
 /**
- * `fluxion train charlm|charrnn`: every argument checked (against the checkpoint with
- * `--resume`) before the data's model is built or a backend starts.
+ * `fluxion train charlm|charrnn|textvae|textgan`: every argument checked (against the checkpoint
+ * with `--resume`) before the data's model is built or a backend starts.
  */
-export async function trainText(kind: TextModelKind, values: TrainValues): Promise<void> {
-  refuseOptions(values, NOT_TEXT, `a text model (${kind})`);
-  refuseOptions(values, kind === 'charlm' ? ['hidden', 'cell'] : ['heads'], `a ${kind}`);
+export async function trainText(kind: AnyTextKind, values: TrainValues): Promise<void> {
+  const latent = isLatentKind(kind);
+  refuseOptions(values, latent ? NOT_TEXT : [...NOT_TEXT, 'latent', 'kl-warmup'], `a text model (${kind})`);
+  refuseOptions(values, NOT_OF_KIND[kind], `a ${kind}`);
   if (values.cell !== undefined && values.cell !== 'gru' && values.cell !== 'lstm')
     throw new UsageError(`--cell must be gru or lstm, got '${values.cell}'`);
+  if (latent && values.mode !== undefined && values.mode !== 'lines')
+    throw new UsageError(`--mode ${values.mode}: a ${kind} models one item per line (--mode lines)`);
   const sizes = {
     context: numberOption(values, 'context'),
     dim: numberOption(values, 'dim'),
@@ -191,8 +235,10 @@ export async function trainText(kind: TextModelKind, values: TrainValues): Promi
     heads: numberOption(values, 'heads'),
     hidden: numberOption(values, 'hidden'),
     cell: values.cell as 'gru' | 'lstm' | undefined,
+    latent: numberOption(values, 'latent'),
     dropout: numberOption(values, 'dropout'),
     warmup: numberOption(values, 'warmup'),
+    'kl-warmup': numberOption(values, 'kl-warmup'),
   };
   const given = {
     'batch-size': numberOption(values, 'batch-size'),
@@ -206,6 +252,10 @@ export async function trainText(kind: TextModelKind, values: TrainValues): Promi
   const maxSteps = numberOption(values, 'max-steps');
   const minutes = numberOption(values, 'minutes');
   checkBackendName(values.backend);
+  if (latent && (given.data ?? 'names') === 'shakespeare')
+    throw new UsageError(
+      `--data shakespeare is one long text; a ${kind} models one item per line (names, or a FILE of lines)`,
+    );
   const out = values.out ?? join('out', kind);
   prepareOutputDir(out);
   const resumed = values.resume
@@ -215,7 +265,9 @@ export async function trainText(kind: TextModelKind, values: TrainValues): Promi
         given,
         (meta) => {
           const run = savedRun(meta, out);
-          const c = meta.config as TextModelConfig;
+          const c = meta.config as AnyTextConfig;
+          const lm = c.kind === 'charlm' || c.kind === 'charrnn' ? c : undefined;
+          const lat = c.kind === 'textvae' || c.kind === 'textgan' ? c : undefined;
           return {
             'batch-size': run.batchSize,
             lr: c.lr,
@@ -224,12 +276,14 @@ export async function trainText(kind: TextModelKind, values: TrainValues): Promi
             mode: meta.run.mode as string | undefined,
             context: c.context,
             dim: c.dim,
-            layers: c.layers,
+            layers: lm?.layers,
             heads: c.kind === 'charlm' ? c.heads : undefined,
-            hidden: c.kind === 'charrnn' ? c.hidden : undefined,
+            hidden: c.kind === 'charlm' ? undefined : c.hidden,
             cell: c.kind === 'charrnn' ? c.cell : undefined,
-            dropout: c.dropout,
+            latent: lat?.latent,
+            dropout: lm ? lm.dropout : lat?.wordDropout,
             warmup: c.warmup,
+            'kl-warmup': c.kind === 'textvae' ? c.klWarmup : undefined,
             epochs: run.epochs,
           };
         },
@@ -239,17 +293,29 @@ export async function trainText(kind: TextModelKind, values: TrainValues): Promi
   const saved = resumed?.saved;
   const data = given.data ?? saved?.data ?? 'names';
   const ds = loadTextData(data, given.mode ?? saved?.mode);
+  if (latent && ds.mode !== 'lines')
+    throw new UsageError(`--data ${data} is one long text; a ${kind} models one item per line`);
   if (resumed) checkVocabulary(ds, resumed.meta, out);
   const epochs = epochsGiven ?? saved?.epochs ?? 5;
   const batchSize = saved?.['batch-size'] ?? given['batch-size'] ?? 64;
 
   // The config, checked before a backend starts (the window against the data, heads against dim).
-  const overrides: TextModelOverrides = { seed: given.seed ?? 0 };
-  for (const [key, v] of Object.entries({ lr: given.lr, ...sizes }))
-    if (v !== undefined) (overrides as Record<string, unknown>)[key] = v;
-  let config: TextModelConfig;
+  let config: AnyTextConfig;
   try {
-    config = resumed ? (resumed.meta.config as TextModelConfig) : textModelConfig(kind, ds, overrides);
+    if (resumed) config = resumed.meta.config as AnyTextConfig;
+    else if (latent) {
+      const { dropout, 'kl-warmup': klWarmup, cell: _, layers: __, heads: ___, ...rest } = sizes;
+      const overrides: Record<string, number> = { seed: given.seed ?? 0 };
+      for (const [key, v] of Object.entries({ lr: given.lr, ...rest, wordDropout: dropout, klWarmup }))
+        if (v !== undefined) overrides[key] = v;
+      config = textLatentConfig(kind, ds, overrides);
+    } else {
+      const { latent: _, 'kl-warmup': __, ...lmSizes } = sizes;
+      const overrides: TextModelOverrides = { seed: given.seed ?? 0 };
+      for (const [key, v] of Object.entries({ lr: given.lr, ...lmSizes }))
+        if (v !== undefined) (overrides as Record<string, unknown>)[key] = v;
+      config = textModelConfig(kind, ds, overrides);
+    }
   } catch (e) {
     if (e instanceof FluxionError) throw new UsageError(`--context: ${e.message}`);
     throw e;
@@ -264,16 +330,20 @@ export async function trainText(kind: TextModelKind, values: TrainValues): Promi
   else config = { ...config, decaySteps: Math.max(0, epochs * stepsPerEpoch - config.warmup) };
 
   const backend = await chooseBackend(values.backend);
-  let model: TextModel;
+  let model: AnyTextModel;
   let history: LossHistory = {};
   const epochMetrics: Record<string, number[]> = { heldOutNats: [] };
   const from = resumed?.meta.position;
   if (resumed) {
-    const loaded = loadTextCheckpoint(out);
+    const loaded = loadAnyTextCheckpoint(out);
     model = loaded.model;
     history = loaded.meta.history;
     Object.assign(epochMetrics, loaded.meta.epochMetrics);
-  } else model = createTextModel(config, ds.tokenizer);
+  } else
+    model =
+      config.kind === 'textvae' || config.kind === 'textgan'
+        ? createTextLatentModel(config, ds.tokenizer)
+        : createTextModel(config, ds.tokenizer);
   const items =
     ds.mode === 'lines' ? `${ds.train.length} items` : `${ds.tokenizer.encode(ds.train).length} characters`;
   console.log(
@@ -302,7 +372,7 @@ export async function trainText(kind: TextModelKind, values: TrainValues): Promi
           if (heldOut) {
             epochMetrics.heldOutNats.push(heldOut.nats);
             console.log(
-              `epoch ${position.epoch}: held-out ${heldOut.nats.toFixed(4)} nats/char (${heldOut.bits.toFixed(4)} bits/char)`,
+              `epoch ${position.epoch}: ${heldOutName(kind)} ${heldOut.nats.toFixed(4)} nats/char (${heldOut.bits.toFixed(4)} bits/char)`,
             );
           }
           await onEpoch(position, history);
@@ -334,6 +404,10 @@ function samplingOptions(values: SampleValues | EvalValues, meta: CheckpointMeta
       `--top-k must be at most the vocabulary's ${tokenizer.vocabSize} tokens, got ${topK}`,
     );
   const prompt = 'prompt' in values ? values.prompt : undefined;
+  if (prompt !== undefined && isLatentKind(meta.config.kind))
+    throw new UsageError(
+      `--prompt: a ${meta.config.kind} generates whole items from its latent space and takes no prompt`,
+    );
   if (prompt !== undefined) {
     try {
       tokenizer.encode(prompt);
@@ -352,15 +426,21 @@ export async function textSample(values: SampleValues, meta: CheckpointMeta): Pr
   const kind = meta.config.kind;
   if (values.label !== undefined)
     throw new UsageError(`--label applies to conditional image and audio models; a ${kind} has no labels`);
-  const config = meta.config as TextModelConfig;
+  const config = meta.config as AnyTextConfig;
   const n = numberOption(values, 'n') ?? (config.mode === 'lines' ? 20 : 3);
   const length = numberOption(values, 'length');
   const seed = numberOption(values, 'seed');
   const { temperature, topK, prompt } = samplingOptions(values, meta);
   await chooseBackend(values.backend);
-  const { model } = loadTextCheckpoint(dir);
+  const { model } = loadAnyTextCheckpoint(dir);
   const generator = seed === undefined ? pictureGenerator(config.seed) : new Generator(seed);
-  const samples = await model.sample(n, { temperature, topK, prompt, length, generator });
+  const samples = await model.sample(n, {
+    temperature,
+    topK,
+    length,
+    generator,
+    ...(prompt ? { prompt } : {}),
+  });
   const text = formatSamples(samples, config.mode);
   console.log(text.trimEnd());
   if (values.out) {
@@ -404,37 +484,127 @@ function realHeldOut(ds: TextDataset, n: number, length: number): string[] {
   return pieces;
 }
 
-/** `fluxion eval` for a text model: held-out nats and bits per character, sample statistics. */
+/** The checked `--judge` checkpoint of `fluxion eval` (a charlm of the same vocabulary), or undefined. */
+function readJudge(
+  values: EvalValues,
+  meta: CheckpointMeta,
+): { dir: string; meta: CheckpointMeta } | undefined {
+  const dir = values.judge;
+  if (dir === undefined) return undefined;
+  let judge: CheckpointMeta;
+  try {
+    judge = readCheckpointMeta(dir);
+  } catch (e) {
+    throw new UsageError(`--judge ${dir}: ${(e as Error).message}`);
+  }
+  if (judge.config.kind !== 'charlm')
+    throw new UsageError(`--judge ${dir} holds a ${judge.config.kind}; the judge of fluency is a charlm`);
+  const own = CharTokenizer.fromJSON(meta.tokenizer);
+  if (JSON.stringify(judge.tokenizer) !== JSON.stringify(meta.tokenizer))
+    throw new UsageError(
+      `--judge ${dir}: its tokenizer (${CharTokenizer.fromJSON(judge.tokenizer).vocabSize} tokens) differs from the checkpoint's (${own.vocabSize} tokens); train the judge on the same data`,
+    );
+  const config = judge.config as TextModelConfig;
+  const ours = meta.config as AnyTextConfig;
+  if (config.mode !== ours.mode)
+    throw new UsageError(
+      `--judge ${dir} was trained in '${config.mode}' mode, the checkpoint in '${ours.mode}'`,
+    );
+  if (ours.mode === 'lines' && config.context < ours.context)
+    throw new UsageError(
+      `--judge ${dir}: its window of ${config.context} positions is shorter than the checkpoint's ${ours.context}, so it cannot score the longest samples`,
+    );
+  return { dir, meta: judge };
+}
+
+/**
+ * Fluency: the nats per character that `judge` (a charlm trained on the training split) assigns to
+ * `texts`: items as line batches, or (one long text) the texts joined by newlines in windows.
+ */
+async function fluency(judge: TextModel, texts: readonly string[], mode: TextMode): Promise<number> {
+  const { tokenizer, config } = judge;
+  if (mode === 'lines') {
+    const layout = { boundaryId: tokenizer.boundaryId as number, window: config.context };
+    return (await judge.evaluate(sequentialLineBatches(encodeLines(tokenizer, texts), layout, 256))).nats;
+  }
+  const joined = tokenizer.chars.includes('\n') ? texts.join('\n') : texts.join('');
+  return (await judge.evaluate(sequentialWindowBatches(tokenizer.encode(joined), config.context, 64))).nats;
+}
+
+/**
+ * `fluxion eval` for a text model: held-out nats and bits per character (−ELBO and IWAE for
+ * textvae; the autoencoder's reconstruction loss for textgan), sample statistics and, with
+ * `--judge`, the fluency of samples and of real held-out items.
+ */
 export async function textEval(values: EvalValues, meta: CheckpointMeta): Promise<void> {
   const dir = values.checkpoint as string;
   const kind = meta.config.kind;
-  refuseOptions(values, ['iwae-k'], `a text model (${kind})`);
+  if (kind !== 'textvae')
+    refuseOptions(values, ['iwae-k'], `a text model (${kind}; only textvae has an IWAE bound)`);
   if (values.data !== undefined)
     throw new UsageError(`--data: a ${kind} is evaluated on the held-out part of the data it was trained on`);
   const count = numberOption(values, 'samples') ?? 1000;
+  const iwaeK = numberOption(values, 'iwae-k') ?? 50;
   const { temperature } = samplingOptions(values, meta);
   const ds = dataOfRun(meta, dir);
+  const judgeMeta = readJudge(values, meta);
   await chooseBackend(values.backend);
-  const { model } = loadTextCheckpoint(dir);
+  const { model } = loadAnyTextCheckpoint(dir);
   const config = model.config;
-  const heldOut = await model.evaluate(heldOutTextBatches(ds, model.tokenizer, config.context));
+  const batches = heldOutTextBatches(ds, model.tokenizer, config.context);
+  const report: [string, string][] = [];
+  if (model instanceof TextVae) {
+    const e = await model.evaluate(batches, { iwaeK });
+    report.push(
+      ['held-out −ELBO nats/char', e.nats.toFixed(4)],
+      ['held-out −ELBO bits/char', e.bits.toFixed(4)],
+      [`held-out IWAE nats/char (k = ${iwaeK})`, (e.iwae as number).toFixed(4)],
+      [`held-out IWAE bits/char (k = ${iwaeK})`, ((e.iwae as number) / Math.LN2).toFixed(4)],
+      ['held-out reconstruction nats/char', e.recon.toFixed(4)],
+      ['held-out KL nats/item', e.kl.toFixed(4)],
+      ['held-out −ELBO nats/item', e.natsPerItem.toFixed(4)],
+      ['held-out characters', String(e.characters)],
+    );
+  } else if (model instanceof TextGan) {
+    const g = await model.evaluate(batches);
+    report.push(
+      ['held-out reconstruction nats/char (teacher-forced autoencoder; not a likelihood)', g.nats.toFixed(4)],
+      ['held-out reconstruction bits/char', g.bits.toFixed(4)],
+      ['held-out reconstruction accuracy', g.accuracy.toFixed(4)],
+      ['held-out items decoded exactly', g.exact.toFixed(4)],
+      ['critic Wasserstein estimate', g.wasserstein.toFixed(4)],
+      ['held-out characters', String(g.characters)],
+    );
+  } else {
+    const e = await model.evaluate(batches);
+    report.push(
+      ['held-out nats/char', e.nats.toFixed(4)],
+      ['held-out bits/char', e.bits.toFixed(4)],
+      ['held-out characters', String(e.characters)],
+    );
+  }
   const generator = pictureGenerator(config.seed);
   const length = ds.mode === 'lines' ? undefined : 200;
   const samples: string[] = [];
   for (let done = 0; done < count; done += 250)
     samples.push(...(await model.sample(Math.min(250, count - done), { temperature, generator, length })));
+  const realItems = realHeldOut(ds, count, length ?? 0);
   const ours = textSampleStats(samples, ds);
-  const real = textSampleStats(realHeldOut(ds, count, length ?? 0), ds);
-  const report: [string, string][] = [
-    ['held-out nats/char', heldOut.nats.toFixed(4)],
-    ['held-out bits/char', heldOut.bits.toFixed(4)],
-    ['held-out characters', String(heldOut.characters)],
+  const real = textSampleStats(realItems, ds);
+  const judge = judgeMeta ? loadTextCheckpoint(judgeMeta.dir).model : undefined;
+  const fluent = judge
+    ? { ours: await fluency(judge, samples, ds.mode), real: await fluency(judge, realItems, ds.mode) }
+    : undefined;
+  report.push(
     [`samples (${count}${ds.mode === 'text' ? ` × ${length} characters, ${ours.items} lines` : ''})`, ''],
     ['  share new', ours.shareNew.toFixed(3)],
     ['  share distinct', ours.shareDistinct.toFixed(3)],
+    ...(fluent ? ([['  fluency (judge nats/char)', fluent.ours.toFixed(4)]] as [string, string][]) : []),
     [`real held-out (${real.items}${ds.mode === 'text' ? ' lines' : ''})`, ''],
     ['  share new', real.shareNew.toFixed(3)],
     ['  share distinct', real.shareDistinct.toFixed(3)],
-  ];
+    ...(fluent ? ([['  fluency (judge nats/char)', fluent.real.toFixed(4)]] as [string, string][]) : []),
+  );
+  if (judgeMeta) report.push(['fluency judge', `${judgeMeta.dir} (charlm, nats per character it assigns)`]);
   for (const [name, value] of report) console.log(value ? `${name}: ${value}` : `${name}:`);
 }

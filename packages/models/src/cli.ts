@@ -72,23 +72,33 @@ import {
   setTraining,
 } from './models/model.js';
 import { TEXT_MODEL_KINDS } from './models/text-lm.js';
+import { TEXT_LATENT_KINDS } from './models/text-vae.js';
 import { Vae } from './models/vae.js';
 import { fit, type TrainPosition } from './train.js';
 
 export { UsageError };
 
 /** Every kind `fluxion train` knows: images, text, audio. */
-const ALL_KINDS: readonly string[] = [...MODEL_KINDS, ...TEXT_MODEL_KINDS, ...AUDIO_MODEL_KINDS];
+const ALL_KINDS: readonly string[] = [
+  ...MODEL_KINDS,
+  ...TEXT_MODEL_KINDS,
+  ...TEXT_LATENT_KINDS,
+  ...AUDIO_MODEL_KINDS,
+];
+
+/** Every text kind: the language models and the latent models. */
+const ALL_TEXT_KINDS = [...TEXT_MODEL_KINDS, ...TEXT_LATENT_KINDS];
 
 const USAGE: Record<string, string> = {
   main: `usage: fluxion <command> [options]
 
 commands:
   train <model>   train a generative model: of images (${MODEL_KINDS.join(', ')}),
-                  of text (${TEXT_MODEL_KINDS.join(', ')}) or of audio (${AUDIO_MODEL_KINDS.join(', ')})
+                  of text (${ALL_TEXT_KINDS.join(', ')}) or of audio (${AUDIO_MODEL_KINDS.join(', ')})
   sample          samples from a checkpoint: a PNG grid, text, or WAV files
   eval            evaluate a checkpoint (−ELBO / IWAE for VAEs, classifier-FID, conditional
-                  accuracy; held-out nats and bits per character and sample statistics for text)
+                  accuracy; held-out nats and bits per character, sample statistics and
+                  fluency for text)
 
 run 'fluxion <command> --help' for its options ('fluxion train <model> --help' for a model's)`,
   train: `usage: fluxion train <${MODEL_KINDS.join('|')}> [options]
@@ -121,7 +131,7 @@ checkpoint; so does any other error.`,
   --out FILE         PNG to write (default samples.png)
   --backend NAME     webgpu or cpu
 
-Text models (charlm, charrnn) print their samples:
+Text models (${ALL_TEXT_KINDS.join(', ')}) print their samples:
 ${TEXT_SAMPLE_OPTIONS}
 
 Audio models (wavegan) write WAV files:
@@ -137,7 +147,7 @@ Prints which digits 1,000 samples are (the shipped classifier's predictions) bes
 digits, their entropy and effective number of classes, and a warning when a digit is never drawn
 or one is above 20 % of the samples; then classifier-FID (and −ELBO, IWAE for VAEs).
 
-Text models (charlm, charrnn):
+Text models (${ALL_TEXT_KINDS.join(', ')}):
 ${TEXT_EVAL_OPTIONS}`,
 };
 
@@ -220,6 +230,7 @@ const TRAIN_OPTIONS = {
   cell: { type: 'string' },
   dropout: { type: 'string' },
   warmup: { type: 'string' },
+  'kl-warmup': { type: 'string' },
   // audio
   length: { type: 'string' },
   'model-size': { type: 'string' },
@@ -240,6 +251,7 @@ export const TEXT_TRAIN_ONLY = [
   'cell',
   'dropout',
   'warmup',
+  'kl-warmup',
 ];
 /** Options of `fluxion train` that only audio models take. */
 export const AUDIO_TRAIN_ONLY = ['length', 'model-size', 'unconditional'];
@@ -258,7 +270,7 @@ async function train(args: string[]): Promise<void> {
   }
   const family = modelFamily(kind);
   if (family === 'text')
-    return withUsage(TEXT_USAGE.train, () => trainText(kind as (typeof TEXT_MODEL_KINDS)[number], values));
+    return withUsage(TEXT_USAGE.train, () => trainText(kind as (typeof ALL_TEXT_KINDS)[number], values));
   if (family === 'audio')
     return withUsage(AUDIO_USAGE.train, () => trainAudio(kind as (typeof AUDIO_MODEL_KINDS)[number], values));
   refuseOptions(values, [...TEXT_TRAIN_ONLY, ...AUDIO_TRAIN_ONLY], `an image model (${kind})`);
@@ -417,6 +429,7 @@ const EVAL_OPTIONS = {
   // text
   samples: { type: 'string' },
   temperature: { type: 'string' },
+  judge: { type: 'string' },
 } as const;
 
 /** The parsed options of `fluxion eval`. */
@@ -435,7 +448,7 @@ async function evaluate(args: string[]): Promise<void> {
   const family = modelFamily(meta.config.kind);
   if (family === 'text') return textEval(values, meta);
   if (family === 'audio') return audioEval(values, meta);
-  refuseOptions(values, ['samples', 'temperature'], `an image model (${meta.config.kind})`);
+  refuseOptions(values, ['samples', 'temperature', 'judge'], `an image model (${meta.config.kind})`);
   const { train, test } = loadData(values.data);
   await chooseBackend(values.backend);
   const { model } = loadCheckpoint(values.checkpoint);

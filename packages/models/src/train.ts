@@ -23,6 +23,7 @@ import {
 } from './data/text-batches.js';
 import { type AudioBatch, type AudioModel, audioBatches } from './models/audio-model.js';
 import type { GenerativeModel, StepLosses } from './models/model.js';
+import type { TextLatentModelOf } from './models/text-gan.js';
 import type { TextEvaluation, TextModel } from './models/text-lm.js';
 /** Where a run is: the next batch to train on. */
 export interface TrainPosition {
@@ -240,7 +241,7 @@ export interface FitTextOptions extends Omit<FitOptions, 'onEpoch'> {
  * ```
  */
 export async function fitText(
-  model: TextModel,
+  model: TextModel | TextLatentModelOf,
   data: TextDataset,
   options: FitTextOptions,
 ): Promise<{ history: LossHistory; position: TrainPosition }> {
