@@ -65,7 +65,8 @@ import { fitText, heldOutTextBatches, type LossHistory, textStepsPerEpoch } from
 export const TEXT_SAMPLE_OPTIONS = `  --n N              number of samples (default 20 for lines, 3 for one long text)
   --temperature X    softmax temperature, 0 (argmax) to 100 (default 1)
   --top-k K          draw among the K most likely characters only (default all)
-  --prompt TEXT      the start of every sample (characters of the model's vocabulary)
+  --prompt TEXT      the start of every sample (characters of the model's vocabulary; charlm
+                     and charrnn only: textvae and textgan decode whole items from a latent)
   --length N         characters after the prompt: at most (lines; default the longest item
                      trained on) or exactly (one long text; default 200)
   --seed N           the sampling stream (default: the stream of the per-epoch sample files)
@@ -74,15 +75,20 @@ export const TEXT_SAMPLE_OPTIONS = `  --n N              number of samples (defa
 /** The options of `fluxion eval` for a text model (part of its `--help`). */
 export const TEXT_EVAL_OPTIONS = `  --samples N        samples drawn for the statistics (default 1000)
   --temperature X    their softmax temperature (default 1)
+  --iwae-k K         importance samples of textvae's IWAE bound (default 50)
+  --judge DIR        a charlm checkpoint trained on the same data's training split (the same
+                     tokenizer): it scores the fluency of the samples and of real held-out items
 
 Prints the held-out loss in nats and bits per character (on the held-out part of the data the
-model was trained on), then for the samples and, beside them, for as many real held-out items:
-the share that is new (not an item of the training set; for one long text, its lines) and the
-share of distinct ones.`;
+model was trained on; for textvae −ELBO and the IWAE bound with the KL per item, for textgan its
+autoencoder's teacher-forced reconstruction loss, which is not a likelihood), then for the samples
+and, beside them, for as many real held-out items: the share that is new (not an item of the
+training set; for one long text, its lines), the share of distinct ones and, with --judge, the
+judge's nats per character (fluency: lower reads more like the data).`;
 
 /** Usage texts of the text models' commands. */
 export const TEXT_USAGE = {
-  train: `usage: fluxion train <charlm|charrnn> [--data names|shakespeare|FILE] [options]
+  train: `usage: fluxion train <charlm|charrnn|textvae|textgan> [--data names|shakespeare|FILE] [options]
 
   --data NAME|FILE   names (32,033 given names, one per line; 1,000 held out), shakespeare (tiny
                      Shakespeare, one long text; the last 10 % held out), or a UTF-8 file of your
@@ -94,12 +100,16 @@ export const TEXT_USAGE = {
   --seed N           seed of initialisation, dropout and data order (default 0)
   --context N        positions per training row: the window of one long text (default 64), at
                      least the longest line + 1 for lines (the default)
-  --dim N            embedding width (default 64 for lines, 128 for text; charrnn 32 / 64)
-  --layers N         Transformer blocks or recurrent layers
+  --dim N            embedding width (default 64 for lines, 128 for text; charrnn 32 / 64;
+                     textvae, textgan 32)
+  --layers N         Transformer blocks or recurrent layers (charlm, charrnn)
   --heads N          attention heads (charlm; dim must be a multiple)
-  --hidden N         hidden size (charrnn)
+  --hidden N         hidden size (charrnn; textvae and textgan: their GRUs, default 128)
   --cell gru|lstm    recurrent cell (charrnn; default gru)
-  --dropout X        dropout probability while training, 0 to 0.99 (default 0)
+  --latent N         latent size (textvae, default 16; textgan, default 32)
+  --dropout X        dropout probability while training, 0 to 0.99 (default 0); for textvae and
+                     textgan, character dropout on the decoder's inputs (default 0.25 / 0)
+  --kl-warmup N      steps over which textvae's KL weight rises to 1 (default 500)
   --warmup N         steps of linear learning-rate warm-up (default 100)
   --backend NAME     webgpu or cpu (default: webgpu when an adapter exists)
   --out DIR          where the checkpoint and files go (default out/<model>)
@@ -110,7 +120,12 @@ export const TEXT_USAGE = {
   --minutes X        stop after X minutes of training (at a step boundary)
   --help             this text
 
-After every epoch: the held-out nats and bits per character (printed, and kept in the checkpoint),
+textvae and textgan model one item per line: names or a FILE read as lines (--data shakespeare
+and --mode text are refused). textgan is an adversarially regularised autoencoder: a WGAN-GP in
+the code space of a GRU sentence autoencoder, its generated codes decoded to characters.
+
+After every epoch: the held-out nats and bits per character (printed, and kept in the checkpoint;
+−ELBO for textvae, the autoencoder's reconstruction loss for textgan),
 the checkpoint (model.safetensors, with the tokenizer), samples-epoch-<E>.txt (drawn from a stream
 of their own, so writing them leaves the run exact) and loss.png. Numbers are decimal; every
 argument is checked before a backend starts; a NaN or infinite loss stops the run with exit code 1

@@ -9,10 +9,10 @@
  *   fluxion train <gan|dcgan|cgan|wgan-gp|vae|convvae|cvae> [--epochs N] [--batch-size N] [--lr X]
  *                 [--latent N] [--seed N] [--backend webgpu|cpu] [--data DIR] [--out DIR]
  *                 [--resume] [--max-steps N]
- *   fluxion train <charlm|charrnn> --data names|shakespeare|FILE [...]
+ *   fluxion train <charlm|charrnn|textvae|textgan> --data names|shakespeare|FILE [...]
  *   fluxion train wavegan --data fsdd|DIR [...]
  *   fluxion sample --checkpoint DIR [--n 64] [--label 7] [--out grid.png]
- *   fluxion eval --checkpoint DIR [--data DIR] [--iwae-k 50]
+ *   fluxion eval --checkpoint DIR [--data DIR] [--iwae-k 50] [--judge DIR]
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -136,7 +136,7 @@ ${TEXT_SAMPLE_OPTIONS}
 
 Audio models (wavegan) write WAV files:
 ${AUDIO_SAMPLE_OPTIONS}`,
-  eval: `usage: fluxion eval --checkpoint DIR [--data DIR] [--iwae-k K]
+  eval: `usage: fluxion eval --checkpoint DIR [--data DIR] [--iwae-k K] [--judge DIR]
 
   --checkpoint DIR   a folder written by 'fluxion train'
   --data DIR         IDX folder of the test digits (default: the built-in 1,000 test digits)
