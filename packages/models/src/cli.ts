@@ -110,7 +110,7 @@ run 'fluxion <command> --help' for its options ('fluxion train <model> --help' f
   --seed N           seed of initialisation, noise and data order, 0 to 4294967295 (default 0)
   --backend NAME     webgpu or cpu (default: webgpu when an adapter exists)
   --data DIR         folder with IDX files (train-images-idx3-ubyte[.gz], …); default: the
-                     10,000 MNIST digits of the 'mnist' package (9,000 train / 1,000 test)
+                     10,000 MNIST digits shipped in the package (9,000 train / 1,000 test)
   --out DIR          where the checkpoint (model.safetensors) and images go (default out/<model>)
   --resume           continue the run saved in --out with its own batch size, learning rate,
                      seed, latent size and data: any of these flags given with another value is
