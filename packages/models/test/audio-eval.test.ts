@@ -11,9 +11,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, test, vi } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import { skipNote, webgpuEnv } from '../../tensor/test/webgpu-env.js';
-import { runCli } from '../src/cli.js';
+import { cli } from './cli-helpers.js';
 
 const gpu = await webgpuEnv();
 const dirs: string[] = [];
@@ -25,19 +25,6 @@ const tempDir = () => {
 afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
-
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((m: string) => out.push(m));
-  const error = vi.spyOn(console, 'error').mockImplementation((m: string) => err.push(m));
-  try {
-    return { code: await runCli(args), out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
 
 const train = (out: string, ...more: string[]) =>
   cli([

@@ -1,49 +1,17 @@
-/**
- * `fluxion train|sample` for the audio model (issue #17's CLI): a tiny WaveGAN (clips of 256
- * samples, model size 2) on a folder of 20 WAV files trains 2 steps, samples valid WAV files (read
- * back with decodeWav), resumes exactly (at an epoch boundary and mid-epoch), and refuses bad
- * arguments with exit code 2 before a backend starts. CPU backend.
- */
-import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
-import { decodeWav, encodeWav, loadAudioCheckpoint, readCheckpointMeta, runCli } from '../src/node.js';
+import { decodeWav, encodeWav, loadAudioCheckpoint, readCheckpointMeta } from '../src/node.js';
+import { cli, digest, tempDirs } from './cli-helpers.js';
 
 // Counts backend starts: argument errors must come before any.
 const starts = vi.hoisted(() => ({ count: 0 }));
 vi.mock('@fluxion/tensor', async (importOriginal) => {
-  const real = await importOriginal<typeof import('@fluxion/tensor')>();
-  const counted =
-    <A extends unknown[], R>(f: (...a: A) => R) =>
-    (...a: A): R => {
-      starts.count++;
-      return f(...a);
-    };
-  return {
-    ...real,
-    setBackend: counted(real.setBackend),
-    initWebGPU: counted(real.initWebGPU),
-    useBestBackend: counted(real.useBestBackend),
-  };
+  const { countStarts } = await import('./cli-helpers.js');
+  return countStarts(await importOriginal<typeof import('@fluxion/tensor')>(), starts);
 });
 
-const tempDir = () => mkdtempSync(join(tmpdir(), 'fluxion-cli-audio-'));
-const digest = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
-
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((m: string) => out.push(m));
-  const error = vi.spyOn(console, 'error').mockImplementation((m: string) => err.push(m));
-  try {
-    return { code: await runCli(args), out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
+const tempDir = tempDirs('fluxion-cli-audio-');
 
 /** Two digits × one speaker × ten takes: takes 0–4 test, 5–9 train (10 clips, 2 batches of 5). */
 let clips: string;

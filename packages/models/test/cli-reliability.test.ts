@@ -5,9 +5,7 @@
  * Every run uses the CPU backend, a 4-latent VAE and 200 training digits written as IDX files.
  */
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { saveSafetensors } from '@fluxion/nn';
 import { afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
@@ -18,31 +16,20 @@ import {
   loadCheckpoint,
   loadMnist,
   readCheckpointMeta,
-  runCli,
   saveCheckpoint,
   splitDataset,
 } from '../src/node.js';
+import { cli, digest, editMeta, tempDirs } from './cli-helpers.js';
 
 // Counts backend starts: argument errors must come before any.
 const starts = vi.hoisted(() => ({ count: 0 }));
 vi.mock('@fluxion/tensor', async (importOriginal) => {
-  const real = await importOriginal<typeof import('@fluxion/tensor')>();
-  const counted =
-    <A extends unknown[], R>(f: (...a: A) => R) =>
-    (...a: A): R => {
-      starts.count++;
-      return f(...a);
-    };
-  return {
-    ...real,
-    setBackend: counted(real.setBackend),
-    initWebGPU: counted(real.initWebGPU),
-    useBestBackend: counted(real.useBestBackend),
-  };
+  const { countStarts } = await import('./cli-helpers.js');
+  return countStarts(await importOriginal<typeof import('@fluxion/tensor')>(), starts);
 });
 
 const root = join(import.meta.dirname, '..', '..', '..');
-const tempDir = () => mkdtempSync(join(tmpdir(), 'fluxion-cli-'));
+const tempDir = tempDirs('fluxion-cli-');
 
 /** Writes `images` (count × 28 × 28 in [0, 1]) as float32 IDX files with their labels. */
 function writeIdx(dir: string, prefix: string, images: Float32Array, labels: Int32Array): void {
@@ -91,19 +78,6 @@ const tiny = (out: string, ...more: string[]) => [
   ...more,
 ];
 
-/** Runs the CLI in this process; returns its exit code and what it printed to stderr. */
-async function cli(args: string[]): Promise<{ code: number; err: string }> {
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation(() => {});
-  const error = vi.spyOn(console, 'error').mockImplementation((m: string) => err.push(m));
-  try {
-    return { code: await runCli(args), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
-
 /** Runs `fluxion` as a child process, killed after `seconds`. */
 function spawnCli(args: string[], seconds = 60, prefix: string[] = []) {
   const [cmd, ...rest] = [...prefix, 'node', 'scripts/run-ts.mjs', 'scripts/fluxion.ts', ...args];
@@ -111,9 +85,6 @@ function spawnCli(args: string[], seconds = 60, prefix: string[] = []) {
   const r = spawnSync(cmd, rest, { cwd: root, encoding: 'utf8', timeout: seconds * 1000 });
   return { ...r, seconds: (performance.now() - started) / 1000 };
 }
-
-/** A file's SHA-256 (comparing megabytes with toEqual takes vitest seconds). */
-const digest = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
 const tempFiles = (dir: string) => readdirSync(dir).filter((f) => /\.tmp-\d+$/.test(f));
 
@@ -386,25 +357,4 @@ function deadPid(): number {
       if ((e as NodeJS.ErrnoException).code === 'ESRCH') return pid;
     }
   }
-}
-
-/** The checkpoint file with its metadata changed by `edit` (the header rewritten, tensors kept). */
-function editMeta(
-  bytes: Uint8Array,
-  edit: (meta: Record<string, unknown>) => Record<string, unknown>,
-): Uint8Array {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const length = Number(view.getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + length)));
-  header.__metadata__['fluxion.checkpoint'] = JSON.stringify(
-    edit(JSON.parse(header.__metadata__['fluxion.checkpoint'])),
-  );
-  let text = JSON.stringify(header);
-  text += ' '.repeat((8 - (text.length % 8)) % 8);
-  const head = new TextEncoder().encode(text);
-  const out = new Uint8Array(8 + head.length + bytes.length - 8 - length);
-  new DataView(out.buffer).setBigUint64(0, BigInt(head.length), true);
-  out.set(head, 8);
-  out.set(bytes.subarray(8 + length), 8 + head.length);
-  return out;
 }

@@ -1,55 +1,18 @@
-/**
- * `fluxion train|sample|eval` for the latent text models (textvae, textgan; issue #16's CLI): a
- * train → sample → eval round trip on names for each, exact resume of textgan (uninterrupted vs
- * split mid-epoch: the same checkpoint bytes), the options they refuse (a prompt, one long text)
- * with exit code 2 before a backend starts, and `fluxion eval --judge` (the fluency of samples and
- * of real held-out names under a charlm; a judge of another vocabulary refused). CPU backend, tiny
- * models, a file of 120 names.
- */
-import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 import { loadTextLatentCheckpoint, readCheckpointMeta } from '../src/checkpoint.js';
-import { runCli } from '../src/cli.js';
 import { loadNames } from '../src/data/text.js';
+import { cli, digest, tempDirs } from './cli-helpers.js';
 
 // Counts backend starts: argument errors must come before any.
 const starts = vi.hoisted(() => ({ count: 0 }));
 vi.mock('@fluxion/tensor', async (importOriginal) => {
-  const real = await importOriginal<typeof import('@fluxion/tensor')>();
-  const counted =
-    <A extends unknown[], R>(f: (...a: A) => R) =>
-    (...a: A): R => {
-      starts.count++;
-      return f(...a);
-    };
-  return {
-    ...real,
-    setBackend: counted(real.setBackend),
-    initWebGPU: counted(real.initWebGPU),
-    useBestBackend: counted(real.useBestBackend),
-  };
+  const { countStarts } = await import('./cli-helpers.js');
+  return countStarts(await importOriginal<typeof import('@fluxion/tensor')>(), starts);
 });
 
-const tempDir = () => mkdtempSync(join(tmpdir(), 'fluxion-cli-latent-'));
-const digest = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
-
-/** Runs the CLI in this process; returns its exit code and what it printed. */
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((m: string) => out.push(m));
-  const error = vi.spyOn(console, 'error').mockImplementation((m: string) => err.push(m));
-  try {
-    return { code: await runCli(args), out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
-
+const tempDir = tempDirs('fluxion-cli-latent-');
 const TINY = {
   textvae: ['--dim', '8', '--hidden', '16', '--latent', '4', '--warmup', '2', '--kl-warmup', '5'],
   textgan: ['--dim', '8', '--hidden', '16', '--latent', '8', '--warmup', '2'],

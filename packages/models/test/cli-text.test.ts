@@ -1,53 +1,18 @@
-/**
- * `fluxion train|sample|eval` for the text models (issue #16's CLI) with the reliability of the
- * image CLI: a train → sample → eval round trip on names for charlm and charrnn, exact resume
- * (uninterrupted vs split at an epoch boundary and mid-epoch: the same checkpoint bytes), one-file
- * checkpoints that refuse mismatches, and bad arguments refused with exit code 2 before a backend
- * starts. CPU backend, tiny models, and a file of 120 names for the runs that cross epochs.
- */
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 import { textSampleStats } from '../src/cli-text.js';
-import { loadCheckpoint, loadNames, loadTextCheckpoint, readCheckpointMeta, runCli } from '../src/node.js';
+import { loadCheckpoint, loadNames, loadTextCheckpoint, readCheckpointMeta } from '../src/node.js';
+import { cli, digest, editMeta, tempDirs } from './cli-helpers.js';
 
 // Counts backend starts: argument errors must come before any.
 const starts = vi.hoisted(() => ({ count: 0 }));
 vi.mock('@fluxion/tensor', async (importOriginal) => {
-  const real = await importOriginal<typeof import('@fluxion/tensor')>();
-  const counted =
-    <A extends unknown[], R>(f: (...a: A) => R) =>
-    (...a: A): R => {
-      starts.count++;
-      return f(...a);
-    };
-  return {
-    ...real,
-    setBackend: counted(real.setBackend),
-    initWebGPU: counted(real.initWebGPU),
-    useBestBackend: counted(real.useBestBackend),
-  };
+  const { countStarts } = await import('./cli-helpers.js');
+  return countStarts(await importOriginal<typeof import('@fluxion/tensor')>(), starts);
 });
 
-const tempDir = () => mkdtempSync(join(tmpdir(), 'fluxion-cli-text-'));
-const digest = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
-
-/** Runs the CLI in this process; returns its exit code and what it printed. */
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((m: string) => out.push(m));
-  const error = vi.spyOn(console, 'error').mockImplementation((m: string) => err.push(m));
-  try {
-    return { code: await runCli(args), out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-}
-
+const tempDir = tempDirs('fluxion-cli-text-');
 /** Tiny sizes of each kind. */
 const TINY = {
   charlm: ['--dim', '16', '--layers', '1', '--heads', '2', '--warmup', '2'],
@@ -288,24 +253,3 @@ describe('arguments', () => {
     }
   });
 });
-
-/** The checkpoint file with its metadata changed by `edit` (the header rewritten, tensors kept). */
-function editMeta(
-  bytes: Uint8Array,
-  edit: (meta: Record<string, unknown>) => Record<string, unknown>,
-): Uint8Array {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const length = Number(view.getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + length)));
-  header.__metadata__['fluxion.checkpoint'] = JSON.stringify(
-    edit(JSON.parse(header.__metadata__['fluxion.checkpoint'])),
-  );
-  let text = JSON.stringify(header);
-  text += ' '.repeat((8 - (text.length % 8)) % 8);
-  const head = new TextEncoder().encode(text);
-  const out = new Uint8Array(8 + head.length + bytes.length - 8 - length);
-  new DataView(out.buffer).setBigUint64(0, BigInt(head.length), true);
-  out.set(head, 8);
-  out.set(bytes.subarray(8 + length), 8 + head.length);
-  return out;
-}
