@@ -1,3 +1,9 @@
+/**
+ * `fluxion train|sample` for the audio model (issue #17's CLI): a tiny WaveGAN (clips of 256
+ * samples, model size 2) on a folder of 20 WAV files trains 2 steps, samples valid WAV files (read
+ * back with decodeWav), resumes exactly (at an epoch boundary and mid-epoch), and refuses bad
+ * arguments with exit code 2 before a backend starts. CPU backend.
+ */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, test, vi } from 'vitest';

@@ -1,3 +1,11 @@
+/**
+ * `fluxion train|sample|eval` for the latent text models (textvae, textgan; issue #16's CLI): a
+ * train → sample → eval round trip on names for each, exact resume of textgan (uninterrupted vs
+ * split mid-epoch: the same checkpoint bytes), the options they refuse (a prompt, one long text)
+ * with exit code 2 before a backend starts, and `fluxion eval --judge` (the fluency of samples and
+ * of real held-out names under a charlm; a judge of another vocabulary refused). CPU backend, tiny
+ * models, a file of 120 names.
+ */
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, test, vi } from 'vitest';

@@ -1,3 +1,10 @@
+/**
+ * `fluxion train|sample|eval` for the text models (issue #16's CLI) with the reliability of the
+ * image CLI: a train → sample → eval round trip on names for charlm and charrnn, exact resume
+ * (uninterrupted vs split at an epoch boundary and mid-epoch: the same checkpoint bytes), one-file
+ * checkpoints that refuse mismatches, and bad arguments refused with exit code 2 before a backend
+ * starts. CPU backend, tiny models, and a file of 120 names for the runs that cross epochs.
+ */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
