@@ -8,7 +8,6 @@
  * codec's statistics included) reproducing samples and the next step; and a WebGPU training step
  * equal to the CPU one.
  */
-import { loadSafetensors, saveSafetensors } from '@fluxion/nn';
 import {
   type BackendName,
   Generator,
@@ -23,7 +22,6 @@ import { expectAllClose } from '../../tensor/test/helpers.js';
 import { skipNote, webgpuEnv } from '../../tensor/test/webgpu-env.js';
 import { loadFsdd } from '../src/data/audio-files.js';
 import {
-  type AudioBatch,
   type AudioSplit,
   audioBatches,
   pictureGenerator,
@@ -32,6 +30,15 @@ import {
   type SpecVaeConfig,
   specVaeConfig,
 } from '../src/index.js';
+import {
+  batchOf,
+  dispose,
+  disposeBatch,
+  loadState,
+  middleOf,
+  read,
+  saveState,
+} from './audio-model-helpers.js';
 
 const gpu = await webgpuEnv();
 
@@ -47,28 +54,6 @@ const TINY: Partial<SpecVaeConfig> = {
   griffinLimIters: 4,
 };
 
-const read = async (t: Tensor): Promise<number[]> => Array.from(await t.data(), Number);
-
-function dispose(model: SpecVae): void {
-  for (const m of Object.values(model.modules())) m.dispose();
-  for (const o of Object.values(model.optimizers())) o.dispose();
-}
-
-function disposeBatch(b: AudioBatch): void {
-  b.audio.dispose();
-  b.labels.dispose();
-}
-
-/** FSDD train clips cut to their middle `length` samples (where the word is). */
-function middleOf(split: AudioSplit, length: number): AudioSplit {
-  const audio = new Float32Array(split.count * length);
-  const from = (split.length - length) >> 1;
-  for (let i = 0; i < split.count; i++) {
-    audio.set(split.audio.subarray(i * split.length + from, i * split.length + from + length), i * length);
-  }
-  return { ...split, audio, length };
-}
-
 /** The first `count` clips of a split. */
 function head(split: AudioSplit, count: number): AudioSplit {
   const { length } = split;
@@ -78,13 +63,6 @@ function head(split: AudioSplit, count: number): AudioSplit {
     labels: split.labels.subarray(0, count),
     count,
   };
-}
-
-/** Batch `index` of the seed-0 epoch-0 order of `split`, on the current backend. */
-function batchOf(split: AudioSplit, size: number, index: number): AudioBatch {
-  const it = audioBatches(split, size, { seed: 0, epoch: 0 });
-  for (let i = 0; i < index; i++) disposeBatch(it.next().value as AudioBatch);
-  return it.next().value as AudioBatch;
 }
 
 let fsdd: AudioSplit;
@@ -353,32 +331,13 @@ describe('SpecVae.sample', () => {
 });
 
 /** The full training state of `model` as safetensors bytes (what a checkpoint would write). */
-async function saveState(model: SpecVae): Promise<Uint8Array> {
-  const tensors: Record<string, Tensor> = {};
-  const metadata: Record<string, string> = { noise: String(model.noise.offset) };
-  for (const [name, m] of Object.entries(model.modules()))
-    for (const [k, t] of Object.entries(m.stateDict())) tensors[`${name}.${k}`] = t;
-  for (const [name, o] of Object.entries(model.optimizers())) {
-    const sd = o.stateDict();
-    for (const [k, t] of Object.entries(sd.tensors)) tensors[`optim.${name}.${k}`] = t;
-    for (const [k, v] of Object.entries(sd.metadata)) metadata[`optim.${name}.${k}`] = v;
-  }
-  return saveSafetensors(tensors, metadata);
-}
+const stateOf = (model: SpecVae): Promise<Uint8Array> =>
+  saveState(model, { noise: String(model.noise.offset) });
 
-function loadState(config: SpecVaeConfig, bytes: Uint8Array): SpecVae {
+/** A new model of `config` with the state `stateOf` wrote. */
+function restore(config: SpecVaeConfig, bytes: Uint8Array): SpecVae {
   const model = new SpecVae(config);
-  const { tensors, metadata } = loadSafetensors(bytes);
-  const under = <T>(r: Record<string, T>, prefix: string) =>
-    Object.fromEntries(
-      Object.entries(r)
-        .filter(([k]) => k.startsWith(`${prefix}.`))
-        .map(([k, v]) => [k.slice(prefix.length + 1), v]),
-    );
-  for (const [name, m] of Object.entries(model.modules())) m.loadStateDict(under(tensors, name));
-  for (const [name, o] of Object.entries(model.optimizers()))
-    o.loadStateDict({ tensors: under(tensors, `optim.${name}`), metadata: under(metadata, `optim.${name}`) });
-  for (const t of Object.values(tensors)) t.dispose();
+  const metadata = loadState(model, bytes);
   model.noise.offset = Number(metadata.noise);
   return model;
 }
@@ -394,7 +353,7 @@ describe('SpecVae state', () => {
         await vae.trainStep(b);
         disposeBatch(b);
       }
-      copy = loadState(config, await saveState(vae));
+      copy = restore(config, await stateOf(vae));
       expect(await copy.codec.isFitted()).toBe(true);
       expect(await read(copy.codec.mean)).toEqual(await read(vae.codec.mean));
       expect(await read(copy.codec.std)).toEqual(await read(vae.codec.std));

@@ -6,7 +6,6 @@
  * round trip through safetensors reproducing samples and the next training step exactly, and a
  * WebGPU training step equal to the CPU one.
  */
-import { loadSafetensors, saveSafetensors } from '@fluxion/nn';
 import {
   type BackendName,
   Generator,
@@ -20,7 +19,6 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { expectAllClose } from '../../tensor/test/helpers.js';
 import { skipNote, webgpuEnv } from '../../tensor/test/webgpu-env.js';
 import {
-  type AudioBatch,
   type AudioSplit,
   audioBatches,
   loadFsdd,
@@ -31,47 +29,29 @@ import {
   waveganConfig,
   wganGpLoss,
 } from '../src/node.js';
+import {
+  batchOf,
+  dispose,
+  disposeBatch,
+  loadState,
+  middleOf,
+  read,
+  saveState,
+} from './audio-model-helpers.js';
 
 const gpu = await webgpuEnv();
 
 /** A tiny conditional WaveGAN: 256 samples, two blocks (16 → 64 → 256), d = 2. */
 const TINY: Partial<WaveGanConfig> = { length: 256, blocks: 2, modelSize: 2, latent: 8, seed: 3 };
 
-const read = async (t: Tensor): Promise<number[]> => Array.from(await t.data(), Number);
-
-function dispose(model: WaveGan): void {
-  for (const m of Object.values(model.modules())) m.dispose();
-  for (const o of Object.values(model.optimizers())) o.dispose();
-}
-
-function disposeBatch(b: AudioBatch): void {
-  b.audio.dispose();
-  b.labels.dispose();
-}
-
-/** FSDD train clips cut to their middle `length` samples (where the word is). */
+/** FSDD train clips. */
 let fsdd: AudioSplit;
-function middleOf(split: AudioSplit, length: number): AudioSplit {
-  const audio = new Float32Array(split.count * length);
-  const from = (split.length - length) >> 1;
-  for (let i = 0; i < split.count; i++) {
-    audio.set(split.audio.subarray(i * split.length + from, i * split.length + from + length), i * length);
-  }
-  return { ...split, audio, length };
-}
 
 beforeAll(() => {
   setBackend('cpu');
   fsdd = loadFsdd().train;
 });
 afterAll(() => setBackend('cpu'));
-
-/** Batch `index` of the seed-0 epoch-0 order of `split`, on the current backend. */
-function batchOf(split: AudioSplit, size: number, index: number): AudioBatch {
-  const it = audioBatches(split, size, { seed: 0, epoch: 0 });
-  for (let i = 0; i < index; i++) disposeBatch(it.next().value as AudioBatch);
-  return it.next().value as AudioBatch;
-}
 
 describe('waveganConfig', () => {
   test('defaults: FSDD clips, the paper loss settings, d = 8, four blocks', () => {
@@ -289,36 +269,17 @@ describe('WGAN-GP', () => {
 });
 
 /** The full training state of `model` as safetensors bytes (what a checkpoint would write). */
-async function saveState(model: WaveGan): Promise<Uint8Array> {
-  const tensors: Record<string, Tensor> = {};
-  const metadata: Record<string, string> = {
+const stateOf = (model: WaveGan): Promise<Uint8Array> =>
+  saveState(model, {
     noise: String(model.noise.offset),
     steps: String(model.steps),
     lastG: String(model.lastG),
-  };
-  for (const [name, m] of Object.entries(model.modules()))
-    for (const [k, t] of Object.entries(m.stateDict())) tensors[`${name}.${k}`] = t;
-  for (const [name, o] of Object.entries(model.optimizers())) {
-    const sd = o.stateDict();
-    for (const [k, t] of Object.entries(sd.tensors)) tensors[`optim.${name}.${k}`] = t;
-    for (const [k, v] of Object.entries(sd.metadata)) metadata[`optim.${name}.${k}`] = v;
-  }
-  return saveSafetensors(tensors, metadata);
-}
+  });
 
-function loadState(config: WaveGanConfig, bytes: Uint8Array): WaveGan {
+/** A new model of `config` with the state `stateOf` wrote. */
+function restore(config: WaveGanConfig, bytes: Uint8Array): WaveGan {
   const model = new WaveGan(config);
-  const { tensors, metadata } = loadSafetensors(bytes);
-  const under = <T>(r: Record<string, T>, prefix: string) =>
-    Object.fromEntries(
-      Object.entries(r)
-        .filter(([k]) => k.startsWith(`${prefix}.`))
-        .map(([k, v]) => [k.slice(prefix.length + 1), v]),
-    );
-  for (const [name, m] of Object.entries(model.modules())) m.loadStateDict(under(tensors, name));
-  for (const [name, o] of Object.entries(model.optimizers()))
-    o.loadStateDict({ tensors: under(tensors, `optim.${name}`), metadata: under(metadata, `optim.${name}`) });
-  for (const t of Object.values(tensors)) t.dispose();
+  const metadata = loadState(model, bytes);
   model.noise.offset = Number(metadata.noise);
   model.steps = Number(metadata.steps);
   model.lastG = Number(metadata.lastG);
@@ -337,7 +298,7 @@ describe('WaveGan state', () => {
         await gan.trainStep(b);
         disposeBatch(b);
       }
-      copy = loadState(config, await saveState(gan));
+      copy = restore(config, await stateOf(gan));
       expect(copy.steps).toBe(3);
       const labels = [0, 1, 2, 3, 4, 5, 6, 7];
       const a = gan.sample(8, { labels, generator: pictureGenerator(0) });
