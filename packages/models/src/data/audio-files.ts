@@ -19,6 +19,7 @@ import {
   parseClipName,
   stratifiedHoldOut,
 } from './audio.js';
+import { readBytes } from './read-bytes.js';
 import { type DecodedWav, decodeWav } from './wav.js';
 
 export * from './audio.js';
@@ -28,21 +29,6 @@ export * from './wav.js';
 export const FSDD_INDEX_FILE = 'data/audio/fsdd-clips.tsv';
 /** The shipped FSDD samples (see {@link packPcm16}), gzipped, relative to the package root. */
 export const FSDD_SAMPLES_FILE = 'data/audio/fsdd-samples.bin.gz';
-
-function readBytes(path: string, op: string): Uint8Array {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT'
-        ? 'no such file'
-        : code === 'EISDIR'
-          ? 'it is a folder, not a file'
-          : (e as Error).message;
-    throw new FluxionError(op, `cannot read ${path}: ${why}`);
-  }
-}
 
 /**
  * Reads and decodes a WAV file (see {@link decodeWav}); errors name the file.

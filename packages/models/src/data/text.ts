@@ -4,9 +4,9 @@
  * file, split the conventional way. The tokenizer, the splits, the batches and the bigram baseline
  * (no Node imports) are re-exported from here.
  */
-import { readFileSync } from 'node:fs';
 import { FluxionError } from '@fluxion/tensor';
 import { packageFilePath } from '../package-file.js';
+import { readBytes } from './read-bytes.js';
 import {
   type LinesDataset,
   type LongTextDataset,
@@ -76,19 +76,7 @@ export function loadTextFile(path: string, options: TextFileOptions & { mode: 'l
 export function loadTextFile(path: string, options: TextFileOptions & { mode: 'text' }): LongTextDataset;
 export function loadTextFile(path: string, options: TextFileOptions): TextDataset;
 export function loadTextFile(path: string, options: TextFileOptions): TextDataset {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT'
-        ? 'no such file'
-        : code === 'EISDIR'
-          ? 'it is a folder, not a file'
-          : (e as Error).message;
-    throw new FluxionError('loadTextFile', `cannot read ${path}: ${why}`);
-  }
+  const bytes = readBytes(path, 'loadTextFile');
   const { mode, ...split } = options;
   return splitText(decodeUtf8(bytes, path), mode, path, split);
 }
