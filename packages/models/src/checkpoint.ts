@@ -28,6 +28,7 @@ import { CharTokenizer, type CharTokenizerJSON } from './data/tokenizer.js';
 import { AUDIO_MODEL_KINDS, type AudioModel } from './models/audio-model.js';
 import { createModel, type ModelConfig } from './models/factory.js';
 import { type GenerativeModel, MODEL_KINDS } from './models/model.js';
+import { SpecVae, type SpecVaeConfig, specVaeConfig } from './models/spec-vae.js';
 import {
   createTextLatentModel,
   type TextLatentModelConfig,
@@ -61,7 +62,15 @@ const META_KEY = 'fluxion.checkpoint';
 export type CheckpointModel = GenerativeModel | TextModel | TextLatentModelOf | AudioModel;
 
 /** The config of any model a checkpoint holds. */
-export type AnyModelConfig = ModelConfig | TextModelConfig | TextLatentModelConfig | WaveGanConfig;
+export type AnyModelConfig =
+  | ModelConfig
+  | TextModelConfig
+  | TextLatentModelConfig
+  | WaveGanConfig
+  | SpecVaeConfig;
+
+/** The config of an audio model (`wavegan`, `specvae`). */
+export type AudioModelConfig = WaveGanConfig | SpecVaeConfig;
 
 /**
  * The family of a model kind: `'image'` (MNIST models), `'text'` or `'audio'`; undefined for an
@@ -478,9 +487,10 @@ export function loadAnyTextCheckpoint(dir: string): {
 }
 
 /**
- * Reads a checkpoint of an audio model (`wavegan`): rebuilds it from its config (checked by
- * {@link waveganConfig}), loads every module and optimizer state, the noise offset, the critic
- * schedule's step count and the last generator loss.
+ * Reads a checkpoint of an audio model (`wavegan`, `specvae`): rebuilds it from its config (checked
+ * by {@link waveganConfig} or {@link specVaeConfig}), loads every module and optimizer state (a
+ * specvae's spectrogram statistics are buffers of its codec module), the noise offset and, for
+ * wavegan, the critic schedule's step count and the last generator loss.
  *
  * @example
  * ```ts
@@ -488,9 +498,15 @@ export function loadAnyTextCheckpoint(dir: string): {
  * const sevens = model.sample(4, { labels: [7, 7, 7, 7] }); // [4, 8192] in [−1, 1]
  * ```
  */
-export function loadAudioCheckpoint(dir: string): { model: AudioModel; meta: CheckpointMeta<WaveGanConfig> } {
+export function loadAudioCheckpoint(dir: string): {
+  model: AudioModel;
+  meta: CheckpointMeta<AudioModelConfig>;
+} {
   const { bytes, file, meta } = readFamily(dir, 'audio');
-  const model = build(file, () => new WaveGan(waveganConfig(meta.config as WaveGanConfig)));
+  const config = meta.config as AudioModelConfig;
+  const model: AudioModel = build(file, () =>
+    config.kind === 'specvae' ? new SpecVae(specVaeConfig(config)) : new WaveGan(waveganConfig(config)),
+  );
   restore(model, bytes, meta);
-  return { model, meta: meta as CheckpointMeta<WaveGanConfig> };
+  return { model, meta: meta as CheckpointMeta<AudioModelConfig> };
 }

@@ -1,5 +1,5 @@
 /**
- * The `fluxion` commands for the audio models (`wavegan`): training on the Free Spoken Digit
+ * The `fluxion` commands for the audio models (`wavegan`, `specvae`): training on the Free Spoken Digit
  * Dataset or a folder of labelled WAV files, and sampling WAV files (with a sheet of their
  * spectrograms) from a checkpoint. Training, resume and checkpoints work as for the image models
  * (`cli-common.ts`).
@@ -17,6 +17,7 @@ import {
   tensor,
 } from '@fluxion/tensor';
 import {
+  type AudioModelConfig,
   type CheckpointMeta,
   loadAudioCheckpoint,
   prepareOutputDir,
@@ -54,6 +55,7 @@ import {
 } from './metrics/index.js';
 import type { AudioModel, AudioModelKind } from './models/audio-model.js';
 import { pictureGenerator } from './models/model.js';
+import { SpecVae, specVaeConfig } from './models/spec-vae.js';
 import { WaveGan, type WaveGanConfig, waveganConfig } from './models/wavegan.js';
 import { fitAudio, type LossHistory } from './train.js';
 
@@ -61,11 +63,14 @@ import { fitAudio, type LossHistory } from './train.js';
 export const AUDIO_SAMPLE_OPTIONS = `  --n N              number of clips (default 10: one per class for a conditional model)
   --label D          class of every clip (conditional models; default: 0, 1, 2, … in turn)
   --seed N           the sampling stream (default: the stream of the per-epoch samples)
-  --out DIR          folder of the WAV files and their spectrogram sheet (default samples/)`;
+  --out DIR          folder of the WAV files and their spectrogram sheet (default samples/)
+  --griffin-lim-iters N
+                     specvae: Griffin-Lim iterations that turn its spectrograms into audio
+                     (default: the model's, 32; more is cleaner and slower)`;
 
-/** Usage texts of the audio models' commands. */
-export const AUDIO_USAGE = {
-  train: `usage: fluxion train wavegan [--data fsdd|DIR] [options]
+/** Usage texts of `fluxion train <kind>` for each audio model. */
+export const AUDIO_TRAIN_USAGE: Record<AudioModelKind, string> = {
+  wavegan: `usage: fluxion train wavegan [--data fsdd|DIR] [options]
 
   --data fsdd|DIR    the Free Spoken Digit Dataset (default; 2,700 clips train, takes 0–4 test),
                      or a folder of WAV files labelled by sub-folder (7/a.wav) or name (7_a.wav)
@@ -90,6 +95,38 @@ class (drawn from a stream of their own, so writing them leaves the run exact),
 spectrograms-epoch-<E>.png (log-mel spectrograms: generated clips above, real test clips below)
 and loss.png. Every argument is checked before a backend starts; a NaN or infinite loss stops the
 run with exit code 1 and keeps the last checkpoint.`,
+  specvae: `usage: fluxion train specvae [--data fsdd|DIR] [options]
+
+A conditional VAE of log-magnitude spectrograms (STFT 256, hop 64: 128 bins × length/64 frames,
+normalised per bin by the training clips' statistics), turned into audio by Griffin-Lim.
+
+  --data fsdd|DIR    the Free Spoken Digit Dataset (default; 2,700 clips train, takes 0–4 test),
+                     or a folder of WAV files labelled by sub-folder (7/a.wav) or name (7_a.wav)
+  --epochs N         epochs to train (default 5)
+  --batch-size N     clips per batch (default 32)
+  --lr X             learning rate of Adam (default 1e-3)
+  --latent N         latent size (default 32)
+  --seed N           seed of initialisation, noise and data order (default 0)
+  --length N         samples per clip, a multiple of 1024 (default 8192: 1.02 s at 8 kHz)
+  --model-size N     channel width d of the first of the 4 convolution blocks: d, 2d, 4d, 8d
+                     (default 16)
+  --unconditional    ignore the labels (no --label when sampling)
+  --backend NAME     webgpu or cpu (default: webgpu when an adapter exists)
+  --out DIR          where the checkpoint and files go (default out/specvae)
+  --resume           continue the run in --out with its own settings; bit-exact with the
+                     uninterrupted run (--epochs may be raised)
+  --max-steps N      stop after N steps
+  --minutes X        stop after X minutes of training (at a step boundary)
+  --help             this text
+
+Before the first step the per-bin spectrogram statistics are computed from the training clips
+(once; the checkpoint keeps them). After every epoch: the checkpoint (model.safetensors),
+samples-epoch-<E>/ with a WAV file per class (32 Griffin-Lim iterations; drawn from a stream of
+their own, so writing them leaves the run exact), spectrograms-epoch-<E>.png (the model's
+normalised spectrograms: generated above, real test clips below) and loss.png (the mean squared
+error of the normalised spectrogram; the negative ELBO in nats is in the checkpoint's history as
+loss = recon + kl). Every argument is checked before a backend starts; a NaN or infinite loss
+stops the run with exit code 1 and keeps the last checkpoint.`,
 };
 
 /** Options of `fluxion train` that an audio model does not take. */
@@ -105,7 +142,7 @@ function loadAudioData(data: string, length: number | undefined): AudioDataset {
   }
 }
 
-/** `fluxion train wavegan`: every argument checked before the data loads or a backend starts. */
+/** `fluxion train wavegan|specvae`: every argument checked before the data loads or a backend starts. */
 export async function trainAudio(kind: AudioModelKind, values: TrainValues): Promise<void> {
   refuseOptions(values, NOT_AUDIO, `an audio model (${kind})`);
   const given = {
@@ -127,7 +164,7 @@ export async function trainAudio(kind: AudioModelKind, values: TrainValues): Pro
   const resumed = values.resume
     ? readResume(out, kind, given, (meta) => {
         const run = savedRun(meta, out);
-        const c = meta.config as WaveGanConfig;
+        const c = meta.config as AudioModelConfig;
         return {
           'batch-size': run.batchSize,
           lr: c.lr,
@@ -144,14 +181,20 @@ export async function trainAudio(kind: AudioModelKind, values: TrainValues): Pro
   const saved = resumed?.saved;
   const data = given.data ?? saved?.data ?? 'fsdd';
   // Check the config before loading clips of a length the model cannot take.
-  const overrides: Partial<WaveGanConfig> = { seed: given.seed ?? 0, conditional: !given.unconditional };
+  // The options mean the same for both kinds (--model-size: the first convolution's width d).
+  const overrides: Partial<Pick<WaveGanConfig, 'lr' | 'latent' | 'length' | 'modelSize'>> &
+    Pick<WaveGanConfig, 'seed' | 'conditional'> = {
+    seed: given.seed ?? 0,
+    conditional: !given.unconditional,
+  };
   if (given.lr !== undefined) overrides.lr = given.lr;
   if (given.latent !== undefined) overrides.latent = given.latent;
   if (given.length !== undefined) overrides.length = given.length;
   if (given['model-size'] !== undefined) overrides.modelSize = given['model-size'];
-  let config: WaveGanConfig;
+  let config: AudioModelConfig;
   try {
-    config = resumed ? (resumed.meta.config as WaveGanConfig) : waveganConfig(overrides);
+    if (resumed) config = resumed.meta.config as AudioModelConfig;
+    else config = kind === 'specvae' ? specVaeConfig(overrides) : waveganConfig(overrides);
   } catch (e) {
     if (e instanceof FluxionError) throw new UsageError(e.message);
     throw e;
@@ -159,7 +202,7 @@ export async function trainAudio(kind: AudioModelKind, values: TrainValues): Pro
   const ds = loadAudioData(data, config.length);
   if (!resumed) config = { ...config, sampleRate: ds.sampleRate, classes: Math.max(1, ds.classNames.length) };
   const epochs = epochsGiven ?? saved?.epochs ?? 5;
-  const batchSize = saved?.['batch-size'] ?? given['batch-size'] ?? 64;
+  const batchSize = saved?.['batch-size'] ?? given['batch-size'] ?? (kind === 'specvae' ? 32 : 64);
   if (batchSize > ds.train.count)
     throw new UsageError(`--batch-size ${batchSize} exceeds the ${ds.train.count} training clips`);
   const stepsPerEpoch = Math.floor(ds.train.count / batchSize);
@@ -173,6 +216,10 @@ export async function trainAudio(kind: AudioModelKind, values: TrainValues): Pro
     const loaded = loadAudioCheckpoint(out);
     model = loaded.model;
     history = loaded.meta.history;
+  } else if (config.kind === 'specvae') {
+    const vae = new SpecVae(config);
+    await vae.codec.fit(ds.train); // once; a resumed run has the statistics from its checkpoint
+    model = vae;
   } else model = new WaveGan(config);
   console.log(
     `training ${kind} on ${ds.name} (${ds.train.count} clips of ${config.length} samples at ${config.sampleRate} Hz; batch ${batchSize}, ${stepsPerEpoch} steps/epoch, ${epochs} epochs) on ${backend}; output in ${out}`,
@@ -206,15 +253,18 @@ export async function trainAudio(kind: AudioModelKind, values: TrainValues): Pro
           sheet: join(out, `spectrograms-epoch-${position.epoch}.png`),
         },
       );
-      writeFileAtomically(join(out, 'loss.png'), lossCurve(smoothHistory(history)));
+      // specvae: only the mse (loss and recon go negative in nats once it fits well).
+      const plotted = model instanceof SpecVae ? { mse: history.mse ?? [] } : history;
+      writeFileAtomically(join(out, 'loss.png'), lossCurve(smoothHistory(plotted)));
     },
   });
 }
 
 /**
  * Writes `n` generated clips as WAV files into `dir` (`clip-<i>[-label-<c>].wav`) and, with
- * `sheet`, a PNG sheet of their log-mel spectrograms (above those of the first `n` clips of
- * `real`, when given). Clips come from `generator`, never the training noise.
+ * `sheet`, a PNG sheet of their spectrograms (above those of the first `n` clips of `real`, when
+ * given): log-mel for wavegan, the model's own normalised spectrograms for specvae. Clips come
+ * from `generator`, never the training noise; `griffinLimIters` applies to specvae.
  */
 async function writeClips(
   model: AudioModel,
@@ -222,19 +272,37 @@ async function writeClips(
   n: number,
   label: number | undefined,
   generator: Generator,
-  { real, sheet }: { real?: AudioSplit; sheet?: string } = {},
+  { real, sheet, griffinLimIters }: { real?: AudioSplit; sheet?: string; griffinLimIters?: number } = {},
 ): Promise<string[]> {
   prepareOutputDir(dir);
   const { classes, sampleRate, length } = model.config;
   const labels = model.conditional ? Array.from({ length: n }, (_, i) => label ?? i % classes) : undefined;
-  const clips = model.sample(n, { labels, generator });
-  const data = Float32Array.from(await clips.data());
-  const files: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const name = `clip-${String(i).padStart(2, '0')}${labels ? `-label-${labels[i]}` : ''}.wav`;
-    writeFileAtomically(join(dir, name), encodeWav(data.subarray(i * length, (i + 1) * length), sampleRate));
-    files.push(join(dir, name));
+  if (model instanceof SpecVae) {
+    // The sheet's spectrograms are the ones the clips were made of: the same generator state.
+    const again = new Generator(generator.seed);
+    again.offset = generator.offset;
+    const clips = model.sample(n, { labels, generator, griffinLimIters });
+    const files = await writeWavs(clips, dir, labels, length, sampleRate);
+    clips.dispose();
+    if (sheet) {
+      const generated = model.sampleSpectrograms(n, { labels, generator: again });
+      let all = generated;
+      if (real) {
+        const k = Math.min(n, real.count);
+        all = noGrad(() =>
+          scope(() =>
+            concat([generated, model.codec.forward(tensor(real.audio.slice(0, k * length), [k, length]))], 0),
+          ),
+        );
+        generated.dispose();
+      }
+      writeFileAtomically(sheet, await normalizedSheet(all, n));
+      all.dispose();
+    }
+    return files;
   }
+  const clips = model.sample(n, { labels, generator });
+  const files = await writeWavs(clips, dir, labels, length, sampleRate);
   if (sheet) {
     let all = clips;
     let rows = n;
@@ -250,6 +318,41 @@ async function writeClips(
   }
   clips.dispose();
   return files;
+}
+
+/** Clips `[n, length]` as WAV files `clip-<i>[-label-<c>].wav` in `dir`; returns their paths. */
+async function writeWavs(
+  clips: Tensor,
+  dir: string,
+  labels: number[] | undefined,
+  length: number,
+  sampleRate: number,
+): Promise<string[]> {
+  const data = Float32Array.from(await clips.data());
+  const files: string[] = [];
+  for (let i = 0; i < clips.shape[0]; i++) {
+    const name = `clip-${String(i).padStart(2, '0')}${labels ? `-label-${labels[i]}` : ''}.wav`;
+    writeFileAtomically(join(dir, name), encodeWav(data.subarray(i * length, (i + 1) * length), sampleRate));
+    files.push(join(dir, name));
+  }
+  return files;
+}
+
+/**
+ * Normalised spectrograms `[rows, bins, frames]` in [−1, 1] (a specvae's) as one grayscale PNG
+ * (`cols` per row, low frequencies at the bottom, grey = (s + 1) / 2).
+ */
+async function normalizedSheet(spec: Tensor, cols: number): Promise<Uint8Array> {
+  const [rows, bins, frames] = spec.shape;
+  const values = await spec.data();
+  const image = new Float32Array(rows * bins * frames);
+  for (let c = 0; c < rows; c++)
+    for (let f = 0; f < bins; f++)
+      for (let t = 0; t < frames; t++) {
+        const v = Number(values[(c * bins + f) * frames + t]);
+        image[(c * bins + (bins - 1 - f)) * frames + t] = Math.min(1, Math.max(0, (v + 1) / 2));
+      }
+  return imageGrid(image, rows, bins, frames, Math.max(1, cols));
 }
 
 /**
@@ -286,11 +389,12 @@ async function spectrogramSheet(
 /** `fluxion sample` for an audio model: WAV files and their spectrogram sheet in `--out`. */
 export async function audioSample(values: SampleValues, meta: CheckpointMeta): Promise<void> {
   const dir = values.checkpoint as string;
-  const config = meta.config as WaveGanConfig;
+  const config = meta.config as AudioModelConfig;
   refuseOptions(values, ['temperature', 'top-k', 'prompt', 'length'], `an audio model (${config.kind})`);
   const n = numberOption(values, 'n') ?? (config.conditional ? Math.min(10, config.classes) : 10);
   const label = numberOption(values, 'label');
   const seed = numberOption(values, 'seed');
+  const griffinLimIters = numberOption(values, 'griffin-lim-iters');
   if (label !== undefined) {
     if (!config.conditional)
       throw new UsageError(
@@ -304,7 +408,10 @@ export async function audioSample(values: SampleValues, meta: CheckpointMeta): P
   await chooseBackend(values.backend);
   const { model } = loadAudioCheckpoint(dir);
   const generator = seed === undefined ? pictureGenerator(config.seed) : new Generator(seed);
-  const files = await writeClips(model, out, n, label, generator, { sheet: join(out, 'spectrograms.png') });
+  const files = await writeClips(model, out, n, label, generator, {
+    sheet: join(out, 'spectrograms.png'),
+    griffinLimIters,
+  });
   console.log(`wrote ${files.length} clips of ${dir} to ${out}/ (and spectrograms.png)`);
 }
 

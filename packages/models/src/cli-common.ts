@@ -79,6 +79,7 @@ export const LIMITS = {
   length: { min: 1, max: 10_000_000 },
   // audio models
   'model-size': { min: 1, max: 1024 },
+  'griffin-lim-iters': { min: 0, max: 100_000 },
 } satisfies Record<string, Limits>;
 
 /** The name of a numeric option. */

@@ -10,7 +10,7 @@
  *                 [--latent N] [--seed N] [--backend webgpu|cpu] [--data DIR] [--out DIR]
  *                 [--resume] [--max-steps N]
  *   fluxion train <charlm|charrnn|textvae|textgan> --data names|shakespeare|FILE [...]
- *   fluxion train wavegan --data fsdd|DIR [...]
+ *   fluxion train wavegan|specvae --data fsdd|DIR [...]
  *   fluxion sample --checkpoint DIR [--n 64] [--label 7] [--out grid.png]
  *   fluxion eval --checkpoint DIR [--data DIR] [--iwae-k 50] [--judge DIR]
  */
@@ -27,7 +27,7 @@ import {
   saveCheckpoint,
   writeFileAtomically,
 } from './checkpoint.js';
-import { AUDIO_SAMPLE_OPTIONS, AUDIO_USAGE, audioEval, audioSample, trainAudio } from './cli-audio.js';
+import { AUDIO_SAMPLE_OPTIONS, AUDIO_TRAIN_USAGE, audioEval, audioSample, trainAudio } from './cli-audio.js';
 import {
   checkBackendName,
   checkResumePosition,
@@ -134,7 +134,7 @@ checkpoint; so does any other error.`,
 Text models (${ALL_TEXT_KINDS.join(', ')}) print their samples:
 ${TEXT_SAMPLE_OPTIONS}
 
-Audio models (wavegan) write WAV files:
+Audio models (${AUDIO_MODEL_KINDS.join(', ')}) write WAV files:
 ${AUDIO_SAMPLE_OPTIONS}`,
   eval: `usage: fluxion eval --checkpoint DIR [--data DIR] [--iwae-k K] [--judge DIR]
 
@@ -261,7 +261,13 @@ async function train(args: string[]): Promise<void> {
   if (values.help) {
     const kind = positionals[0];
     const family = modelFamily(kind);
-    console.log(family === 'text' ? TEXT_USAGE.train : family === 'audio' ? AUDIO_USAGE.train : USAGE.train);
+    console.log(
+      family === 'text'
+        ? TEXT_USAGE.train
+        : family === 'audio'
+          ? AUDIO_TRAIN_USAGE[kind as (typeof AUDIO_MODEL_KINDS)[number]]
+          : USAGE.train,
+    );
     return;
   }
   const kind = positionals[0];
@@ -271,8 +277,10 @@ async function train(args: string[]): Promise<void> {
   const family = modelFamily(kind);
   if (family === 'text')
     return withUsage(TEXT_USAGE.train, () => trainText(kind as (typeof ALL_TEXT_KINDS)[number], values));
-  if (family === 'audio')
-    return withUsage(AUDIO_USAGE.train, () => trainAudio(kind as (typeof AUDIO_MODEL_KINDS)[number], values));
+  if (family === 'audio') {
+    const audioKind = kind as (typeof AUDIO_MODEL_KINDS)[number];
+    return withUsage(AUDIO_TRAIN_USAGE[audioKind], () => trainAudio(audioKind, values));
+  }
   refuseOptions(values, [...TEXT_TRAIN_ONLY, ...AUDIO_TRAIN_ONLY], `an image model (${kind})`);
   return trainImage(kind as ModelKind, values);
 }
@@ -380,6 +388,8 @@ const SAMPLE_OPTIONS = {
   prompt: { type: 'string' },
   length: { type: 'string' },
   seed: { type: 'string' },
+  // specvae
+  'griffin-lim-iters': { type: 'string' },
 } as const;
 
 /** The parsed options of `fluxion sample`. */
@@ -397,6 +407,12 @@ async function sample(args: string[]): Promise<void> {
   const label = numberOption(values, 'label');
   const meta = readCheckpointMeta(values.checkpoint);
   const family = modelFamily(meta.config.kind);
+  if (meta.config.kind !== 'specvae')
+    refuseOptions(
+      values,
+      ['griffin-lim-iters'],
+      `a ${meta.config.kind} (only specvae samples by Griffin-Lim)`,
+    );
   if (family === 'text') return textSample(values, meta);
   if (family === 'audio') return audioSample(values, meta);
   refuseOptions(

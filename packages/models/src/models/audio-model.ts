@@ -14,7 +14,7 @@ import { permutation } from '../data/shuffle.js';
 import type { AnyOptimizer, SampleOptions, StepLosses } from './model.js';
 
 /** The audio model families. */
-export const AUDIO_MODEL_KINDS = ['wavegan'] as const;
+export const AUDIO_MODEL_KINDS = ['wavegan', 'specvae'] as const;
 /** One of {@link AUDIO_MODEL_KINDS}. */
 export type AudioModelKind = (typeof AUDIO_MODEL_KINDS)[number];
 

@@ -472,7 +472,7 @@ export interface SpecSampleOptions extends SampleOptions {
  * const sevens = vae.sample(4, { labels: [7, 7, 7, 7], generator: pictureGenerator(0) }); // [4, 8192]
  * ```
  */
-export class SpecVae implements Omit<AudioModel, 'config'> {
+export class SpecVae implements AudioModel {
   readonly codec: SpectrogramCodec;
   readonly encoder: Sequential;
   readonly muHead: Dense;
