@@ -72,10 +72,11 @@ describe.skipIf(!gpu.backend)(`webgpu parity with the CPU backend${skipNote(gpu)
 
   // Matmul's kernel family is chosen per adapter (by features and a timed trial); every family the
   // adapter can run is forced in turn, so the one another adapter would choose is tested here too.
+  // The conv kernel follows the same choice (its subgroup form, or per-lane loads otherwise).
   const families = (['subgroup', 'register', 'shared'] as const).filter(
     (v) => v !== 'subgroup' || gpu.backend?.subgroups8,
   );
-  const matmulCases = OP_CASES.filter((c) => c.op === 'matmul');
+  const matmulCases = OP_CASES.filter((c) => c.op === 'matmul' || c.op === 'conv');
   test.each(families.flatMap((v) => matmulCases.map((c) => [c.name, v, c] as const)))(
     'primitive case %s with the %s matmul kernels forced',
     async (_name, variant, c) => {
