@@ -394,3 +394,22 @@ export function plannedTotal(
 ): number {
   return Math.min(epochs * stepsPerEpoch, (from?.globalStep ?? 0) + (maxSteps ?? Number.POSITIVE_INFINITY));
 }
+
+/**
+ * Frees what a command's model holds (its networks' parameters and buffers, its optimizers'
+ * state) when the command is done with it, so that running commands in one process (tests, a
+ * notebook) does not leave the tensors to the garbage collector.
+ *
+ * @example
+ * ```ts
+ * const { model } = loadCheckpoint(dir);
+ * try { await writeSampleGrid(model, 'grid.png'); } finally { disposeModel(model); }
+ * ```
+ */
+export function disposeModel(model: {
+  modules(): Record<string, { dispose(): void }>;
+  optimizers(): Record<string, { dispose(): void }>;
+}): void {
+  for (const optimizer of Object.values(model.optimizers())) optimizer.dispose();
+  for (const module of Object.values(model.modules())) module.dispose();
+}

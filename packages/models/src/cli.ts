@@ -32,6 +32,7 @@ import {
   checkBackendName,
   checkResumePosition,
   chooseBackend,
+  disposeModel,
   numberOption,
   plannedTotal,
   readResume,
@@ -348,30 +349,34 @@ async function trainImage(kind: ModelKind, values: TrainValues): Promise<void> {
     `training ${kind} on ${trainData.count} images (batch ${batchSize}, ${stepsPerEpoch} steps/epoch, ${epochs} epochs) on ${backend}; output in ${out}`,
   );
   const run = { batchSize, epochs, data: dataDir ?? BUILT_IN_DATA };
-  await runTraining({
-    out,
-    from,
-    total: plannedTotal(epochs, stepsPerEpoch, from, maxSteps),
-    fit: (hooks) =>
-      fit(model, trainData, {
-        epochs,
-        batchSize,
-        from,
-        maxSteps,
-        seconds: minutes === undefined ? undefined : minutes * 60,
-        history,
-        ...hooks,
-      }),
-    snapshot: async (position: TrainPosition, history) => {
-      await saveCheckpoint(out, model, position, history, run);
-      setTraining(model, false);
-      await writeSampleGrid(model, join(out, `samples-epoch-${position.epoch}.png`));
-      if (model instanceof Vae)
-        await writeReconstructions(model, test, join(out, `reconstructions-epoch-${position.epoch}.png`));
-      setTraining(model, true);
-      writeFileAtomically(join(out, 'loss.png'), lossCurve(smoothHistory(history)));
-    },
-  });
+  try {
+    await runTraining({
+      out,
+      from,
+      total: plannedTotal(epochs, stepsPerEpoch, from, maxSteps),
+      fit: (hooks) =>
+        fit(model, trainData, {
+          epochs,
+          batchSize,
+          from,
+          maxSteps,
+          seconds: minutes === undefined ? undefined : minutes * 60,
+          history,
+          ...hooks,
+        }),
+      snapshot: async (position: TrainPosition, history) => {
+        await saveCheckpoint(out, model, position, history, run);
+        setTraining(model, false);
+        await writeSampleGrid(model, join(out, `samples-epoch-${position.epoch}.png`));
+        if (model instanceof Vae)
+          await writeReconstructions(model, test, join(out, `reconstructions-epoch-${position.epoch}.png`));
+        setTraining(model, true);
+        writeFileAtomically(join(out, 'loss.png'), lossCurve(smoothHistory(history)));
+      },
+    });
+  } finally {
+    disposeModel(model);
+  }
 }
 
 /** The options of `fluxion sample`, for every family. */
@@ -431,7 +436,11 @@ async function sample(args: string[]): Promise<void> {
   const { model } = loadCheckpoint(values.checkpoint);
   const out = values.out ?? 'samples.png';
   setTraining(model, false);
-  await writeSampleGrid(model, out, n ?? 64, label);
+  try {
+    await writeSampleGrid(model, out, n ?? 64, label);
+  } finally {
+    disposeModel(model);
+  }
   console.log(`wrote ${n ?? 64} samples of ${values.checkpoint} to ${out}`);
 }
 
@@ -468,15 +477,20 @@ async function evaluate(args: string[]): Promise<void> {
   const { train, test } = loadData(values.data);
   await chooseBackend(values.backend);
   const { model } = loadCheckpoint(values.checkpoint);
-  const report = await evaluateModel(model, test, {
-    iwaeK: k,
-    train,
-    onLabels: ({ samples, real }) => {
-      console.log(`predicted digits of ${samples.counts.reduce((a, b) => a + b)} samples:`);
-      console.log(formatLabelHistograms(samples, real));
-      for (const warning of labelHistogramWarnings(samples)) console.log(`warning: ${warning}`);
-    },
-  });
+  let report: Record<string, number>;
+  try {
+    report = await evaluateModel(model, test, {
+      iwaeK: k,
+      train,
+      onLabels: ({ samples, real }) => {
+        console.log(`predicted digits of ${samples.counts.reduce((a, b) => a + b)} samples:`);
+        console.log(formatLabelHistograms(samples, real));
+        for (const warning of labelHistogramWarnings(samples)) console.log(`warning: ${warning}`);
+      },
+    });
+  } finally {
+    disposeModel(model);
+  }
   for (const [name, value] of Object.entries(report)) console.log(`${name}: ${value.toFixed(3)}`);
 }
 
