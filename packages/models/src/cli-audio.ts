@@ -29,6 +29,7 @@ import {
   checkBackendName,
   checkResumePosition,
   chooseBackend,
+  disposeModel,
   numberOption,
   plannedTotal,
   readResume,
@@ -225,39 +226,43 @@ export async function trainAudio(kind: AudioModelKind, values: TrainValues): Pro
     `training ${kind} on ${ds.name} (${ds.train.count} clips of ${config.length} samples at ${config.sampleRate} Hz; batch ${batchSize}, ${stepsPerEpoch} steps/epoch, ${epochs} epochs) on ${backend}; output in ${out}`,
   );
   const run = { batchSize, epochs, data };
-  await runTraining({
-    out,
-    from,
-    total: plannedTotal(epochs, stepsPerEpoch, from, maxSteps),
-    fit: (hooks) =>
-      fitAudio(model, ds.train, {
-        epochs,
-        batchSize,
-        from,
-        maxSteps,
-        seconds: minutes === undefined ? undefined : minutes * 60,
-        history,
-        ...hooks,
-      }),
-    snapshot: async (position, history) => {
-      await saveCheckpoint(out, model, position, history, run);
-      const n = model.conditional ? Math.min(10, model.config.classes) : 4;
-      await writeClips(
-        model,
-        join(out, `samples-epoch-${position.epoch}`),
-        n,
-        undefined,
-        pictureGenerator(model.config.seed),
-        {
-          real: ds.test.count > 0 ? ds.test : ds.train,
-          sheet: join(out, `spectrograms-epoch-${position.epoch}.png`),
-        },
-      );
-      // specvae: only the mse (loss and recon go negative in nats once it fits well).
-      const plotted = model instanceof SpecVae ? { mse: history.mse ?? [] } : history;
-      writeFileAtomically(join(out, 'loss.png'), lossCurve(smoothHistory(plotted)));
-    },
-  });
+  try {
+    await runTraining({
+      out,
+      from,
+      total: plannedTotal(epochs, stepsPerEpoch, from, maxSteps),
+      fit: (hooks) =>
+        fitAudio(model, ds.train, {
+          epochs,
+          batchSize,
+          from,
+          maxSteps,
+          seconds: minutes === undefined ? undefined : minutes * 60,
+          history,
+          ...hooks,
+        }),
+      snapshot: async (position, history) => {
+        await saveCheckpoint(out, model, position, history, run);
+        const n = model.conditional ? Math.min(10, model.config.classes) : 4;
+        await writeClips(
+          model,
+          join(out, `samples-epoch-${position.epoch}`),
+          n,
+          undefined,
+          pictureGenerator(model.config.seed),
+          {
+            real: ds.test.count > 0 ? ds.test : ds.train,
+            sheet: join(out, `spectrograms-epoch-${position.epoch}.png`),
+          },
+        );
+        // specvae: only the mse (loss and recon go negative in nats once it fits well).
+        const plotted = model instanceof SpecVae ? { mse: history.mse ?? [] } : history;
+        writeFileAtomically(join(out, 'loss.png'), lossCurve(smoothHistory(plotted)));
+      },
+    });
+  } finally {
+    disposeModel(model);
+  }
 }
 
 /**
@@ -408,10 +413,15 @@ export async function audioSample(values: SampleValues, meta: CheckpointMeta): P
   await chooseBackend(values.backend);
   const { model } = loadAudioCheckpoint(dir);
   const generator = seed === undefined ? pictureGenerator(config.seed) : new Generator(seed);
-  const files = await writeClips(model, out, n, label, generator, {
-    sheet: join(out, 'spectrograms.png'),
-    griffinLimIters,
-  });
+  let files: string[];
+  try {
+    files = await writeClips(model, out, n, label, generator, {
+      sheet: join(out, 'spectrograms.png'),
+      griffinLimIters,
+    });
+  } finally {
+    disposeModel(model);
+  }
   console.log(`wrote ${files.length} clips of ${dir} to ${out}/ (and spectrograms.png)`);
 }
 

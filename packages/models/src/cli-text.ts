@@ -23,6 +23,7 @@ import {
   checkBackendName,
   checkResumePosition,
   chooseBackend,
+  disposeModel,
   numberOption,
   plannedTotal,
   readResume,
@@ -370,38 +371,45 @@ export async function trainText(kind: AnyTextKind, values: TrainValues): Promise
     data,
     ...(Object.hasOwn(BUILT_IN, data) ? {} : { mode: ds.mode }),
   };
-  await runTraining({
-    out,
-    from,
-    total: plannedTotal(epochs, stepsPerEpoch, from, maxSteps),
-    fit: ({ onStep, onEpoch }) =>
-      fitText(model, ds, {
-        epochs,
-        batchSize,
-        from,
-        maxSteps,
-        seconds: minutes === undefined ? undefined : minutes * 60,
-        history,
-        onStep,
-        onEpoch: async (position, history, heldOut) => {
-          if (heldOut) {
-            epochMetrics.heldOutNats.push(heldOut.nats);
-            console.log(
-              `epoch ${position.epoch}: ${heldOutName(kind)} ${heldOut.nats.toFixed(4)} nats/char (${heldOut.bits.toFixed(4)} bits/char)`,
-            );
-          }
-          await onEpoch(position, history);
-        },
-      }),
-    snapshot: async (position, history) => {
-      await saveCheckpoint(out, model, position, history, run, epochMetrics);
-      const samples = await model.sample(ds.mode === 'lines' ? 20 : 3, {
-        generator: pictureGenerator(model.config.seed),
-      });
-      writeFileAtomically(join(out, `samples-epoch-${position.epoch}.txt`), formatSamples(samples, ds.mode));
-      writeFileAtomically(join(out, 'loss.png'), lossCurve(smoothHistory(history)));
-    },
-  });
+  try {
+    await runTraining({
+      out,
+      from,
+      total: plannedTotal(epochs, stepsPerEpoch, from, maxSteps),
+      fit: ({ onStep, onEpoch }) =>
+        fitText(model, ds, {
+          epochs,
+          batchSize,
+          from,
+          maxSteps,
+          seconds: minutes === undefined ? undefined : minutes * 60,
+          history,
+          onStep,
+          onEpoch: async (position, history, heldOut) => {
+            if (heldOut) {
+              epochMetrics.heldOutNats.push(heldOut.nats);
+              console.log(
+                `epoch ${position.epoch}: ${heldOutName(kind)} ${heldOut.nats.toFixed(4)} nats/char (${heldOut.bits.toFixed(4)} bits/char)`,
+              );
+            }
+            await onEpoch(position, history);
+          },
+        }),
+      snapshot: async (position, history) => {
+        await saveCheckpoint(out, model, position, history, run, epochMetrics);
+        const samples = await model.sample(ds.mode === 'lines' ? 20 : 3, {
+          generator: pictureGenerator(model.config.seed),
+        });
+        writeFileAtomically(
+          join(out, `samples-epoch-${position.epoch}.txt`),
+          formatSamples(samples, ds.mode),
+        );
+        writeFileAtomically(join(out, 'loss.png'), lossCurve(smoothHistory(history)));
+      },
+    });
+  } finally {
+    disposeModel(model);
+  }
 }
 
 /** Samples as a text file: one per line (lines), or separated by a rule (one long text). */
@@ -449,13 +457,12 @@ export async function textSample(values: SampleValues, meta: CheckpointMeta): Pr
   await chooseBackend(values.backend);
   const { model } = loadAnyTextCheckpoint(dir);
   const generator = seed === undefined ? pictureGenerator(config.seed) : new Generator(seed);
-  const samples = await model.sample(n, {
-    temperature,
-    topK,
-    length,
-    generator,
-    ...(prompt ? { prompt } : {}),
-  });
+  let samples: string[];
+  try {
+    samples = await model.sample(n, { temperature, topK, length, generator, ...(prompt ? { prompt } : {}) });
+  } finally {
+    disposeModel(model);
+  }
   const text = formatSamples(samples, config.mode);
   console.log(text.trimEnd());
   if (values.out) {
