@@ -29,6 +29,7 @@ import {
   FluxionError,
   getBackend,
   less,
+  linear,
   logSigmoid,
   matmul,
   mean,
@@ -153,6 +154,43 @@ describe('accumulation', () => {
     const aGrad = [0, 1, 2].map((k) => [0, 1].map((m) => 2 * (bv[k][0] * ab[m][0] + bv[k][1] * ab[m][1])));
     await expectAllClose(w.grad!, wGrad.flat(), TOL);
     await expectAllClose(a.grad!, aGrad.flat(), TOL);
+  });
+
+  test('a Linear layer on [batch, time, in] runs as one 2-D product, its weight gradient too', async () => {
+    // Broadcasting the weight over the batch would make its gradient one product per batch entry
+    // and a sum over them; folding the rows makes it a single [in, rows] · [rows, out] product.
+    const x = tensor(
+      Array.from({ length: 2 * 3 * 4 }, (_, i) => Math.sin(i + 1)),
+      { dtype: 'float64', backend: 'cpu' },
+    ).reshape([2, 3, 4]);
+    const w = leaf(
+      Array.from({ length: 5 }, (_, o) => Array.from({ length: 4 }, (_, i) => Math.cos(o * 4 + i))),
+    );
+    const cpu = getBackend('cpu');
+    const run = cpu.run.bind(cpu);
+    const shapes: number[][] = [];
+    cpu.run = (op, inputs, ...rest) => {
+      if (op === 'matmul' || op === 'sum') shapes.push([op === 'matmul' ? 1 : 0, ...inputs[0].shape]);
+      return run(op, inputs, ...rest);
+    };
+    let y: number[][][];
+    try {
+      y = (await scope(() => {
+        const out = linear(x, w);
+        sum(square(out)).backward();
+        return out;
+      }).array()) as number[][][];
+    } finally {
+      cpu.run = run;
+    }
+    // forward and the weight's gradient: 2-D products over all 6 rows; no sum over a batch axis
+    expect(shapes.filter(([isMatmul]) => isMatmul).map(([, ...s]) => s.length)).toEqual([2, 2]);
+    expect(shapes.some(([isMatmul, ...s]) => !isMatmul && s.length === 3 && s[1] === 4)).toBe(false);
+    const xv = (await x.array()) as number[][][];
+    const wGrad = [0, 1, 2, 3, 4].map((o) =>
+      [0, 1, 2, 3].map((i) => xv.flat().reduce((acc, row, r) => acc + 2 * y.flat()[r][o] * row[i], 0)),
+    );
+    await expectAllClose(w.grad!, wGrad.flat(), TOL);
   });
 
   test('backward with inputs fills only those leaves, with the same values, and prunes the rest', async () => {

@@ -137,12 +137,13 @@ describe('MultiheadSelfAttention', () => {
       try {
         scope(() => attn.forward(x));
         const matmuls = spy.mock.calls.filter(([op]) => op === 'matmul').map(([, , out]) => out.shape);
-        // qkv, q kᵀ of every head and batch element, weights · v, output projection
+        // qkv, q kᵀ of every head and batch element, weights · v, output projection (the two
+        // projections as one 2-D product over all 2 × 5 rows)
         expect(matmuls).toEqual([
-          [2, 5, 24],
+          [10, 24],
           [2, heads, 5, 5],
           [2, heads, 5, 8 / heads],
-          [2, 5, 8],
+          [10, 8],
         ]);
       } finally {
         spy.mockRestore();

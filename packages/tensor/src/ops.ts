@@ -19,9 +19,9 @@ import {
   type ReduceOp,
   type UnaryOp,
 } from './registry.js';
-import { broadcastShapes, normalizeAxes, normalizeAxis } from './shape.js';
+import { broadcastShapes, normalizeAxes, normalizeAxis, reshapeStrides, sizeOf } from './shape.js';
 import { Tensor } from './tensor.js';
-import { broadcastTo, squeeze, transpose, unsqueeze } from './views.js';
+import { broadcastTo, reshape, squeeze, transpose, unsqueeze } from './views.js';
 
 /** A tensor or a JavaScript number (which takes the dtype of the tensor it meets). */
 export type TensorOrScalar = Tensor | number;
@@ -328,6 +328,20 @@ function product(op: string, a: Tensor, b: Tensor, bias?: Tensor): Tensor {
     const dtype = promoted === 'bool' ? 'int32' : promoted;
     const a2 = a.rank === 1 ? unsqueeze(cast(a, dtype), 0) : cast(a, dtype);
     const b2 = b.rank === 1 ? unsqueeze(cast(b, dtype), -1) : cast(b, dtype);
+    // A batch of rows times one matrix (a Linear layer on [batch, time, in]) is one 2-D product
+    // over every row: broadcasting the matrix instead would make its gradient a product per batch
+    // entry and a sum over them (64 × the work and memory for a [64, 16, 64] input).
+    const rows = sizeOf(a2.shape.slice(0, -1));
+    const k = a2.shape[a2.rank - 1];
+    if (a2.rank > 2 && b2.rank === 2 && reshapeStrides(a2.shape, a2.strides, [rows, k])) {
+      const flat = runKernel(
+        'matmul',
+        [reshape(a2, [rows, k]), b2, ...(bias ? [cast(bias, dtype)] : [])],
+        {},
+      );
+      const out = reshape(flat, [...a2.shape.slice(0, -1), b2.shape[1]]);
+      return b.rank === 1 ? squeeze(out, [out.rank - 1]) : out;
+    }
     const batch = broadcastShapes(op, a2.shape.slice(0, -2), b2.shape.slice(0, -2));
     const out = runKernel(
       'matmul',
