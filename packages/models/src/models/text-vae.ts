@@ -40,9 +40,8 @@ import {
   expand,
   FluxionError,
   fmtShape,
-  Generator,
+  type Generator,
   greaterEqual,
-  logSumExp,
   mul,
   ones,
   rand,
@@ -51,7 +50,6 @@ import {
   sampleLogits,
   scope,
   slice,
-  square,
   stack,
   sub,
   sum,
@@ -70,6 +68,7 @@ import {
 import type { CharTokenizer } from '../data/tokenizer.js';
 import { type AnyOptimizer, noiseGenerator, pictureGenerator, readLosses, type StepLosses } from './model.js';
 import { type TextEvaluation, textLearningRate } from './text-lm.js';
+import { iwaeLogLikelihood, type Posterior } from './vae.js';
 
 /** The latent-variable text model families. */
 export const TEXT_LATENT_KINDS = ['textvae', 'textgan'] as const;
@@ -673,8 +672,6 @@ export interface TextVaeEvalOptions {
   generator?: Generator;
 }
 
-const LOG_2PI = Math.log(2 * Math.PI);
-
 /**
  * `textvae`: the sentence VAE (see the module doc): GRU encoder → μ, log σ² → z → GRU decoder
  * with teacher forcing, KL annealing over `klWarmup` steps and character dropout on the decoder
@@ -839,57 +836,36 @@ export class TextVae extends TextLatentModel<TextVaeConfig> {
 
   /**
    * Σ over the batch's items of log (1/k) Σᵢ wᵢ, the IWAE estimate of log p(x) (nats), in passes
-   * of at most `rowsPerPass` decoder rows. The noise is one stream of k·n·latent values,
-   * sample-major (sample i of item j at offset base + (i·n + j)·latent), whatever the passes, so
-   * the result does not depend on `rowsPerPass` (to float rounding).
+   * of at most `rowsPerPass` decoder rows (see {@link iwaeLogLikelihood}: the result does not
+   * depend on `rowsPerPass`, to float rounding).
    */
-  private async iwaeLogLikelihood(
+  private iwaeLogLikelihood(
     batch: TextBatch,
-    q: { mu: Tensor; logVar: Tensor },
+    q: Posterior,
     k: number,
     rowsPerPass: number,
     generator: Generator,
   ): Promise<number> {
     const n = batch.inputs.shape[0];
-    const { latent } = this.config;
-    const base = generator.advance(k * n * latent);
-    const block = Math.min(n, rowsPerPass);
-    const samplesPerPass = block === n ? Math.floor(rowsPerPass / n) : 1;
-    let total = 0;
-    for (let first = 0; first < n; first += block) {
-      const m = Math.min(block, n - first);
-      const rows = (t: Tensor) => (m === n ? t : slice(t, [first, first + m]));
-      let logSum: Tensor | null = null;
-      try {
-        for (let s = 0; s < k; s += samplesPerPass) {
-          const c = Math.min(samplesPerPass, k - s);
-          const noise = new Generator(generator.seed);
-          noise.offset = base + (s * n + first) * latent;
-          const previous: Tensor | null = logSum;
-          logSum = noGrad(() =>
-            scope(() => {
-              const tile = (t: Tensor) => (c === 1 ? rows(t) : concat(Array(c).fill(rows(t)), 0));
-              const eps = randn([c * m, latent], { generator: noise });
-              const logVar = tile(q.logVar);
-              const z = add(tile(q.mu), mul(exp(mul(logVar, 0.5)), eps));
-              const logPz = mul(sum(add(square(z), LOG_2PI), 1), -0.5);
-              const logQz = mul(sum(add(add(square(eps), logVar), LOG_2PI), 1), -0.5);
-              const tiled = { inputs: tile(batch.inputs), targets: tile(batch.targets) };
-              const logPx = mul(this.rowNll(tiled, z).nll, -1);
-              const chunk = logSumExp(reshape(sub(add(logPx, logPz), logQz), [c, m]), 0);
-              return previous ? logSumExp(stack([previous, chunk]), 0) : chunk;
-            }),
-          );
-          previous?.dispose();
-        }
-        const blockSum = noGrad(() => scope(() => sum(sub(logSum as Tensor, Math.log(k)))));
-        total += await blockSum.item();
-        blockSum.dispose();
-      } finally {
-        (logSum as Tensor | null)?.dispose();
-      }
-    }
-    return total;
+    return iwaeLogLikelihood(
+      { items: n, k, latent: this.config.latent, rowsPerPass, generator },
+      (first, m) => {
+        const rows = (t: Tensor) => (m === n ? t : slice(t, [first, first + m]));
+        const block = { mu: rows(q.mu), logVar: rows(q.logVar) };
+        return {
+          q: block,
+          logLikelihood: (z, tile) => {
+            const tiled = { inputs: tile(rows(batch.inputs)), targets: tile(rows(batch.targets)) };
+            return mul(this.rowNll(tiled, z).nll, -1);
+          },
+          dispose: () => {
+            if (m === n) return;
+            block.mu.dispose();
+            block.logVar.dispose();
+          },
+        };
+      },
+    );
   }
 }
 

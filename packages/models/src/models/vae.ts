@@ -103,6 +103,97 @@ export interface IwaeOptions {
   rowsPerPass?: number;
 }
 
+/** A block of items of {@link iwaeLogLikelihood}: their posterior and their likelihood. */
+export interface IwaeBlock {
+  /** q(z|x) of the block's m items: μ and log σ² `[m, latent]`. */
+  q: Posterior;
+  /**
+   * log p(x|z) per row `[c·m]` for latents `z [c·m, latent]`: the block's items repeated c times,
+   * sample-major, as `tile` repeats a tensor of m rows (the decoder's pass; called in a scope).
+   */
+  logLikelihood(z: Tensor, tile: (t: Tensor) => Tensor): Tensor;
+  /** Frees what the block holds once its passes are done. */
+  dispose(): void;
+}
+
+/** What {@link iwaeLogLikelihood} evaluates: sizes and the noise stream. */
+export interface IwaeRun {
+  /** Items (images, names) of the batch. */
+  items: number;
+  /** Importance samples per item. */
+  k: number;
+  /** Size of the latent code z. */
+  latent: number;
+  /** Decoder rows (items × samples) per pass: bounds the memory. */
+  rowsPerPass: number;
+  /** The stream of the latent samples (advanced by k·items·latent values). */
+  generator: Generator;
+}
+
+/**
+ * Σ over a batch's items of the IWAE estimate (Burda et al. 2016) of log p(x),
+ *   log (1/k) Σᵢ p(x|zᵢ) p(zᵢ) / q(zᵢ|x),  zᵢ = μ + σ·εᵢ ~ q(z|x) (diagonal Gaussian, N(0, I) prior),
+ * in nats, for any VAE: `blockOf(first, m)` gives the posterior of items first … first + m − 1 and
+ * their decoder's log-likelihood.
+ *
+ * Evaluated in passes of at most `rowsPerPass` decoder rows (several samples of the whole batch,
+ * or one sample of a block of items), each freed before the next, with the per-item log Σ w
+ * carried from pass to pass by a streaming log-sum-exp: memory stays bounded whatever k. The noise
+ * is drawn as one stream of k·items·latent values, sample-major (sample i of item j at offset
+ * base + (i·items + j)·latent), whatever the passes, so the result is the same (to float
+ * rounding) for every `rowsPerPass`.
+ *
+ * @example
+ * ```ts
+ * const logP = await iwaeLogLikelihood({ items: n, k: 50, latent, rowsPerPass: 1000, generator }, (first, m) => ({
+ *   q, logLikelihood: (z, tile) => logPxGivenZ(tile(x), z), dispose: () => {},
+ * }));
+ * ```
+ */
+export async function iwaeLogLikelihood(
+  { items: n, k, latent, rowsPerPass, generator }: IwaeRun,
+  blockOf: (first: number, m: number) => IwaeBlock,
+): Promise<number> {
+  const base = generator.advance(k * n * latent);
+  const block = Math.min(n, rowsPerPass);
+  const samplesPerPass = block === n ? Math.floor(rowsPerPass / n) : 1;
+  let total = 0;
+  for (let first = 0; first < n; first += block) {
+    const m = Math.min(block, n - first);
+    const { q, logLikelihood, dispose } = blockOf(first, m);
+    let logSum: Tensor | null = null; // log Σ w over the samples so far, per item [m]
+    try {
+      for (let s = 0; s < k; s += samplesPerPass) {
+        const c = Math.min(samplesPerPass, k - s);
+        const noise = new Generator(generator.seed);
+        noise.offset = base + (s * n + first) * latent;
+        const previous: Tensor | null = logSum;
+        logSum = noGrad(() =>
+          scope(() => {
+            const tile = (t: Tensor) => (c === 1 ? t : concat(Array(c).fill(t), 0));
+            const eps = randn([c * m, latent], { generator: noise });
+            const logVar = tile(q.logVar);
+            const z = add(tile(q.mu), mul(exp(mul(logVar, 0.5)), eps));
+            const logPz = mul(sum(add(square(z), LOG_2PI), 1), -0.5);
+            const logQz = mul(sum(add(add(square(eps), logVar), LOG_2PI), 1), -0.5);
+            const logPx = logLikelihood(z, tile);
+            const chunk = logSumExp(reshape(sub(add(logPx, logPz), logQz), [c, m]), 0);
+            return previous ? logSumExp(stack([previous, chunk]), 0) : chunk;
+          }),
+        );
+        previous?.dispose();
+      }
+      const blockSum = noGrad(() => scope(() => sum(sub(logSum as Tensor, Math.log(k)))));
+      total += await blockSum.item();
+      blockSum.dispose();
+    } finally {
+      (logSum as Tensor | null)?.dispose();
+      dispose();
+    }
+  }
+  return total;
+}
+
 /**
  * A VAE of any of the three kinds.
  *
@@ -262,66 +353,29 @@ export class Vae implements GenerativeModel {
       throw new FluxionError('iwaeBound', `rowsPerPass must be a positive integer, got ${rows}`);
     const n = x.shape[0];
     const { latent } = this.config;
-    // Sample i's noise for image j is at base + (i·n + j)·latent, as k draws of [n, latent] would be.
-    const base = this.noise.advance(k * n * latent);
-    const block = Math.min(n, rows);
-    const samplesPerPass = block === n ? Math.floor(rows / n) : 1;
-    let total = 0;
-    for (let first = 0; first < n; first += block) {
-      const m = Math.min(block, n - first);
-      const xb = slice(x, [first, first + m]);
-      const yb = labels && slice(labels, [first, first + m]);
-      let q: Posterior | undefined;
-      let logSum: Tensor | null = null; // log Σ w over the samples so far, per image [m]
-      try {
-        q = noGrad(() => this.encode(xb, yb));
-        for (let s = 0; s < k; s += samplesPerPass) {
-          const c = Math.min(samplesPerPass, k - s);
-          const noise = new Generator(this.noise.seed);
-          noise.offset = base + (s * n + first) * latent;
-          const previous: Tensor | null = logSum;
-          logSum = noGrad(() =>
-            scope(() => {
-              const chunk = this.iwaeLogSum(xb, yb, q as Posterior, c, noise);
-              return previous ? logSumExp(stack([previous, chunk]), 0) : chunk;
-            }),
-          );
-          previous?.dispose();
-        }
-        const blockSum = noGrad(() => scope(() => sum(sub(logSum as Tensor, Math.log(k)))));
-        total += await blockSum.item();
-        blockSum.dispose();
-      } finally {
-        (logSum as Tensor | null)?.dispose();
-        q?.mu.dispose();
-        q?.logVar.dispose();
-        if (xb !== x) xb.dispose();
-        if (yb && yb !== labels) yb.dispose();
-      }
-    }
+    const total = await iwaeLogLikelihood(
+      { items: n, k, latent, rowsPerPass: rows, generator: this.noise },
+      (first, m) => {
+        const { xb, yb, q } = noGrad(() =>
+          scope(() => {
+            const xb = slice(x, [first, first + m]);
+            const yb = labels && slice(labels, [first, first + m]);
+            return { xb, yb, q: this.encode(xb, yb) };
+          }),
+        );
+        return {
+          q,
+          logLikelihood: (z, tile) => this.logLikelihood(tile(xb), this.decodeRaw(z, yb && tile(yb))),
+          dispose: () => {
+            q.mu.dispose();
+            q.logVar.dispose();
+            if (xb !== x) xb.dispose();
+            if (yb && yb !== labels) yb.dispose();
+          },
+        };
+      },
+    );
     return -total / n;
-  }
-
-  /**
-   * log Σ over `c` latent samples of the importance weight p(x|z) p(z) / q(z|x), per image `[m]`,
-   * with the `c·m` noise rows drawn from `noise` sample-major (one pass of {@link iwaeBound}).
-   */
-  private iwaeLogSum(
-    x: Tensor,
-    labels: Tensor | undefined,
-    q: Posterior,
-    c: number,
-    noise: Generator,
-  ): Tensor {
-    const m = x.shape[0];
-    const tile = (t: Tensor) => (c === 1 ? t : concat(Array(c).fill(t), 0));
-    const eps = randn([c * m, this.config.latent], { generator: noise });
-    const logVar = tile(q.logVar);
-    const z = add(tile(q.mu), mul(exp(mul(logVar, 0.5)), eps));
-    const logPz = mul(sum(add(square(z), LOG_2PI), 1), -0.5);
-    const logQz = mul(sum(add(add(square(eps), logVar), LOG_2PI), 1), -0.5);
-    const logPx = this.logLikelihood(tile(x), this.decodeRaw(z, labels && tile(labels)));
-    return logSumExp(reshape(sub(add(logPx, logPz), logQz), [c, m]), 0);
   }
 
   /** Reconstructions (the decoder's mean at z = μ) of images in [0, 1]. */
