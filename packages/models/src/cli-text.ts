@@ -60,7 +60,7 @@ import {
   textModelConfig,
 } from './models/text-lm.js';
 import { TEXT_LATENT_KINDS, type TextLatentKind, TextVae } from './models/text-vae.js';
-import { fitText, heldOutTextBatches, type LossHistory, textStepsPerEpoch } from './train.js';
+import { fitText, heldOutTextBatches, type LossHistory, packsRows, textStepsPerEpoch } from './train.js';
 
 /** The options of `fluxion sample` for a text model (part of its `--help`). */
 export const TEXT_SAMPLE_OPTIONS = `  --n N              number of samples (default 20 for lines, 3 for one long text)
@@ -338,7 +338,7 @@ export async function trainText(kind: AnyTextKind, values: TrainValues): Promise
   }
   if (config.kind === 'charlm' && config.dim % config.heads !== 0)
     throw new UsageError(`--dim ${config.dim} must be a multiple of --heads ${config.heads}`);
-  const stepsPerEpoch = textStepsPerEpoch(ds, batchSize, config.context);
+  const stepsPerEpoch = textStepsPerEpoch(ds, batchSize, config.context, { packed: packsRows(kind, ds) });
   if (stepsPerEpoch === 0)
     throw new UsageError(`--batch-size ${batchSize} exceeds the ${ds.train.length} training items`);
   if (resumed) checkResumePosition(resumed.meta, out, stepsPerEpoch, epochs);

@@ -14,6 +14,8 @@ import {
   encodeLines,
   lineBatches,
   lineBatchesPerEpoch,
+  packedLineBatches,
+  packedLineBatchesPerEpoch,
   sequentialLineBatches,
   sequentialWindowBatches,
   type TextBatch,
@@ -24,7 +26,7 @@ import {
 import { type AudioBatch, type AudioModel, audioBatches } from './models/audio-model.js';
 import type { GenerativeModel, StepLosses } from './models/model.js';
 import type { TextLatentModelOf } from './models/text-gan.js';
-import type { TextEvaluation, TextModel } from './models/text-lm.js';
+import { TEXT_PACKING_KINDS, type TextEvaluation, type TextModel } from './models/text-lm.js';
 /** Where a run is: the next batch to train on. */
 export interface TrainPosition {
   epoch: number;
@@ -169,17 +171,40 @@ function disposeBatch(batch: Batch): void {
 
 /**
  * Batches per epoch of a text data set for a model's window: the full batches of shuffled items
- * (`'lines'`), or ⌊characters / (batchSize · window)⌋ random windows, at least one (`'text'`).
+ * (`'lines'`; with `packed`, of rows that hold several items, see {@link packedLineBatches}), or
+ * ⌊characters / (batchSize · window)⌋ random windows, at least one (`'text'`).
  *
  * @example
  * ```ts
  * textStepsPerEpoch(loadNames(), 64, 16); // 484
+ * textStepsPerEpoch(loadNames(), 64, 16, { packed: true }); // 216
  * ```
  */
-export function textStepsPerEpoch(data: TextDataset, batchSize: number, window: number): number {
-  return data.mode === 'lines'
-    ? lineBatchesPerEpoch(data.train.length, batchSize)
-    : windowBatchesPerEpoch(data.tokenizer.encode(data.train).length, batchSize, window);
+export function textStepsPerEpoch(
+  data: TextDataset,
+  batchSize: number,
+  window: number,
+  options: { packed?: boolean } = {},
+): number {
+  if (data.mode === 'text')
+    return windowBatchesPerEpoch(data.tokenizer.encode(data.train).length, batchSize, window);
+  if (!options.packed) return lineBatchesPerEpoch(data.train.length, batchSize);
+  const layout = { boundaryId: data.tokenizer.boundaryId as number, window };
+  return packedLineBatchesPerEpoch(encodeLines(data.tokenizer, data.train), layout, batchSize);
+}
+
+/**
+ * Whether a model trains on packed rows of a data set: a Transformer language model
+ * ({@link TEXT_PACKING_KINDS}) on one item per line. Training and the step count of a run both
+ * follow it.
+ *
+ * @example
+ * ```ts
+ * packsRows('charlm', loadNames()); // true
+ * ```
+ */
+export function packsRows(kind: string, data: Pick<TextDataset, 'mode'>): boolean {
+  return data.mode === 'lines' && (TEXT_PACKING_KINDS as readonly string[]).includes(kind);
 }
 
 /**
@@ -248,7 +273,8 @@ export async function fitText(
   const { batchSize, dataSeed = model.config.seed, heldOut = true } = options;
   const window = model.config.context;
   const tokenizer = model.tokenizer;
-  const stepsPerEpoch = textStepsPerEpoch(data, batchSize, window);
+  const packed = packsRows(model.config.kind, data);
+  const stepsPerEpoch = textStepsPerEpoch(data, batchSize, window, { packed });
   if (stepsPerEpoch === 0)
     throw new FluxionError(
       'fitText',
@@ -258,7 +284,8 @@ export async function fitText(
   if (data.mode === 'lines') {
     const items = encodeLines(tokenizer, data.train);
     const layout = { boundaryId: tokenizer.boundaryId as number, window };
-    epochBatches = (epoch, start) => lineBatches(items, layout, { batchSize, seed: dataSeed, epoch, start });
+    const batches = packed ? packedLineBatches : lineBatches;
+    epochBatches = (epoch, start) => batches(items, layout, { batchSize, seed: dataSeed, epoch, start });
   } else {
     const tokens = tokenizer.encode(data.train);
     epochBatches = (epoch, start) =>

@@ -9,7 +9,14 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 import { textSampleStats } from '../src/cli-text.js';
-import { loadCheckpoint, loadNames, loadTextCheckpoint, readCheckpointMeta } from '../src/node.js';
+import {
+  loadCheckpoint,
+  loadNames,
+  loadTextCheckpoint,
+  loadTextFile,
+  readCheckpointMeta,
+  textStepsPerEpoch,
+} from '../src/node.js';
 import { cli, digest, editMeta, tempDirs } from './cli-helpers.js';
 
 // Counts backend starts: argument errors must come before any.
@@ -110,7 +117,7 @@ describe('resume', () => {
           '--data',
           namesFile,
           '--batch-size',
-          '16',
+          '4',
           '--dropout',
           '0.1',
           '--epochs',
@@ -121,12 +128,20 @@ describe('resume', () => {
     const straight = tempDir();
     expect((await run(straight)).code).toBe(0);
     const meta = readCheckpointMeta(straight);
-    expect(meta.position).toEqual({ epoch: 2, step: 0, globalStep: 12 });
+    // charlm packs about two names per row: 108 names make about 13 batches of 4 rows per epoch
+    // (27 of one name per row)
+    const ds = loadTextFile(namesFile, { mode: 'lines' });
+    const perEpoch = textStepsPerEpoch(ds, 4, (meta.config as { context: number }).context, {
+      packed: true,
+    });
+    expect(perEpoch).toBeGreaterThan(5);
+    expect(perEpoch).toBeLessThan(27);
+    expect(meta.position).toEqual({ epoch: 2, step: 0, globalStep: 2 * perEpoch });
     expect(meta.epochMetrics?.heldOutNats).toHaveLength(2);
-    expect(meta.run).toEqual({ batchSize: 16, epochs: 2, data: namesFile, mode: 'lines' });
-    // The cosine decay spans the planned 12 steps after the warm-up of 2.
-    expect((meta.config as { decaySteps: number }).decaySteps).toBe(10);
-    for (const stop of ['6', '4']) {
+    expect(meta.run).toEqual({ batchSize: 4, epochs: 2, data: namesFile, mode: 'lines' });
+    // The cosine decay spans the planned steps after the warm-up of 2.
+    expect((meta.config as { decaySteps: number }).decaySteps).toBe(2 * perEpoch - 2);
+    for (const stop of [String(perEpoch), String(perEpoch - 2)]) {
       const split = tempDir();
       expect((await run(split, '--max-steps', stop)).code).toBe(0);
       expect(readCheckpointMeta(split).position.globalStep).toBe(Number(stop));

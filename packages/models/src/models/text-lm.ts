@@ -26,6 +26,7 @@ import {
   LSTM,
   Module,
   PositionalEmbedding,
+  segmentMask,
   TransformerBlock,
   tieWeights,
 } from '@fluxion/nn';
@@ -47,6 +48,7 @@ import {
   tensor,
 } from '@fluxion/tensor';
 import {
+  disposeTextBatch,
   IGNORE_INDEX,
   type TextBatch,
   type TextDataset,
@@ -207,6 +209,28 @@ export function textModelConfig<K extends TextModelKind>(
 
 const isPositiveInt = (v: unknown) => Number.isInteger(v) && (v as number) >= 1;
 
+/**
+ * Why the training settings that every text model has (schedule, seed, AdamW, clipping; see
+ * {@link TextBaseConfig}) are invalid, or null: the checks the language and the latent models
+ * share.
+ *
+ * @example
+ * ```ts
+ * textTrainingProblem({ ...config, clip: -1 }); // 'clip must be ≥ 0 (0: no clipping), got -1'
+ * ```
+ */
+export function textTrainingProblem(
+  c: Pick<TextBaseConfig, 'warmup' | 'decaySteps' | 'seed' | 'lr' | 'weightDecay' | 'clip'>,
+): string | null {
+  for (const key of ['warmup', 'decaySteps', 'seed'] as const)
+    if (!(Number.isInteger(c[key]) && c[key] >= 0)) return `${key} must be an integer ≥ 0, got ${c[key]}`;
+  if (!(c.lr > 0 && Number.isFinite(c.lr))) return `lr must be a positive number, got ${c.lr}`;
+  if (!(c.weightDecay >= 0 && Number.isFinite(c.weightDecay)))
+    return `weightDecay must be ≥ 0, got ${c.weightDecay}`;
+  if (!(c.clip >= 0)) return `clip must be ≥ 0 (0: no clipping), got ${c.clip}`;
+  return null;
+}
+
 /** Why a config is invalid (with the tokenizer it is meant for), or null. */
 function configProblem(c: TextModelConfig, tokenizer: CharTokenizer): string | null {
   if (!TEXT_MODEL_KINDS.includes(c.kind)) return `kind ${JSON.stringify(c.kind)} is not a text model`;
@@ -219,12 +243,8 @@ function configProblem(c: TextModelConfig, tokenizer: CharTokenizer): string | n
     return `mode '${c.mode}' needs a tokenizer ${c.mode === 'lines' ? 'with' : 'without'} the boundary token`;
   for (const key of ['context', 'dim', 'layers'] as const)
     if (!isPositiveInt(c[key])) return `${key} must be a positive integer, got ${c[key]}`;
-  for (const key of ['warmup', 'decaySteps', 'seed'] as const)
-    if (!(Number.isInteger(c[key]) && c[key] >= 0)) return `${key} must be an integer ≥ 0, got ${c[key]}`;
-  if (!(c.lr > 0 && Number.isFinite(c.lr))) return `lr must be a positive number, got ${c.lr}`;
-  if (!(c.weightDecay >= 0 && Number.isFinite(c.weightDecay)))
-    return `weightDecay must be ≥ 0, got ${c.weightDecay}`;
-  if (!(c.clip >= 0)) return `clip must be ≥ 0 (0: no clipping), got ${c.clip}`;
+  const training = textTrainingProblem(c);
+  if (training) return training;
   if (!(c.dropout >= 0 && c.dropout < 1)) return `dropout must lie in [0, 1), got ${c.dropout}`;
   if (c.kind === 'charlm') {
     if (!isPositiveInt(c.heads) || c.dim % c.heads)
@@ -317,14 +337,40 @@ export interface TextModel {
   modules(): Record<string, AnyModule>;
   /** Named optimizers (checkpointed under `optim.<name>.…`). */
   optimizers(): Record<string, AnyOptimizer>;
-  /** Next-token logits `[B, T, vocab]` of int32 ids `[B, T]` (T ≤ context for the Transformer). */
-  logits(ids: Tensor): Tensor;
+  /**
+   * Next-token logits `[B, T, vocab]` of int32 ids `[B, T]` (T ≤ context for the Transformer);
+   * `packing` (the `positions` and `segments` of a packed batch, see `packedLineBatches`) for a
+   * model that packs rows ({@link TEXT_PACKING_KINDS}).
+   */
+  logits(ids: Tensor, packing?: TextPacking): Tensor;
   /** One update on a batch; returns `{ loss }`, the mean cross-entropy per target in nats. */
   trainStep(batch: TextBatch): Promise<StepLosses>;
   /** Held-out nats and bits per character over every kept target of `batches` (each disposed). */
   evaluate(batches: Iterable<TextBatch>): Promise<TextEvaluation>;
   /** `n` generated texts (each starting with the prompt). */
   sample(n: number, options?: TextSampleOptions): Promise<string[]>;
+}
+
+/** The layout of a packed row: each position's place in its item and the item's index in the row. */
+export interface TextPacking {
+  /** int32 `[B, T]`, from 0 at each item's boundary token. */
+  positions: Tensor;
+  /** int32 `[B, T]`: attention stays within positions of equal value. */
+  segments: Tensor;
+}
+
+/**
+ * The text models that train on packed rows of items (several names per row, see
+ * `packedLineBatches`): the Transformer, whose attention can be kept within each item. A recurrent
+ * model would carry its state from one item into the next, so it takes one item per row.
+ */
+export const TEXT_PACKING_KINDS: readonly TextModelKind[] = ['charlm'];
+
+/** The packing of a batch, when it has one. */
+function batchPacking(batch: TextBatch): TextPacking | undefined {
+  return batch.positions && batch.segments
+    ? { positions: batch.positions, segments: batch.segments }
+    : undefined;
 }
 
 /**
@@ -370,7 +416,7 @@ abstract class TextLanguageModel<C extends TextModelConfig, N extends AnyModule>
     );
   }
 
-  abstract logits(ids: Tensor): Tensor;
+  abstract logits(ids: Tensor, packing?: TextPacking): Tensor;
   protected abstract decoder(): Decoder;
 
   modules(): Record<string, AnyModule> {
@@ -389,7 +435,7 @@ abstract class TextLanguageModel<C extends TextModelConfig, N extends AnyModule>
   /** Cross-entropy of the batch's logits against its targets (padding ignored), as `reduction`. */
   private loss(batch: TextBatch, reduction: 'mean' | 'sum'): Tensor {
     return scope(() => {
-      const logits = this.logits(batch.inputs);
+      const logits = this.logits(batch.inputs, batchPacking(batch));
       const v = this.config.vocabSize;
       return crossEntropy(reshape(logits, [-1, v]), reshape(batch.targets, [-1]), {
         ignoreIndex: IGNORE_INDEX,
@@ -437,9 +483,7 @@ abstract class TextLanguageModel<C extends TextModelConfig, N extends AnyModule>
           total?.dispose();
           total = part;
         } finally {
-          batch.inputs.dispose();
-          batch.targets.dispose();
-          batch.mask?.dispose();
+          disposeTextBatch(batch);
         }
       }
     } finally {
@@ -535,7 +579,7 @@ abstract class TextLanguageModel<C extends TextModelConfig, N extends AnyModule>
  * net.forward(tensor([[0, 5, 13]], { dtype: 'int32' })).shape; // [1, 3, 27]
  * ```
  */
-export class CharTransformer extends Module {
+export class CharTransformer extends Module<[Tensor, TextPacking?]> {
   readonly tokens: Embedding;
   readonly positions: PositionalEmbedding;
   readonly drop: Dropout;
@@ -563,10 +607,17 @@ export class CharTransformer extends Module {
     if (c.tie) tieWeights(this.head, this.tokens);
   }
 
-  forward(ids: Tensor): Tensor {
+  /**
+   * Logits `[B, T, vocab]` of ids `[B, T]`; with `packing`, each position's embedding is that of
+   * its place in its item and attention stays within the item, so every item of a packed row gets
+   * exactly the logits it would get alone.
+   */
+  forward(ids: Tensor, packing?: TextPacking): Tensor {
     return scope(() => {
-      let x = this.drop.forward(this.positions.forward(this.tokens.forward(ids)));
-      for (const block of this.blocks) x = block.forward(x);
+      const embedded = this.tokens.forward(ids);
+      let x = this.drop.forward(this.positions.forward(embedded, packing?.positions));
+      const mask = packing ? segmentMask(packing.segments) : undefined;
+      for (const block of this.blocks) x = block.forward(x, mask);
       return this.head.forward(this.lnF.forward(x));
     });
   }
@@ -589,14 +640,14 @@ export class CharLm extends TextLanguageModel<CharLmConfig, CharTransformer> {
     super(config, tokenizer, (c, generator) => new CharTransformer(c, generator));
   }
 
-  logits(ids: Tensor): Tensor {
+  logits(ids: Tensor, packing?: TextPacking): Tensor {
     this.checkIds('charlm', ids);
     if (ids.shape[1] > this.config.context)
       throw new FluxionError(
         'charlm',
         `ids ${fmtShape(ids.shape)} are longer than the context of ${this.config.context} positions`,
       );
-    return this.net.forward(ids);
+    return this.net.forward(ids, packing);
   }
 
   protected decoder(): Decoder {
@@ -703,8 +754,13 @@ export class CharRnn extends TextLanguageModel<CharRnnConfig, CharRnnNet> {
     super(config, tokenizer, (c, generator) => new CharRnnNet(c, generator));
   }
 
-  logits(ids: Tensor): Tensor {
+  logits(ids: Tensor, packing?: TextPacking): Tensor {
     this.checkIds('charrnn', ids);
+    if (packing)
+      throw new FluxionError(
+        'charrnn',
+        'a recurrent model takes one item per row: packed rows would carry its state from one item into the next',
+      );
     return scope(() => {
       const [logits, state] = this.net.forward(ids);
       disposeState(state);

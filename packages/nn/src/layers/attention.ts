@@ -5,9 +5,11 @@ import {
   causalMask,
   FluxionError,
   fmtShape,
+  logicalOr,
   maskedFill,
   matmul,
   mul,
+  notEqual,
   permute,
   type RandomOptions,
   reshape,
@@ -15,6 +17,7 @@ import {
   softmax,
   type Tensor,
   transpose,
+  unsqueeze,
 } from '@fluxion/tensor';
 import { Module } from '../module.js';
 import { layerRandom } from './common.js';
@@ -52,7 +55,10 @@ export interface MultiheadSelfAttentionOptions extends RandomOptions {
  *   options.seed / options.generator: the random stream of initialisation and dropout; dtype, backend.
  *
  * Shape:
- *   `[B, T, dim]` → `[B, T, dim]`.
+ *   `[B, T, dim]` → `[B, T, dim]`. `forward(x, mask)` also masks where a bool `mask` is true
+ *   (broadcast to the scores `[B, h, T, T]`: e.g. `[B, 1, T, T]` or `[T, T]`), on top of the causal
+ *   mask: a packed row of several sequences attends within each one (see `segmentMask`). Every
+ *   position must keep at least one key it may see, or its row of weights is NaN.
  *
  * Attributes:
  *   qkv: {@link Dense} `dim → 3·dim`, the fused projection; its weight rows are q, then k, then v
@@ -66,7 +72,7 @@ export interface MultiheadSelfAttentionOptions extends RandomOptions {
  * attn.forward(randn([8, 16, 64])).shape; // [8, 16, 64]
  * ```
  */
-export class MultiheadSelfAttention extends Module {
+export class MultiheadSelfAttention extends Module<[Tensor, Tensor?]> {
   readonly qkv: Dense;
   readonly proj: Dense;
   readonly attnDropout: Dropout;
@@ -94,7 +100,7 @@ export class MultiheadSelfAttention extends Module {
     this.attnDropout = new Dropout(dropout, { generator: random.generator });
   }
 
-  forward(x: Tensor): Tensor {
+  forward(x: Tensor, mask?: Tensor): Tensor {
     if (x.rank !== 3 || x.shape[2] !== this.dim) {
       throw new FluxionError(
         'MultiheadSelfAttention',
@@ -102,6 +108,12 @@ export class MultiheadSelfAttention extends Module {
       );
     }
     const [b, t] = x.shape;
+    if (mask && (mask.dtype !== 'bool' || mask.rank > 4 || mask.rank < 2)) {
+      throw new FluxionError(
+        'MultiheadSelfAttention',
+        `the mask must be bool, broadcastable to the scores [${b}, ${this.numHeads}, ${t}, ${t}], got ${fmtShape(mask.shape)} ${mask.dtype}`,
+      );
+    }
     const { numHeads: h, headDim: d } = this;
     return scope(() => {
       // [B, T, 3·dim] → [3, B, h, T, d]: q, k and v of every head, as views.
@@ -111,6 +123,7 @@ export class MultiheadSelfAttention extends Module {
       if (this.causal) {
         scores = maskedFill(scores, causalMask(t, { backend: x.backend.name }), Number.NEGATIVE_INFINITY);
       }
+      if (mask) scores = maskedFill(scores, mask, Number.NEGATIVE_INFINITY);
       const weights = this.attnDropout.forward(softmax(scores, -1));
       const heads = matmul(weights, v); // [B, h, T, d]
       return this.proj.forward(reshape(permute(heads, [0, 2, 1, 3]), [b, t, this.dim]));
@@ -120,4 +133,35 @@ export class MultiheadSelfAttention extends Module {
   override toString(): string {
     return `MultiheadSelfAttention(${this.dim}, heads=${this.numHeads}${this.causal ? ', causal' : ''})`;
   }
+}
+
+/**
+ * The attention mask of packed rows: position `i` may see position `j` only when both belong to
+ * the same segment (`segments[b, i] = segments[b, j]`), and, with `causal`, `j ≤ i`. Returns a bool
+ * `[B, 1, T, T]` that is true where attention is blocked, for {@link MultiheadSelfAttention}'s
+ * `forward(x, mask)`. With it, a row holding several short sequences one after another computes
+ * exactly what one row per sequence would (each with its own positions), without the padding.
+ *
+ * @example
+ * ```ts
+ * // two names in one row: positions 0–2 are one segment, 3–5 the next
+ * const mask = segmentMask(tensor([[0, 0, 0, 1, 1, 1]], { dtype: 'int32' }), { causal: true });
+ * mask.shape; // [1, 1, 6, 6]
+ * ```
+ */
+export function segmentMask(segments: Tensor, options: { causal?: boolean } = {}): Tensor {
+  if (segments.rank !== 2 || segments.dtype !== 'int32') {
+    throw new FluxionError(
+      'segmentMask',
+      `expected int32 segment ids [B, T], got ${fmtShape(segments.shape)} ${segments.dtype}`,
+    );
+  }
+  const t = segments.shape[1];
+  return scope(() => {
+    const other = notEqual(unsqueeze(segments, 2), unsqueeze(segments, 1));
+    const blocked = options.causal
+      ? logicalOr(other, causalMask(t, { backend: segments.backend.name }))
+      : other;
+    return unsqueeze(blocked, 1);
+  });
 }

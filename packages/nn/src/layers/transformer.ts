@@ -3,7 +3,16 @@
  * (causal self-attention and a GELU MLP, each in a residual branch) and weight tying between a
  * token embedding and the output layer.
  */
-import { add, FluxionError, fmtShape, gelu, type RandomOptions, scope, type Tensor } from '@fluxion/tensor';
+import {
+  add,
+  FluxionError,
+  fmtShape,
+  gelu,
+  type RandomOptions,
+  scope,
+  type Tensor,
+  take,
+} from '@fluxion/tensor';
 import { normal } from '../init.js';
 import { Module, Parameter } from '../module.js';
 import { MultiheadSelfAttention } from './attention.js';
@@ -31,7 +40,9 @@ export interface PositionalEmbeddingOptions extends RandomOptions {
  *   options.seed / options.generator, dtype, backend: of the table.
  *
  * Shape:
- *   `[..., T, dim]` → same shape; `forward(x, offset)` adds the rows from `offset` on.
+ *   `[..., T, dim]` → same shape; `forward(x, offset)` adds the rows from `offset` on;
+ *   `forward(x, positions)` with int32 positions `[..., T]` adds row `positions[..., t]` at each
+ *   place (packed rows whose sequences each start at position 0).
  *
  * Attributes:
  *   weight: `[maxLength, dim]`.
@@ -42,7 +53,7 @@ export interface PositionalEmbeddingOptions extends RandomOptions {
  * pos.forward(tokenEmbedding.forward(ids)).shape; // [B, T, 64] for ids [B, T], T ≤ 128
  * ```
  */
-export class PositionalEmbedding extends Module<[Tensor, number?]> {
+export class PositionalEmbedding extends Module<[Tensor, (number | Tensor)?]> {
   readonly weight: Parameter;
 
   constructor(
@@ -61,12 +72,35 @@ export class PositionalEmbedding extends Module<[Tensor, number?]> {
     this.weight = scope(() => new Parameter(normal([maxLength, dim], { ...layerRandom(options), std })));
   }
 
-  forward(x: Tensor, offset = 0): Tensor {
+  forward(x: Tensor, offset: number | Tensor = 0): Tensor {
     const t = x.shape[x.rank - 2];
     if (x.rank < 2 || x.shape[x.rank - 1] !== this.dim) {
       throw new FluxionError(
         'PositionalEmbedding',
         `expected input [..., T, ${this.dim}], got ${fmtShape(x.shape)} ${x.dtype}`,
+      );
+    }
+    if (typeof offset !== 'number') {
+      const positions = offset;
+      if (
+        positions.dtype !== 'int32' ||
+        positions.rank !== x.rank - 1 ||
+        positions.shape.some((d, i) => d !== x.shape[i])
+      ) {
+        throw new FluxionError(
+          'PositionalEmbedding',
+          `positions must be int32 ${fmtShape(x.shape.slice(0, -1))} for input ${fmtShape(x.shape)}, got ${fmtShape(positions.shape)} ${positions.dtype}`,
+        );
+      }
+      return scope(() =>
+        add(
+          x,
+          take(this.weight, positions, 0, {
+            op: 'PositionalEmbedding',
+            noun: 'position',
+            range: `${this.maxLength} positions`,
+          }),
+        ),
       );
     }
     if (!Number.isInteger(offset) || offset < 0 || offset + t > this.maxLength) {
@@ -124,7 +158,7 @@ export interface TransformerBlockOptions extends RandomOptions {
  * block.forward(randn([8, 32, 64])).shape; // [8, 32, 64]
  * ```
  */
-export class TransformerBlock extends Module {
+export class TransformerBlock extends Module<[Tensor, Tensor?]> {
   readonly ln1: LayerNorm;
   readonly attn: MultiheadSelfAttention;
   readonly ln2: LayerNorm;
@@ -162,9 +196,10 @@ export class TransformerBlock extends Module {
     this.residDropout = new Dropout(dropout, { generator: random.generator });
   }
 
-  forward(x: Tensor): Tensor {
+  /** `mask`: an extra bool attention mask (true = blocked), see {@link MultiheadSelfAttention}. */
+  forward(x: Tensor, mask?: Tensor): Tensor {
     return scope(() => {
-      const h = add(x, this.residDropout.forward(this.attn.forward(this.ln1.forward(x))));
+      const h = add(x, this.residDropout.forward(this.attn.forward(this.ln1.forward(x), mask)));
       const mlp = this.fc2.forward(gelu(this.fc1.forward(this.ln2.forward(h)), this.approximate));
       return add(h, this.residDropout.forward(mlp));
     });
