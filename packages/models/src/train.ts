@@ -177,7 +177,7 @@ function disposeBatch(batch: Batch): void {
  * @example
  * ```ts
  * textStepsPerEpoch(loadNames(), 64, 16); // 484
- * textStepsPerEpoch(loadNames(), 64, 16, { packed: true }); // 216
+ * textStepsPerEpoch(loadNames(), 64, 16, { packed: true }); // 215
  * ```
  */
 export function textStepsPerEpoch(

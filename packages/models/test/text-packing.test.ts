@@ -127,6 +127,7 @@ describe('packedLineBatches', () => {
     const packed = textStepsPerEpoch(names, 64, 16, { packed: true });
     const plain = textStepsPerEpoch(names, 64, 16);
     expect(plain).toBe(484);
+    expect(packed).toBe(215);
     expect(plain / packed).toBeGreaterThan(2);
     expect(() => [
       ...packedLineBatches(items.slice(0, 10), layout, { batchSize: 8, seed: 0, epoch: 0 }),

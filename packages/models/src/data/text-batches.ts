@@ -540,7 +540,7 @@ function packRows(lines: readonly Int32Array[], window: number, seed: number, ep
  *
  * @example
  * ```ts
- * packedLineBatchesPerEpoch(encodeLines(tok, loadNames().train), { boundaryId: 0, window: 16 }, 64); // 216
+ * packedLineBatchesPerEpoch(encodeLines(tok, loadNames().train), { boundaryId: 0, window: 16 }, 64); // 215
  * ```
  */
 export function packedLineBatchesPerEpoch(
