@@ -20,33 +20,11 @@
  * implementations, while tanh with [−1, 1] trained to varied digits.
  */
 import { noGrad } from '@fluxion/autograd';
-import { Adam, type AnyModule, bceWithLogits, type Sequential } from '@fluxion/nn';
-import {
-  add,
-  clamp,
-  concat,
-  fullLike,
-  mean,
-  mul,
-  neg,
-  oneHot,
-  randint,
-  randn,
-  scope,
-  sub,
-  type Tensor,
-  tensor,
-} from '@fluxion/tensor';
+import { bceWithLogits, type Sequential } from '@fluxion/nn';
+import { add, clamp, fullLike, mean, mul, neg, sub, type Tensor } from '@fluxion/tensor';
 import type { Batch } from '../data/images.js';
-import { adversarialStep, wganGpLoss } from './adversarial.js';
-import {
-  type AnyOptimizer,
-  type BaseConfig,
-  type GenerativeModel,
-  noiseGenerator,
-  type SampleOptions,
-  type StepLosses,
-} from './model.js';
+import { AdversarialModel, adversarialStep, wganGpLoss } from './adversarial.js';
+import type { BaseConfig, GenerativeModel, SampleOptions, StepLosses } from './model.js';
 import {
   dcganDiscriminator,
   dcganGenerator,
@@ -106,78 +84,38 @@ export function ganDefaults(kind: GanConfig['kind']): GanConfig {
  * const images = gan.sample(64); // [64, 784] in [0, 1]
  * ```
  */
-export class Gan implements GenerativeModel {
-  readonly generator: Sequential;
-  /** The discriminator (a {@link ProjectionDiscriminator} for the conditional GAN). */
-  readonly discriminator: Sequential | ProjectionDiscriminator;
-  readonly optG: Adam;
-  readonly optD: Adam;
-  readonly noise;
-  /** Training steps taken (the critic schedule of WGAN-GP counts them). */
-  steps = 0;
-  /** The last generator loss, reported on WGAN-GP steps without a generator update (checkpointed). */
-  lastG = Number.NaN;
-
-  constructor(readonly config: GanConfig) {
+export class Gan
+  extends AdversarialModel<GanConfig, Sequential | ProjectionDiscriminator>
+  implements GenerativeModel
+{
+  constructor(config: GanConfig) {
     const { latent, height, width, classes, seed, conditional, architecture } = config;
     const pixels = height * width;
     const extra = conditional ? classes : 0;
     if (architecture === 'dcgan' && (conditional || height !== 28 || width !== 28)) {
       throw new Error('Gan: the DCGAN architecture is unconditional and 28×28');
     }
-    this.generator =
-      architecture === 'dcgan' ? dcganGenerator(latent, seed) : mlpGenerator(latent + extra, pixels, seed);
-    this.discriminator =
-      architecture === 'dcgan'
-        ? dcganDiscriminator(seed + 1)
-        : conditional
-          ? new ProjectionDiscriminator(pixels, classes, seed + 1)
-          : mlpDiscriminator(pixels, seed + 1);
-    const betas = { beta1: config.beta1, beta2: config.beta2 };
-    this.optG = new Adam(this.generator.parameters(), { lr: config.lr, ...betas });
-    this.optD = new Adam(this.discriminator.parameters(), { lr: config.lr, ...betas });
-    this.noise = noiseGenerator(seed);
-  }
-
-  get conditional(): boolean {
-    return this.config.conditional;
-  }
-
-  modules(): Record<string, AnyModule> {
-    return { generator: this.generator, discriminator: this.discriminator };
-  }
-
-  optimizers(): Record<string, AnyOptimizer> {
-    return { generator: this.optG, discriminator: this.optD };
-  }
-
-  /** Generator output in [−1, 1] for `n` latents drawn from `noise` (and one-hot labels). */
-  private generate(n: number, labels: Tensor | null, noise = this.noise): Tensor {
-    return scope(() => {
-      const z = randn([n, this.config.latent], { generator: noise });
-      return this.generator.forward(labels ? concat([z, labels], 1) : z);
-    });
-  }
-
-  /** Discriminator logits `[n, 1]` for images in [−1, 1]. */
-  private discriminate(x: Tensor, labels: Tensor | null): Tensor {
-    const d = this.discriminator;
-    if (d instanceof ProjectionDiscriminator) {
-      if (!labels) throw new Error('Gan: the conditional discriminator needs labels');
-      return d.forward(x, labels);
-    }
-    return d.forward(x);
+    super(config, () => ({
+      generator:
+        architecture === 'dcgan' ? dcganGenerator(latent, seed) : mlpGenerator(latent + extra, pixels, seed),
+      discriminator:
+        architecture === 'dcgan'
+          ? dcganDiscriminator(seed + 1)
+          : conditional
+            ? new ProjectionDiscriminator(pixels, classes, seed + 1)
+            : mlpDiscriminator(pixels, seed + 1),
+    }));
   }
 
   /** The discriminator's loss on a real and a generated batch. */
   private discriminatorLoss(real: Tensor, fake: Tensor, labels: Tensor | null): Tensor {
     const { objective, labelSmoothing, gpWeight } = this.config;
     if (objective === 'wgan-gp') {
-      return wganGpLoss((x) => this.discriminate(x, labels), real, fake, gpWeight, this.noise).loss;
+      return wganGpLoss((x) => this.score(x, labels), real, fake, gpWeight, this.noise).loss;
     }
     // −[log D(x) + log(1 − D(G(z)))], from logits.
-    const dReal = this.discriminate(real, labels);
-    const dFake = this.discriminate(fake, labels);
+    const dReal = this.score(real, labels);
+    const dFake = this.score(fake, labels);
     return add(
       bceWithLogits(dReal, fullLike(dReal, 1 - labelSmoothing)),
       bceWithLogits(dFake, fullLike(dFake, 0)),
@@ -186,7 +124,7 @@ export class Gan implements GenerativeModel {
 
   /** The generator's loss on a fresh generated batch. */
   private generatorLoss(n: number, labels: Tensor | null): Tensor {
-    const dFake = this.discriminate(this.generate(n, labels), labels);
+    const dFake = this.score(this.generate(n, labels), labels);
     switch (this.config.objective) {
       case 'non-saturating': // −log D(G(z))
         return bceWithLogits(dFake, fullLike(dFake, 1));
@@ -208,7 +146,7 @@ export class Gan implements GenerativeModel {
     return adversarialStep(
       this,
       () => {
-        const y = this.config.conditional ? oneHot(labels, this.config.classes) : null;
+        const y = this.condition(labels);
         const real = sub(mul(images, 2), 1);
         return { y, real, fake: noGrad(() => this.generate(n, y)) };
       },
@@ -219,27 +157,10 @@ export class Gan implements GenerativeModel {
 
   /** `n` images in [0, 1]; conditional models take one label per image (random digits otherwise). */
   sample(n: number, options: SampleOptions = {}): Tensor {
-    const { classes, conditional } = this.config;
-    const generator = options.generator ?? this.noise;
     if (options.labels && options.labels.length !== n)
       throw new Error(`sample: ${options.labels.length} labels for ${n} images`);
-    const wasTraining = this.generator.training;
-    this.generator.eval();
-    try {
-      return noGrad(() =>
-        scope(() => {
-          let y: Tensor | null = null;
-          if (conditional) {
-            const ids = options.labels
-              ? tensor(Int32Array.from(options.labels))
-              : randint(0, classes, [n], { generator });
-            y = oneHot(ids, classes);
-          }
-          return clamp(mul(add(this.generate(n, y, generator), 1), 0.5), 0, 1);
-        }),
-      );
-    } finally {
-      if (wasTraining) this.generator.train();
-    }
+    return this.sampleOutputs(n, options.labels, options.generator ?? this.noise, (x) =>
+      clamp(mul(add(x, 1), 0.5), 0, 1),
+    );
   }
 }

@@ -30,25 +30,13 @@
  * `−E[D(G(z))]`. The critic's loss is shared with the image WGAN-GP ({@link wganGpLoss}).
  */
 import { noGrad } from '@fluxion/autograd';
-import { Adam, type AnyModule, type Sequential } from '@fluxion/nn';
-import {
-  concat,
-  FluxionError,
-  fmtShape,
-  mean,
-  neg,
-  oneHot,
-  randint,
-  randn,
-  scope,
-  type Tensor,
-  tensor,
-} from '@fluxion/tensor';
+import type { Sequential } from '@fluxion/nn';
+import { FluxionError, fmtShape, mean, neg, type Tensor } from '@fluxion/tensor';
 import { FSDD_CLIP_LENGTH, FSDD_SAMPLE_RATE } from '../data/audio.js';
-import { adversarialStep, wganGpLoss } from './adversarial.js';
+import { AdversarialModel, adversarialStep, wganGpLoss } from './adversarial.js';
 import type { AudioBaseConfig, AudioBatch, AudioModel } from './audio-model.js';
-import { type AnyOptimizer, noiseGenerator, type SampleOptions, type StepLosses } from './model.js';
-import { ProjectionCritic, waveganCritic, waveganGenerator } from './networks.js';
+import type { SampleOptions, StepLosses } from './model.js';
+import { type ProjectionCritic, waveganCritic, waveganGenerator } from './networks.js';
 
 /** Configuration of a {@link WaveGan}. */
 export interface WaveGanConfig extends AudioBaseConfig {
@@ -156,66 +144,25 @@ function checkConfig(c: WaveGanConfig): void {
  * const sevens = gan.sample(4, { labels: [7, 7, 7, 7], generator: pictureGenerator(0) }); // [4, 8192]
  * ```
  */
-export class WaveGan implements AudioModel {
-  readonly generator: Sequential;
-  /** The critic (a {@link ProjectionCritic} when conditional). */
-  readonly discriminator: Sequential | ProjectionCritic;
-  readonly optG: Adam;
-  readonly optD: Adam;
-  readonly noise;
-  /** Training steps taken (the critic schedule counts them; checkpointed). */
-  steps = 0;
-  /** The last generator loss, reported on steps without a generator update (checkpointed). */
-  lastG = Number.NaN;
-
-  constructor(readonly config: WaveGanConfig) {
+export class WaveGan
+  extends AdversarialModel<WaveGanConfig, Sequential | ProjectionCritic>
+  implements AudioModel
+{
+  constructor(config: WaveGanConfig) {
     checkConfig(config);
     const { latent, length, classes, seed, conditional, modelSize, blocks, phaseShuffle } = config;
-    this.noise = noiseGenerator(seed);
-    const inputs = latent + (conditional ? classes : 0);
-    this.generator = waveganGenerator(inputs, length, modelSize, blocks, seed);
-    this.discriminator = waveganCritic(
-      length,
-      modelSize,
-      blocks,
-      phaseShuffle,
-      conditional ? classes : 0,
-      this.noise,
-      seed + 1,
-    );
-    const betas = { beta1: config.beta1, beta2: config.beta2 };
-    this.optG = new Adam(this.generator.parameters(), { lr: config.lr, ...betas });
-    this.optD = new Adam(this.discriminator.parameters(), { lr: config.lr, ...betas });
-  }
-
-  get conditional(): boolean {
-    return this.config.conditional;
-  }
-
-  modules(): Record<string, AnyModule> {
-    return { generator: this.generator, discriminator: this.discriminator };
-  }
-
-  optimizers(): Record<string, AnyOptimizer> {
-    return { generator: this.optG, discriminator: this.optD };
-  }
-
-  /** Waveforms `[n, length]` in [−1, 1] for `n` latents drawn from `noise` (and one-hot labels). */
-  private generate(n: number, labels: Tensor | null, noise = this.noise): Tensor {
-    return scope(() => {
-      const z = randn([n, this.config.latent], { generator: noise });
-      return this.generator.forward(labels ? concat([z, labels], 1) : z);
-    });
-  }
-
-  /** Critic scores `[n, 1]` of waveforms `[n, length]`. */
-  private criticScore(x: Tensor, labels: Tensor | null): Tensor {
-    const d = this.discriminator;
-    if (d instanceof ProjectionCritic) {
-      if (!labels) throw new FluxionError('WaveGan', 'the conditional critic needs labels');
-      return d.forward(x, labels);
-    }
-    return d.forward(x);
+    super(config, (noise) => ({
+      generator: waveganGenerator(latent + (conditional ? classes : 0), length, modelSize, blocks, seed),
+      discriminator: waveganCritic(
+        length,
+        modelSize,
+        blocks,
+        phaseShuffle,
+        conditional ? classes : 0,
+        noise,
+        seed + 1,
+      ),
+    }));
   }
 
   /** Checks a batch's shapes against the config. */
@@ -242,22 +189,22 @@ export class WaveGan implements AudioModel {
   async trainStep(batch: AudioBatch): Promise<StepLosses> {
     this.checkBatch(batch);
     const { audio, labels } = batch;
-    const { conditional, classes, gpWeight, criticSteps } = this.config;
+    const { gpWeight, criticSteps } = this.config;
     const n = audio.shape[0];
     const updateG = this.steps % criticSteps === 0;
     this.steps++;
     return adversarialStep(
       this,
       () => {
-        const y = conditional ? oneHot(labels, classes) : null;
+        const y = this.condition(labels);
         return { y, fake: noGrad(() => this.generate(n, y)) };
       },
       ({ y, fake }) => {
-        const critic = (x: Tensor) => this.criticScore(x, y);
+        const critic = (x: Tensor) => this.score(x, y);
         const { loss, penalty } = wganGpLoss(critic, audio, fake, gpWeight, this.noise);
         return { d: loss, gp: penalty };
       },
-      updateG ? ({ y }) => neg(mean(this.criticScore(this.generate(n, y), y))) : null,
+      updateG ? ({ y }) => neg(mean(this.score(this.generate(n, y), y))) : null,
     );
   }
 
@@ -282,22 +229,6 @@ export class WaveGan implements AudioModel {
     const bad = labels?.find((l) => !Number.isInteger(l) || l < 0 || l >= classes);
     if (bad !== undefined)
       throw new FluxionError('WaveGan.sample', `label ${bad} is not a class in [0, ${classes})`);
-    const generator = options.generator ?? this.noise;
-    const wasTraining = this.generator.training;
-    this.generator.eval();
-    try {
-      return noGrad(() =>
-        scope(() => {
-          let y: Tensor | null = null;
-          if (conditional) {
-            const ids = labels ? tensor(Int32Array.from(labels)) : randint(0, classes, [n], { generator });
-            y = oneHot(ids, classes);
-          }
-          return this.generate(n, y, generator);
-        }),
-      );
-    } finally {
-      if (wasTraining) this.generator.train();
-    }
+    return this.sampleOutputs(n, labels, options.generator ?? this.noise);
   }
 }
