@@ -97,7 +97,7 @@ describe('packedLineBatches', () => {
     let filled = 0;
     let batches = 0;
     for (const b of packedLineBatches(items, layout, { batchSize: 64, seed: 0, epoch: 0 })) {
-      filled += (await b.segments!.data()).reduce((n: number, s) => n + (Number(s) >= 0 ? 1 : 0), 0);
+      filled += Array.from(await b.segments!.data(), Number).filter((s) => s >= 0).length;
       batches++;
       disposeTextBatch(b);
     }
@@ -150,7 +150,7 @@ describe('the Transformer on packed rows', () => {
     const [batch] = packedLineBatches(items.slice(0, 300), layout, { batchSize: 6, seed: 1, epoch: 0 });
     const packedItems = (await itemsOf(batch)).map((ids) => Int32Array.from(ids));
     const [plain] = sequentialLineBatches(packedItems, layout, packedItems.length);
-    const params = model.net.parameters();
+    const params = Object.values(model.modules()).flatMap((m) => m.parameters());
     /** Summed cross-entropy of a batch and the gradient of every parameter. */
     const lossAndGrads = async (b: TextBatch, packing: boolean) => {
       for (const p of params) p.grad = null;
