@@ -6,7 +6,10 @@
  * not blank). Where this Chromium has no WebGPU, the same test checks the page's CPU fallback notice
  * and training on the CPU instead; its name covers both cases and its output says which ran. A
  * second test hides `navigator.gpu`, as a browser without WebGPU would, and checks the notice and a
- * training step on the CPU backend.
+ * training step on the CPU backend. Two more open the other tabs: the text tab trains a character
+ * model on names for a few steps (the loss falls, the 10 sampled names change), and the audio tab
+ * trains the spectrogram VAE for two steps, then the button "7" generates a clip (8,192 samples at
+ * 8 kHz in a Web Audio buffer, not silent) and draws its spectrogram.
  *
  * Needs `/usr/bin/chromium` (`apt-get install chromium`, done by scripts/setup-system.sh); without
  * it the tests are skipped, except under FLUXION_REQUIRE_WEBGPU=1 (CI), where they fail.
@@ -39,6 +42,7 @@ const haveChromium = existsSync(CHROMIUM);
 /** What the page exposes as `window.fluxionPlayground` (see examples/playground/src/main.ts). */
 interface PageState {
   backend: 'webgpu' | 'cpu' | null;
+  tab: string;
   adapter: string;
   notice: string | null;
   step: number;
@@ -47,6 +51,38 @@ interface PageState {
   done: boolean;
   error: string | null;
   timings: Record<string, number>;
+  text: {
+    ready: boolean;
+    step: number;
+    done: boolean;
+    error: string | null;
+    losses: { loss: number[] };
+    samples: string[];
+    firstSamples: string[];
+    samplesDrawn: number;
+  };
+  audio: {
+    ready: boolean;
+    step: number;
+    done: boolean;
+    error: string | null;
+    clipLength: number;
+    losses: Record<string, number[]>;
+    gridsDrawn: number;
+    clips: number;
+    lastClip: {
+      digit: number;
+      length: number;
+      bufferLength: number;
+      sampleRate: number;
+      duration: number;
+      rms: number;
+      peak: number;
+      bufferRms: number;
+      spectrogram: [number, number];
+      playback: string;
+    } | null;
+  };
 }
 
 function buildPage(outDir: string): Promise<void> {
@@ -104,7 +140,7 @@ async function trainInPage(page: Page, url: string, query: string) {
     timeout: 100_000,
     polling: 250,
   });
-  const state = (await page.evaluate(() => window.fluxionPlayground)) as PageState;
+  const state = (await page.evaluate(() => window.fluxionPlayground)) as unknown as PageState;
   const ink = await page.evaluate(() => {
     const canvas = document.getElementById('samples') as HTMLCanvasElement;
     const data = canvas.getContext('2d')?.getImageData(0, 0, canvas.width, canvas.height).data ?? [];
@@ -129,6 +165,45 @@ async function trainInPage(page: Page, url: string, query: string) {
     return el && !el.hidden ? (el.textContent ?? '') : null;
   });
   return { state, ink, notice, problems };
+}
+
+/** Brightness spread and size of a canvas's pixels (a blank or one-colour canvas has std 0). */
+async function canvasInk(page: Page, id: string) {
+  return page.evaluate((canvasId) => {
+    const canvas = document.getElementById(canvasId) as HTMLCanvasElement;
+    const data = canvas.getContext('2d')?.getImageData(0, 0, canvas.width, canvas.height).data ?? [];
+    let sum = 0;
+    let sumSq = 0;
+    const n = Math.max(1, data.length / 4);
+    for (let i = 0; i < data.length; i += 4) {
+      const v = (data[i] + data[i + 1] + data[i + 2]) / 3;
+      sum += v;
+      sumSq += v * v;
+    }
+    const m = sum / n;
+    return { width: canvas.width, height: canvas.height, std: Math.sqrt(Math.max(0, sumSq / n - m * m)) };
+  }, id);
+}
+
+/**
+ * How long a new tab's run may take. Idle, the text run takes about 15 s and the audio one about
+ * 30 s (most of it compiling pipelines on SwiftShader); on a machine busy with other work, many
+ * times that.
+ */
+const TAB_WAIT_MS = 240_000;
+
+/** Opens the page with `query` and waits until the tab `tab` reaches its step limit (or fails). */
+async function trainTab(page: Page, query: string, tab: 'text' | 'audio') {
+  const problems: string[] = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  await page.goto(`${url}?${query}`);
+  await page.waitForFunction(
+    (name) => window.fluxionPlayground?.[name]?.done || window.fluxionPlayground?.error,
+    tab,
+    { timeout: TAB_WAIT_MS, polling: 250 },
+  );
+  const state = (await page.evaluate(() => window.fluxionPlayground)) as unknown as PageState;
+  return { state, problems };
 }
 
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -217,10 +292,100 @@ describe.skipIf(!haveChromium && !required)('playground in headless Chromium', (
       const result = await trainInPage(page, url, 'model=vae&steps=1&sampleEvery=1&batch=16&autostart=1');
       expect(result.state.backend).toBe('cpu');
       expect(result.notice).toMatch(/WebGPU is not available in this browser.*CPU backend/s);
+      // One clear message, whichever tab is open: the notice above the tabs, not one per tab.
+      const notices = await page.evaluate(
+        () => document.querySelectorAll('.notice:not(.error):not([hidden])').length,
+      );
+      expect(notices).toBe(1);
       expectSamplesDrawn(result, 1);
       expect(Number.isFinite(result.state.losses.loss[0])).toBe(true);
     } finally {
       await page.close();
     }
   });
+
+  test('text tab: a character model trains on names; the loss falls and the sampled names change', async () => {
+    const page = await (browser as Browser).newPage();
+    try {
+      const query = 'tab=text&steps=12&sampleEvery=6&batch=32&matmul=register&autostart=1';
+      const { state, problems } = await trainTab(page, query, 'text');
+      const text = state.text;
+      expect(text.error, `${state.error ?? ''}\n${problems.join('\n')}`).toBeNull();
+      expect(state.tab).toBe('text');
+      expect(text.step).toBe(12);
+      // Samples before training, after 6 and after 12 steps.
+      expect(text.samplesDrawn).toBe(3);
+      expect(text.samples).toHaveLength(10);
+      expect(text.samples.join(',')).not.toBe(text.firstSamples.join(','));
+      const shown = await page.locator('#text-samples li').allTextContents();
+      expect(shown).toEqual(text.samples.map((name) => (name === '' ? '(empty)' : name)));
+      const loss = text.losses.loss;
+      expect(loss).toHaveLength(12);
+      expect(loss.every(Number.isFinite)).toBe(true);
+      const first = mean(loss.slice(0, 3));
+      const last = mean(loss.slice(-3));
+      console.log(
+        `text tab on ${state.backend}: ${first.toFixed(3)} → ${last.toFixed(3)} nats/char in 12 steps; ` +
+          `names before: ${text.firstSamples.join(' ')}; after: ${text.samples.join(' ')}`,
+      );
+      // Uniform guessing is ln 27 ≈ 3.30 nats; 12 steps take the GRU to about 2.95.
+      expect(first).toBeGreaterThan(3.1);
+      expect(last).toBeLessThan(first - 0.15);
+      // The image tab stayed closed: it loaded nothing and trained nothing.
+      expect(state.step).toBe(0);
+      expect(await page.locator('#tab-images').isHidden()).toBe(true);
+    } finally {
+      await page.close();
+    }
+  }, 300_000);
+
+  test('audio tab: the spectrogram VAE trains, and a digit button generates a non-silent 8 kHz clip and draws its spectrogram', async () => {
+    const page = await (browser as Browser).newPage();
+    try {
+      const query = 'tab=audio&steps=2&sampleEvery=2&batch=4&griffinLim=8&matmul=register&autostart=1';
+      const { state, problems } = await trainTab(page, query, 'audio');
+      const audio = state.audio;
+      expect(audio.error, `${state.error ?? ''}\n${problems.join('\n')}`).toBeNull();
+      expect(audio.step).toBe(2);
+      expect(audio.losses.loss).toHaveLength(2);
+      expect(audio.losses.loss.every(Number.isFinite)).toBe(true);
+      // The ten digits' spectrograms, before training and after step 2.
+      expect(audio.gridsDrawn).toBe(2);
+      expect((await canvasInk(page, 'audio-grid')).std).toBeGreaterThan(5);
+      expect((await canvasInk(page, 'audio-clip')).std).toBe(0);
+
+      await page.click('#audio-digits button[data-digit="7"]');
+      await page.waitForFunction(
+        () => window.fluxionPlayground.audio.clips >= 1 || window.fluxionPlayground.error,
+        null,
+        { timeout: TAB_WAIT_MS, polling: 250 },
+      );
+      const after = (await page.evaluate(() => window.fluxionPlayground)) as unknown as PageState;
+      expect(after.error, problems.join('\n')).toBeNull();
+      const clip = after.audio.lastClip;
+      console.log(`audio tab on ${state.backend}: ${JSON.stringify(clip)}`);
+      expect(clip).not.toBeNull();
+      if (!clip) return;
+      expect(clip.digit).toBe(7);
+      expect(clip.length).toBe(8192);
+      expect(after.audio.clipLength).toBe(8192);
+      // The Web Audio buffer: 8,192 samples at the data's 8 kHz, 1.024 s, audible.
+      expect(clip.playback).toBe('playing');
+      expect(clip.bufferLength).toBe(8192);
+      expect(clip.sampleRate).toBe(8000);
+      expect(clip.duration).toBeCloseTo(1.024, 3);
+      expect(clip.bufferRms).toBeGreaterThan(0.01);
+      // Not silent as generated: a clip of zeros (or NaN) fails here.
+      expect(clip.rms).toBeGreaterThan(1e-6);
+      expect(clip.peak).toBeGreaterThan(1e-5);
+      expect(clip.peak).toBeLessThanOrEqual(1);
+      // Its log-mel spectrogram, 64 bands × 129 frames, drawn 4 × 3 canvas pixels per value.
+      expect(clip.spectrogram).toEqual([64, 129]);
+      const ink = await canvasInk(page, 'audio-clip');
+      expect([ink.width, ink.height]).toEqual([129 * 4, 64 * 3]);
+      expect(ink.std).toBeGreaterThan(10);
+    } finally {
+      await page.close();
+    }
+  }, 480_000);
 });

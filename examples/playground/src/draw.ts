@@ -110,3 +110,97 @@ export function drawLosses(canvas: HTMLCanvasElement, history: Record<string, nu
     ctx.fillText(`step ${raw.length}`, right - 48, height - 6);
   });
 }
+
+/** Colour stops of the spectrogram palette, from quiet (dark blue) to loud (pale yellow). */
+const PALETTE: readonly [number, number, number][] = [
+  [13, 8, 40],
+  [84, 15, 109],
+  [187, 55, 84],
+  [249, 142, 9],
+  [252, 255, 164],
+];
+
+/** The palette's colour at `t` in [0, 1] (linear between stops). */
+function paletteColour(t: number): [number, number, number] {
+  const x = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0)) * (PALETTE.length - 1);
+  const i = Math.min(PALETTE.length - 2, Math.floor(x));
+  const f = x - i;
+  const [a, b] = [PALETTE[i], PALETTE[i + 1]];
+  return [0, 1, 2].map((c) => Math.round(a[c] + f * (b[c] - a[c]))) as [number, number, number];
+}
+
+/** Where and how big {@link drawHeatmaps} draws each map. */
+export interface HeatmapLayout {
+  /** Maps per row of the grid (default: all in one row). */
+  cols?: number;
+  /** Canvas pixels per value, horizontally and vertically (default 1). */
+  scaleX?: number;
+  scaleY?: number;
+  /** Canvas pixels between maps (default 4). */
+  gap?: number;
+  /** Values mapped to the palette's ends (default: each map's own minimum and maximum). */
+  range?: [number, number];
+  /** A label drawn in the corner of each map. */
+  labels?: readonly string[];
+}
+
+/**
+ * Draws `count` maps of `rows × cols` values (row-major, map after map: a spectrogram's frequency
+ * bins by its frames) as coloured images side by side, row 0 at the bottom (low frequencies low),
+ * resizing the canvas to fit.
+ *
+ * @example
+ * ```ts
+ * drawHeatmaps(canvas, logMelValues, 1, 64, 129, { scaleX: 4, scaleY: 3 });
+ * ```
+ */
+export function drawHeatmaps(
+  canvas: HTMLCanvasElement,
+  values: ArrayLike<number>,
+  count: number,
+  rows: number,
+  cols: number,
+  layout: HeatmapLayout = {},
+): void {
+  const { cols: perRow = count, scaleX = 1, scaleY = 1, gap = 4, range, labels } = layout;
+  const width = cols * scaleX;
+  const height = rows * scaleY;
+  canvas.width = perRow * (width + gap) - gap;
+  canvas.height = Math.ceil(count / perRow) * (height + gap) - gap;
+  const ctx = canvas.getContext('2d');
+  if (!ctx) return;
+  const image = ctx.createImageData(canvas.width, canvas.height);
+  for (let i = 0; i < image.data.length; i += 4) image.data.set([17, 20, 24, 255], i);
+  const size = rows * cols;
+  for (let n = 0; n < count; n++) {
+    let [lo, hi] = range ?? [Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
+    if (!range) {
+      for (let i = 0; i < size; i++) {
+        const v = values[n * size + i];
+        if (Number.isFinite(v)) {
+          lo = Math.min(lo, v);
+          hi = Math.max(hi, v);
+        }
+      }
+    }
+    const span = hi - lo > 1e-9 ? hi - lo : 1;
+    const x0 = (n % perRow) * (width + gap);
+    const y0 = Math.floor(n / perRow) * (height + gap);
+    for (let y = 0; y < height; y++) {
+      const row = rows - 1 - Math.floor(y / scaleY);
+      for (let x = 0; x < width; x++) {
+        const v = values[n * size + row * cols + Math.floor(x / scaleX)];
+        const [r, g, b] = paletteColour((v - lo) / span);
+        image.data.set([r, g, b, 255], ((y0 + y) * canvas.width + x0 + x) * 4);
+      }
+    }
+  }
+  ctx.putImageData(image, 0, 0);
+  if (labels) {
+    ctx.font = '12px system-ui, sans-serif';
+    ctx.fillStyle = '#ffffff';
+    labels.slice(0, count).forEach((label, n) => {
+      ctx.fillText(label, (n % perRow) * (width + gap) + 4, Math.floor(n / perRow) * (height + gap) + 14);
+    });
+  }
+}

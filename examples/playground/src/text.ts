@@ -1,0 +1,237 @@
+/**
+ * The text tab: a character model of `@fluxion/models` (`charrnn`, a GRU, or `charlm`, a small
+ * Transformer) learns the 32,033 names of `names.txt` live, one batch of names per step, and every
+ * `sampleEvery` steps writes 10 names sampled from it, always from the same random stream, so
+ * that what changes between two lists is the model.
+ */
+import {
+  createTextModel,
+  disposeTextBatch,
+  encodeLines,
+  type LinesDataset,
+  lineBatches,
+  pictureGenerator,
+  type TextBatch,
+  type TextModel,
+  type TextModelKind,
+  textModelConfig,
+} from '@fluxion/models';
+import { memoryStats } from '@fluxion/tensor';
+import { namesDataset } from './data.js';
+import { drawLosses } from './draw.js';
+import {
+  byId,
+  clearError,
+  framePainter,
+  freeModel,
+  type LoopState,
+  runNumber,
+  runParam,
+  seed,
+  showError,
+  TrainingLoop,
+  whereText,
+} from './page.js';
+
+/** Names written per sample list. */
+const SAMPLE_COUNT = 10;
+/**
+ * Warm-up steps of the learning rate in the page: the models' default (100 steps) is for long
+ * runs; a page that shows progress within seconds ramps up over 10.
+ */
+const WARMUP = 10;
+
+/** The text tab's progress, as `window.fluxionPlayground.text`. */
+export interface TextState extends LoopState {
+  /** Set once the names are split and the first model is built. */
+  ready: boolean;
+  model: TextModelKind;
+  epoch: number;
+  /** Parameters of the model. */
+  parameters: number;
+  /** The latest names sampled, and those sampled before any training step. */
+  samples: string[];
+  firstSamples: string[];
+  /** The step of the latest samples. */
+  sampleStep: number;
+  /** How many sample lists were written. */
+  samplesDrawn: number;
+  /** Softmax temperature of the samples. */
+  temperature: number;
+  /** Milliseconds spent splitting the names and on the first step. */
+  timings: { data: number; firstStep: number };
+}
+
+/** The text tab's state, before {@link setupTextTab} runs. */
+export const textState: TextState = {
+  ready: false,
+  model: runParam('text', 'model') === 'charlm' ? 'charlm' : 'charrnn',
+  step: 0,
+  epoch: 0,
+  parameters: 0,
+  losses: {},
+  samples: [],
+  firstSamples: [],
+  sampleStep: 0,
+  samplesDrawn: 0,
+  temperature: 0.8,
+  running: false,
+  done: false,
+  error: null,
+  stepsPerSecond: 0,
+  timings: { data: 0, firstStep: 0 },
+};
+
+/**
+ * Splits the names, builds the model chosen in the tab (or by `?model=` with `?tab=text`), writes
+ * its first (untrained) samples and wires the tab's controls; `?autostart=1` starts training.
+ */
+export async function setupTextTab(): Promise<void> {
+  const state = textState;
+  const maxSteps = runNumber('text', 'steps', Number.POSITIVE_INFINITY);
+  const sampleEvery = Math.round(runNumber('text', 'sampleEvery', 25));
+  const ui = {
+    model: byId<HTMLSelectElement>('text-model'),
+    batch: byId<HTMLInputElement>('text-batch'),
+    lr: byId<HTMLInputElement>('text-lr'),
+    temperature: byId<HTMLInputElement>('text-temperature'),
+    start: byId<HTMLButtonElement>('text-start'),
+    reset: byId<HTMLButtonElement>('text-reset'),
+    status: byId<HTMLDivElement>('text-status'),
+    samples: byId<HTMLOListElement>('text-samples'),
+    samplesCaption: byId<HTMLElement>('text-samples-caption'),
+    loss: byId<HTMLCanvasElement>('text-loss'),
+  };
+  ui.model.value = state.model;
+  if (runParam('text', 'batch')) ui.batch.value = String(Math.round(runNumber('text', 'batch', 64)));
+  ui.lr.value = runParam('text', 'lr') ?? '';
+  if (runParam('text', 'temperature')) ui.temperature.value = runParam('text', 'temperature') ?? '';
+
+  ui.status.textContent = 'splitting the names…';
+  const t = performance.now();
+  const names: LinesDataset = namesDataset();
+  const known = new Set([...names.train, ...names.test]);
+  const items = encodeLines(names.tokenizer, names.train);
+  const boundaryId = names.tokenizer.boundaryId as number;
+  state.timings.data = Math.round(performance.now() - t);
+
+  let model: TextModel | null = null;
+  let loop!: TrainingLoop;
+
+  const updateStatus = () => {
+    const loss = state.losses.loss;
+    const last = loss?.length ? ` · loss ${loss[loss.length - 1].toFixed(3)} nats/char` : '';
+    ui.status.textContent =
+      `${whereText()} · ${state.model} (${state.parameters.toLocaleString('en')} parameters) · step ${state.step}` +
+      ` · epoch ${state.epoch} · ${state.stepsPerSecond.toFixed(2)} steps/s${last}` +
+      ` · ${memoryStats().liveTensors} live tensors${state.done ? ' · done' : ''}`;
+    ui.start.textContent = state.running
+      ? 'Pause'
+      : state.done
+        ? 'Done'
+        : state.step > 0
+          ? 'Resume'
+          : 'Start';
+    ui.start.disabled = state.done;
+  };
+  const repaint = framePainter(() => {
+    drawLosses(ui.loss, state.losses);
+    updateStatus();
+  });
+
+  const temperature = () => {
+    const v = Number(ui.temperature.value);
+    return Number.isFinite(v) && v > 0 ? Math.min(v, 5) : 0.8;
+  };
+
+  /** Writes 10 names sampled from a fresh copy of the same stream (so only the model differs). */
+  const writeSamples = async (current: TextModel) => {
+    state.temperature = temperature();
+    const sampled = await current.sample(SAMPLE_COUNT, {
+      temperature: state.temperature,
+      generator: pictureGenerator(seed),
+    });
+    state.samples = sampled;
+    if (state.samplesDrawn === 0) state.firstSamples = sampled;
+    state.samplesDrawn++;
+    state.sampleStep = state.step;
+    ui.samples.replaceChildren(
+      ...sampled.map((name) => {
+        const li = document.createElement('li');
+        li.textContent = name === '' ? '(empty)' : name;
+        if (name !== '' && !known.has(name)) li.className = 'new';
+        return li;
+      }),
+    );
+    ui.samplesCaption.textContent =
+      `${SAMPLE_COUNT} names sampled after ${state.step} steps at temperature ${state.temperature}` +
+      ' (highlighted: not in the data set, made up by the model)';
+  };
+
+  const newModel = async () => {
+    if (model) freeModel(model);
+    const kind = ui.model.value === 'charlm' ? 'charlm' : 'charrnn';
+    const lr = Number(ui.lr.value);
+    const custom = ui.lr.value.trim() !== '' && Number.isFinite(lr) && lr > 0;
+    const current = createTextModel(
+      textModelConfig(kind, names, { seed, warmup: WARMUP, ...(custom ? { lr } : {}) }),
+      names.tokenizer,
+    );
+    model = current;
+    const batchSize = Math.max(8, Math.min(512, Math.round(Number(ui.batch.value)) || 64));
+    let batches: Iterator<TextBatch> = lineBatches(items, { boundaryId }, { batchSize, seed, epoch: 0 });
+    Object.assign(state, {
+      model: kind,
+      step: 0,
+      epoch: 0,
+      losses: {},
+      done: false,
+      error: null,
+      samplesDrawn: 0,
+      parameters: Object.values(current.modules()).reduce(
+        (n, m) => n + m.parameters().reduce((k, p) => k + p.size, 0),
+        0,
+      ),
+    });
+    loop = new TrainingLoop(state, {
+      maxSteps,
+      step: async () => {
+        let next = batches.next();
+        if (next.done) {
+          state.epoch++;
+          batches = lineBatches(items, { boundaryId }, { batchSize, seed, epoch: state.epoch });
+          next = batches.next();
+        }
+        try {
+          return await current.trainStep(next.value);
+        } finally {
+          disposeTextBatch(next.value);
+        }
+      },
+      afterStep: async () => {
+        if (state.step === 1) state.timings.firstStep = loop.firstStepMs;
+        if (state.step % sampleEvery === 0 || state.step === maxSteps) await writeSamples(current);
+      },
+      changed: repaint,
+      failed: (e) => showError('Text training', e, state),
+    });
+    clearError();
+    drawLosses(ui.loss, state.losses);
+    await loop.exclusive(() => writeSamples(current));
+  };
+
+  const reset = async () => {
+    await loop.dispose();
+    await newModel();
+    updateStatus();
+  };
+
+  await newModel();
+  state.ready = true;
+  updateStatus();
+  for (const button of [ui.start, ui.reset]) button.disabled = false;
+  ui.start.addEventListener('click', () => (state.running ? void loop.pause() : loop.start()));
+  ui.reset.addEventListener('click', () => void reset().catch((e) => showError('Text tab', e, state)));
+  ui.model.addEventListener('change', () => void reset().catch((e) => showError('Text tab', e, state)));
+  if (runParam('text', 'autostart') === '1') loop.start();
+}
