@@ -67,7 +67,7 @@ import {
 } from '../data/text-batches.js';
 import type { CharTokenizer } from '../data/tokenizer.js';
 import { type AnyOptimizer, noiseGenerator, pictureGenerator, readLosses, type StepLosses } from './model.js';
-import { type TextEvaluation, textLearningRate } from './text-lm.js';
+import { type TextEvaluation, textLearningRate, textTrainingProblem } from './text-lm.js';
 import { iwaeLogLikelihood, type Posterior } from './vae.js';
 
 /** The latent-variable text model families. */
@@ -164,12 +164,8 @@ export function latentConfigProblem(c: TextLatentBaseConfig, tokenizer: CharToke
   for (const key of ['context', 'dim', 'hidden', 'latent'] as const)
     if (!isPositiveInt(c[key])) return `${key} must be a positive integer, got ${c[key]}`;
   if (c.context < 2) return `context must be at least 2 (one character and the end), got ${c.context}`;
-  for (const key of ['warmup', 'decaySteps', 'seed'] as const)
-    if (!isCount(c[key])) return `${key} must be an integer ≥ 0, got ${c[key]}`;
-  if (!(c.lr > 0 && Number.isFinite(c.lr))) return `lr must be a positive number, got ${c.lr}`;
-  if (!(c.weightDecay >= 0 && Number.isFinite(c.weightDecay)))
-    return `weightDecay must be ≥ 0, got ${c.weightDecay}`;
-  if (!(c.clip >= 0)) return `clip must be ≥ 0 (0: no clipping), got ${c.clip}`;
+  const training = textTrainingProblem(c);
+  if (training) return training;
   if (!(c.wordDropout >= 0 && c.wordDropout < 1))
     return `wordDropout must lie in [0, 1), got ${c.wordDropout}`;
   return null;
