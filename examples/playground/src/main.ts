@@ -10,7 +10,7 @@
  *
  * URL parameters (also what the browser test uses): `tab` (images, text, audio); for the tab it
  * opens: `model`, `batch`, `lr`, `steps` (stop after this many), `sampleEvery` (default 25),
- * `autostart=1`, `temperature` (text); for every tab: `seed`, `backend=cpu` (skip WebGPU),
+ * `autostart=1`, `temperature` (text), `griffinLim` (audio: iterations per clip); for every tab: `seed`, `backend=cpu` (skip WebGPU),
  * `matmul` (subgroup, register or shared: skip the timed trial that picks the matmul kernel).
  * The page's progress is mirrored in `window.fluxionPlayground`: the shared fields and the image
  * tab's at the top level, the other tabs' in `.text` and `.audio`.
