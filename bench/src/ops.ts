@@ -1,8 +1,8 @@
 /**
  * The `ops` suite (issue 3's list): matrix products at N = 256…2048 (plain, and the backward
  * pass's Aᵀ·B and A·Bᵀ with the transposed operand read in place), elementwise add and exp on 1M
- * and 16M elements, a full sum reduction, the cost of one tiny dispatch, and conv2d forward and
- * backward. Throughput counts the arithmetic (2N³ flops for a product) or the bytes an ideal
+ * and 16M elements, a full sum reduction, the cost of one tiny dispatch, conv2d forward and
+ * backward, and a WaveGAN critic's conv1d (kernel 25, stride 4) forward and backward. Throughput counts the arithmetic (2N³ flops for a product) or the bytes an ideal
  * kernel moves (add reads two arrays and writes one: 12 bytes per element).
  */
 import type { ConvGeometry, Engine, HostLayout, MatmulLayout } from './engines/engine.js';
@@ -206,6 +206,63 @@ function convCase(direction: 'forward' | 'backward'): BenchCase<Uploaded> {
   });
 }
 
+/**
+ * The default WaveGAN critic's second block (models.ts `WAVEGAN`, batch 32): conv1d kernel 25,
+ * stride 4, padding 11, [32, 8, 2048] → [32, 16, 512]; forward, or both gradients (`backward`:
+ * the input and weight adjoints, twice the forward's arithmetic).
+ */
+export const CONV1D = { n: 32, c: 8, l: 2048, o: 16, k: 25, stride: 4, padding: 11 } as const;
+
+function conv1dCase(direction: 'forward' | 'backward'): BenchCase<Uploaded> {
+  const { n, c, l, o, k, stride, padding } = CONV1D;
+  const g: ConvGeometry = { stride, padding };
+  const out = Math.floor((l + 2 * padding - k) / stride) + 1;
+  const flops = 2 * n * o * out * c * k * (direction === 'forward' ? 1 : 2);
+  const unsupported = (e: Engine) =>
+    !e.ops.conv1d || !e.ops.conv1dGrads
+      ? `${e.engine} has no conv1d`
+      : e.slow
+        ? 'plain-JavaScript engine'
+        : null;
+  const hosts = async () => [
+    await hostRandom([n, c, l], 41, { normal: true }),
+    await hostRandom([o, c, k], 42, { normal: true }),
+    ...(direction === 'backward' ? [await hostRandom([n, o, out], 43, { normal: true })] : []),
+  ];
+  const layouts: HostLayout[] = ['ncl', 'oik', 'ncl'];
+  const metrics = (ms: number) => ({ 'GFLOP/s': flops / (ms * 1e6) });
+  if (direction === 'forward') {
+    return opCase({
+      name: 'conv1d forward',
+      hosts,
+      layouts,
+      outLayout: 'ncl',
+      op: (e, [x, w]) => e.ops.conv1d!(x, w, g),
+      tolerance: { rtol: 1e-3, atol: 1e-3 * Math.sqrt(c * k) },
+      metrics,
+      skip: unsupported,
+    });
+  }
+  return opCase({
+    name: 'conv1d backward',
+    hosts,
+    layouts,
+    op: (e, [x, w, dy]) => e.ops.conv1dGrads!(x, w, dy, g),
+    read: async (e, res) => {
+      const [dx, dw] = res as [unknown, unknown];
+      const [a, b] = [await e.ops.read(dx, 'ncl'), await e.ops.read(dw, 'oik')];
+      const both = new Float32Array(a.length + b.length);
+      both.set(a);
+      both.set(b, a.length);
+      return both;
+    },
+    outputs: (res) => res as unknown[],
+    tolerance: { rtol: 1e-3, atol: 1e-3 * Math.sqrt(n * out) },
+    metrics,
+    skip: unsupported,
+  });
+}
+
 /** The cases of the `ops` suite (fewer with `--quick`). */
 export function opsCases(quick: boolean): BenchCase<Uploaded>[] {
   const sizes = quick ? [256, 512] : [256, 512, 1024, 2048];
@@ -217,6 +274,8 @@ export function opsCases(quick: boolean): BenchCase<Uploaded>[] {
     dispatchCase(),
     convCase('forward'),
     convCase('backward'),
+    conv1dCase('forward'),
+    conv1dCase('backward'),
   ];
 }
 

@@ -10,11 +10,12 @@ import type { HostTensor, ModelSpec, StepInputs } from '../models.js';
 export type MatmulLayout = 'nn' | 'tn' | 'nt';
 
 /**
- * How a host array is laid out: plain row-major, an NCHW image batch, or a PyTorch-layout conv
- * filter `[out, in, k, k]`. An engine that prefers another layout (TensorFlow.js: NHWC) converts
- * on upload and on read, outside the timed region.
+ * How a host array is laid out: plain row-major, an NCHW image batch, a PyTorch-layout conv
+ * filter `[out, in, k, k]`, or their 1-D forms (`[N, C, L]` signals, `[out, in, k]` filters). An
+ * engine that prefers another layout (TensorFlow.js: channels last) converts on upload and on
+ * read, outside the timed region.
  */
-export type HostLayout = 'plain' | 'nchw' | 'oihw';
+export type HostLayout = 'plain' | 'nchw' | 'oihw' | 'ncl' | 'oik';
 
 /** Stride and padding of a square convolution (no dilation, no groups). */
 export interface ConvGeometry {
@@ -36,6 +37,10 @@ export interface OpsEngine<H = unknown> {
   conv2d?(x: H, w: H, g: ConvGeometry): H;
   /** Conv2d backward: gradients of `sum(conv2d(x, w) · dy)` with respect to x and w. */
   conv2dGrads?(x: H, w: H, dy: H, g: ConvGeometry): [H, H];
+  /** Conv1d forward, x `[N, C, L]` and w `[out, in, k]` (absent: the engine has no 1-D convolution). */
+  conv1d?(x: H, w: H, g: ConvGeometry): H;
+  /** Conv1d backward: gradients of `sum(conv1d(x, w) · dy)` with respect to x and w. */
+  conv1dGrads?(x: H, w: H, dy: H, g: ConvGeometry): [H, H];
   /** Reads a tensor back in the given host layout. */
   read(h: H, layout?: HostLayout): Promise<Float32Array>;
   /**
@@ -53,8 +58,13 @@ export interface StepRunner {
   step(inputs: StepInputs): void | Promise<void>;
   /** Waits until every queued step has finished. */
   sync(): Promise<void>;
-  /** The losses of the last step (GAN: discriminator, generator; VAE: negative ELBO). */
+  /**
+   * The losses of the last step (GAN and WGAN-GP: critic, generator; VAE: negative ELBO;
+   * Transformer: cross-entropy in nats per character).
+   */
   losses(): Promise<number[]>;
+  /** The shapes of the parameters the engine built, in its own layouts (each tied one once). */
+  parameterShapes(): number[][];
   dispose(): void;
 }
 

@@ -4,15 +4,31 @@
  *
  * Training steps are written as a user would: Parameters, the model definitions of models.ts run
  * with tensor ops and `@fluxion/nn`'s convolutions, `loss.backward()` from `@fluxion/autograd`,
- * `@fluxion/nn`'s Adam, each step inside a `scope` so that its intermediates are freed.
+ * `@fluxion/nn`'s Adam, each step inside a `scope` so that its intermediates are freed. The WGAN-GP
+ * critic loss takes its input gradient with `createGraph`, as `@fluxion/models`' `wganGpLoss`.
+ * The character Transformer is `@fluxion/models`' own `CharTransformer` (its layers, attention
+ * and tied output) with the shared initial weights assigned, trained as `CharLm.trainStep` does:
+ * cross-entropy, `clipGradNorm`, AdamW with decay on the matrices only.
  */
 import '@fluxion/autograd';
 import { gradients, noGrad } from '@fluxion/autograd';
-import { Adam, conv2d, convTranspose2d, Parameter } from '@fluxion/nn';
+import { CharTransformer } from '@fluxion/models';
+import {
+  Adam,
+  AdamW,
+  clipGradNorm,
+  conv1d,
+  conv2d,
+  convTranspose1d,
+  convTranspose2d,
+  crossEntropy,
+  Parameter,
+} from '@fluxion/nn';
 import {
   add,
   type BackendName,
   exp,
+  Generator,
   getBackend,
   initWebGPU,
   keep,
@@ -27,6 +43,7 @@ import {
   scope,
   setBackend,
   softplus,
+  sqrt,
   square,
   sub,
   sum,
@@ -36,8 +53,8 @@ import {
   transpose,
   type WebGPUBackend,
 } from '@fluxion/tensor';
-import type { HostTensor, ModelSpec, Network, StepInputs } from '../models.js';
-import { LEAKY_SLOPE, modelNetworks } from '../models.js';
+import type { CharLmSpec, HostTensor, ModelSpec, Network, StepInputs } from '../models.js';
+import { charLmParamDefs, LEAKY_SLOPE, modelNetworks } from '../models.js';
 import type { ConvGeometry, Engine, MatmulLayout, OpsEngine, StepRunner } from './engine.js';
 
 function opsFor(backend: BackendName): OpsEngine<Tensor> {
@@ -53,6 +70,13 @@ function opsFor(backend: BackendName): OpsEngine<Tensor> {
       x.requiresGrad = true;
       w.requiresGrad = true;
       const [dx, dw] = scope(() => gradients(conv2d(x, w, null, g), [x, w], { seed: dy }));
+      return [dx, dw];
+    },
+    conv1d: (x, w, g: ConvGeometry) => conv1d(x, w, null, g),
+    conv1dGrads(x, w, dy, g: ConvGeometry) {
+      x.requiresGrad = true;
+      w.requiresGrad = true;
+      const [dx, dw] = scope(() => gradients(conv1d(x, w, null, g), [x, w], { seed: dy }));
       return [dx, dw];
     },
     read: async (h) => Float32Array.from(await h.data()),
@@ -71,7 +95,11 @@ function forward(net: Network, params: Tensor[], x: Tensor): Tensor {
     }
     const [w, b] = [params[p++], params[p++]];
     if (layer.kind === 'dense') x = linear(x, w, b);
-    else {
+    else if (layer.kind === 'conv1d') x = conv1d(x, w, b, { stride: layer.stride, padding: layer.padding });
+    else if (layer.kind === 'convTranspose1d') {
+      const { stride, padding, outputPadding } = layer;
+      x = convTranspose1d(x, w, b, { stride, padding, outputPadding });
+    } else {
       const geometry = { stride: layer.stride, padding: layer.padding };
       x = layer.kind === 'conv' ? conv2d(x, w, b, geometry) : convTranspose2d(x, w, b, geometry);
     }
@@ -89,7 +117,7 @@ class FluxionRunner implements StepRunner {
   private last: Tensor[] = [];
 
   constructor(
-    private readonly spec: ModelSpec,
+    private readonly spec: Exclude<ModelSpec, CharLmSpec>,
     hostParams: HostTensor[][],
     private readonly backend: BackendName,
   ) {
@@ -102,7 +130,7 @@ class FluxionRunner implements StepRunner {
         return p;
       }),
     );
-    const groups = spec.kind === 'gan' ? this.params : [this.params.flat()];
+    const groups = spec.kind === 'vae' ? [this.params.flat()] : this.params;
     this.optimizers = groups.map((ps) => new Adam(ps, { ...spec.adam }));
   }
 
@@ -125,6 +153,27 @@ class FluxionRunner implements StepRunner {
         const gLoss = mean(softplus(neg(forward(D, dp, forward(G, gp, x.z2)))));
         // Gradients for the generator only, as the peers' steps (tfjs `minimize(…, varList)`, jax's
         // grad with respect to G's parameters): the discriminator's weight gradients are skipped.
+        gLoss.backward(undefined, { inputs: gp });
+        optG.step();
+        return keep([dLoss.detach(), gLoss.detach()]);
+      }
+      if (this.spec.kind === 'wgan-gp') {
+        const [G, D] = this.nets;
+        const [gp, dp] = this.params;
+        const [optG, optD] = this.optimizers;
+        const fake = noGrad(() => forward(G, gp, x.z1));
+        optD.zeroGrad();
+        // WGAN-GP: E[D(fake)] − E[D(real)] + λ·E[(‖∇ₓ̂ D(x̂)‖₂ − 1)²], x̂ = εx + (1 − ε)·fake.
+        const interp = add(mul(x.eps, x.real), mul(sub(1, x.eps), fake));
+        interp.requiresGrad = true;
+        const [g] = gradients(sum(forward(D, dp, interp)), [interp], { createGraph: true });
+        const penalty = mean(square(sub(sqrt(add(sum(square(g), 1), 1e-12)), 1)));
+        const wasserstein = sub(mean(forward(D, dp, fake)), mean(forward(D, dp, x.real)));
+        const dLoss = add(wasserstein, mul(penalty, this.spec.gpWeight));
+        dLoss.backward();
+        optD.step();
+        optG.zeroGrad();
+        const gLoss = neg(mean(forward(D, dp, forward(G, gp, x.z2))));
         gLoss.backward(undefined, { inputs: gp });
         optG.step();
         return keep([dLoss.detach(), gLoss.detach()]);
@@ -155,6 +204,10 @@ class FluxionRunner implements StepRunner {
     return Promise.all(this.last.map((l) => l.item()));
   }
 
+  parameterShapes(): number[][] {
+    return this.params.flat().map((p) => [...p.shape]);
+  }
+
   dispose(): void {
     for (const l of this.last) l.dispose();
     for (const o of this.optimizers) o.dispose();
@@ -162,6 +215,82 @@ class FluxionRunner implements StepRunner {
       p.zeroGrad();
       p.dispose();
     }
+  }
+}
+
+/** The character Transformer of `@fluxion/models` with the shared weights, trained as `CharLm` does. */
+class FluxionCharLmRunner implements StepRunner {
+  readonly net: CharTransformer;
+  private readonly optimizer: AdamW;
+  private last: Tensor[] = [];
+
+  constructor(
+    private readonly spec: CharLmSpec,
+    hostParams: HostTensor[],
+    private readonly backend: BackendName,
+  ) {
+    const { vocab: vocabSize, context, dim, layers, heads } = spec;
+    setBackend(backend);
+    this.net = new CharTransformer(
+      { vocabSize, context, dim, layers, heads, dropout: 0, tie: true },
+      new Generator(0),
+    );
+    const named = this.net.namedParameters();
+    const defs = charLmParamDefs(spec);
+    const names = named.map(([n]) => n).join(', ');
+    if (names !== defs.map((d) => d.name).join(', ')) {
+      this.net.dispose();
+      throw new Error(`CharTransformer's parameters (${names}) differ from the bench's definition`);
+    }
+    named.forEach(([, p], i) => {
+      const t = tensor(hostParams[i].data, hostParams[i].shape, { backend });
+      noGrad(() => p.assign(t));
+      t.dispose();
+    });
+    const params = this.net.parameters();
+    const { weightDecay, ...adam } = spec.adamw;
+    this.optimizer = new AdamW(
+      [
+        { params: params.filter((p) => p.rank >= 2), weightDecay },
+        { params: params.filter((p) => p.rank < 2), weightDecay: 0 },
+      ],
+      adam,
+    );
+  }
+
+  step(inputs: StepInputs): void {
+    for (const l of this.last) l.dispose();
+    const ints = (h: HostTensor) =>
+      tensor(Int32Array.from(h.data), h.shape, { dtype: 'int32', backend: this.backend });
+    this.last = scope(() => {
+      const logits = this.net.forward(ints(inputs.ids));
+      const v = this.spec.vocab;
+      const loss = crossEntropy(reshape(logits, [-1, v]), reshape(ints(inputs.targets), [-1]));
+      this.optimizer.zeroGrad();
+      loss.backward();
+      clipGradNorm(this.net.parameters(), this.spec.clip).dispose();
+      this.optimizer.step();
+      return keep([loss.detach()]);
+    });
+  }
+
+  sync(): Promise<void> {
+    return getBackend(this.backend).sync();
+  }
+
+  async losses(): Promise<number[]> {
+    return Promise.all(this.last.map((l) => l.item()));
+  }
+
+  parameterShapes(): number[][] {
+    return this.net.parameters().map((p) => [...p.shape]);
+  }
+
+  dispose(): void {
+    for (const l of this.last) l.dispose();
+    this.optimizer.dispose();
+    this.net.zeroGrad();
+    this.net.dispose();
   }
 }
 
@@ -190,6 +319,7 @@ export async function fluxionEngine(backend: BackendName): Promise<Engine | stri
     },
     ops: opsFor(backend) as OpsEngine,
     async trainer(spec, params) {
+      if (spec.kind === 'charlm') return new FluxionCharLmRunner(spec, params[0], backend);
       return new FluxionRunner(spec, params, backend);
     },
     ...(profiler && {

@@ -6,19 +6,24 @@
  * used twice is passed as `x.ref` the first time (see its README). Ops run eagerly; training steps
  * are one `jit(valueAndGrad(loss))` program per network update with Adam written out in jax ops,
  * on the same model definitions as every other engine (models.ts, NCHW and PyTorch weight layouts,
- * which jax-js shares).
+ * which jax-js shares). The WGAN-GP critic loss takes its input gradient with `grad` inside the
+ * `valueAndGrad` of the update (jax differentiates it again); the character Transformer is written
+ * out in ops (one-hot products for the embedding, exact GELU through `erf`) with AdamW and
+ * gradient clipping in the same `jit` program.
  */
 import {
   blockUntilReady,
+  grad,
   init,
   type Array as JaxArray,
   jit,
   lax,
+  nn,
   numpy as np,
   tree,
   valueAndGrad,
 } from '@jax-js/jax';
-import type { AdamSpec, HostTensor, ModelSpec, Network, StepInputs } from '../models.js';
+import type { AdamSpec, CharLmSpec, HostTensor, ModelSpec, Network, StepInputs } from '../models.js';
 import { LEAKY_SLOPE, modelNetworks } from '../models.js';
 import type { ConvGeometry, Engine, MatmulLayout, OpsEngine, StepRunner } from './engine.js';
 
@@ -42,9 +47,9 @@ function opsFor(device: Device): OpsEngine<JaxArray> {
     nt: jit((a: JaxArray, b: JaxArray) => np.matmul(a, np.transpose(b))),
   };
   const convs = new Map<string, ReturnType<typeof convPrograms>>();
-  const convFor = (g: ConvGeometry) => {
-    const key = `${g.stride}/${g.padding}`;
-    if (!convs.has(key)) convs.set(key, convPrograms(g));
+  const convFor = (g: ConvGeometry, dims = 2) => {
+    const key = `${dims}/${g.stride}/${g.padding}`;
+    if (!convs.has(key)) convs.set(key, convPrograms(g, dims));
     return convs.get(key)!;
   };
   return {
@@ -55,15 +60,19 @@ function opsFor(device: Device): OpsEngine<JaxArray> {
     sum: (a) => np.sum(a.ref),
     conv2d: (x, w, g) => convFor(g).forward(x.ref, w.ref),
     conv2dGrads: (x, w, dy, g) => convFor(g).backward(x.ref, w.ref, dy.ref) as [JaxArray, JaxArray],
+    conv1d: (x, w, g) => convFor(g, 1).forward(x.ref, w.ref),
+    conv1dGrads: (x, w, dy, g) => convFor(g, 1).backward(x.ref, w.ref, dy.ref) as [JaxArray, JaxArray],
     read: async (h) => Float32Array.from(await h.ref.data()),
     sync: async (hs) => void (await blockUntilReady(hs)),
     dispose: (h) => h.dispose(),
   };
 }
 
-/** jit-compiled conv2d forward and its two gradients for one geometry. */
-function convPrograms(g: ConvGeometry) {
-  const conv = (x: JaxArray, w: JaxArray) => lax.conv(x, w, [g.stride, g.stride], pad2(g.padding));
+/** jit-compiled conv forward (2-D or 1-D) and its two gradients for one geometry. */
+function convPrograms(g: ConvGeometry, dims: number) {
+  const strides = Array.from({ length: dims }, () => g.stride);
+  const padding = Array.from({ length: dims }, (): [number, number] => [g.padding, g.padding]);
+  const conv = (x: JaxArray, w: JaxArray) => lax.conv(x, w, strides, padding);
   return {
     forward: jit(conv),
     backward: jit((x: JaxArray, w: JaxArray, dy: JaxArray) => {
@@ -86,7 +95,17 @@ function forward(net: Network, params: JaxArray[], x: JaxArray): JaxArray {
     }
     const [w, b] = [params[p++], params[p++]];
     if (layer.kind === 'dense') x = np.add(np.matmul(x, np.transpose(w)), b);
-    else {
+    else if (layer.kind === 'conv1d' || layer.kind === 'convTranspose1d') {
+      const bias = np.reshape(b, [1, layer.outChannels, 1]);
+      const { stride, padding: p, outputPadding } = layer;
+      // jax-js's transposed convolution takes PyTorch's padding; one less at the end adds
+      // PyTorch's output padding of one sample.
+      const y =
+        layer.kind === 'conv1d'
+          ? lax.conv(x, w, [stride], [[p, p]])
+          : lax.convTranspose(x, w, [stride], [[p, p - outputPadding]], { transposeKernel: true });
+      x = np.add(y, bias);
+    } else {
       const bias = np.reshape(b, [1, layer.outChannels, 1, 1]);
       const s = [layer.stride, layer.stride];
       const y =
@@ -152,7 +171,7 @@ class JaxRunner implements StepRunner {
   private readonly step2: ((...args: never[]) => [JaxArray, Group]) | null;
 
   constructor(
-    private readonly spec: ModelSpec,
+    private readonly spec: Exclude<ModelSpec, CharLmSpec>,
     hostParams: HostTensor[][],
     private readonly device: Device,
   ) {
@@ -162,7 +181,44 @@ class JaxRunner implements StepRunner {
     const zeros = () => hostParams.map((ps) => ps.map((h) => np.zeros(h.shape, { device })));
     this.moments = { m: zeros(), v: zeros() };
     const a = spec.adam;
-    if (spec.kind === 'gan') {
+    if (spec.kind === 'wgan-gp') {
+      const [G, D] = this.nets;
+      const gpWeight = spec.gpWeight;
+      // WGAN-GP: E[D(fake)] − E[D(real)] + λ·E[(‖∇ₓ̂ D(x̂)‖₂ − 1)²], x̂ = εx + (1 − ε)·fake.
+      const criticLoss = (dp: JaxArray[], real: JaxArray, fake: JaxArray, eps: JaxArray) => {
+        const interp = np.add(np.multiply(eps.ref, real.ref), np.multiply(np.subtract(1, eps), fake.ref));
+        const gx = grad((xi: JaxArray) => np.sum(forward(D, tree.ref(dp), xi)))(interp);
+        const penalty = np.mean(np.square(np.subtract(np.sqrt(np.add(np.sum(np.square(gx), 1), 1e-12)), 1)));
+        const wasserstein = np.subtract(
+          np.mean(forward(D, tree.ref(dp), fake)),
+          np.mean(forward(D, dp, real)),
+        );
+        return np.add(wasserstein, np.multiply(penalty, gpWeight));
+      };
+      this.step1 = jit(
+        (
+          g: Group,
+          gp: JaxArray[],
+          real: JaxArray,
+          z1: JaxArray,
+          eps: JaxArray,
+          c1: JaxArray,
+          c2: JaxArray,
+        ) => {
+          const fake = lax.stopGradient(forward(G, gp, z1));
+          const [loss, grads] = valueAndGrad(criticLoss)(tree.ref(g.params[0]), real, fake, eps);
+          const [p, m, v] = adam(a, g.params[0], grads, g.m[0], g.v[0], c1, c2);
+          return [loss, { params: [p], m: [m], v: [v] }];
+        },
+      ) as never;
+      const gLoss = (gp: JaxArray[], dp: JaxArray[], z: JaxArray) =>
+        np.negative(np.mean(forward(D, dp, forward(G, gp, z))));
+      this.step2 = jit((g: Group, dp: JaxArray[], z2: JaxArray, c1: JaxArray, c2: JaxArray) => {
+        const [loss, grads] = valueAndGrad(gLoss)(tree.ref(g.params[0]), dp, z2);
+        const [p, m, v] = adam(a, g.params[0], grads, g.m[0], g.v[0], c1, c2);
+        return [loss, { params: [p], m: [m], v: [v] }];
+      }) as never;
+    } else if (spec.kind === 'gan') {
       const [G, D] = this.nets;
       const dLoss = (dp: JaxArray[], real: JaxArray, fake: JaxArray) =>
         np.add(
@@ -240,12 +296,14 @@ class JaxRunner implements StepRunner {
     this.t++;
     const c1 = () => np.array(lr / (1 - beta1 ** this.t), { device: this.device });
     const c2 = () => np.array(1 / (1 - beta2 ** this.t), { device: this.device });
-    if (this.spec.kind === 'gan') {
+    if (this.spec.kind === 'gan' || this.spec.kind === 'wgan-gp') {
+      const eps = this.spec.kind === 'wgan-gp' ? [up('eps')] : [];
       const [dLoss, d] = this.step1(
         this.take([1]) as never,
         tree.ref(this.params[0]) as never,
         up('real') as never,
         up('z1') as never,
+        ...(eps as never[]),
         c1() as never,
         c2() as never,
       );
@@ -281,11 +339,161 @@ class JaxRunner implements StepRunner {
     return Promise.all(this.last.map(async (l) => (await l.ref.data())[0]));
   }
 
+  parameterShapes(): number[][] {
+    return this.params.flat().map((p) => [...p.shape]);
+  }
+
   dispose(): void {
     // A step that threw (out of memory, say) has consumed some of the state: free what is left.
     const state = [this.last, this.params, this.moments.m, this.moments.v].flat(2);
     for (const a of state) if (a.refCount > 0) a.dispose();
     for (const f of [this.step1, this.step2]) (f as { dispose?: () => void } | null)?.dispose?.();
+  }
+}
+
+/** LayerNorm over the last axis, `(x − μ) / √(σ² + ε) · γ + β`; consumes its arguments. */
+function layerNorm(x: JaxArray, gamma: JaxArray, beta: JaxArray, eps: number): JaxArray {
+  const centred = np.subtract(x.ref, np.mean(x, -1, { keepdims: true }));
+  const variance = np.mean(np.square(centred.ref), -1, { keepdims: true });
+  return np.add(np.multiply(np.divide(centred, np.sqrt(np.add(variance, eps))), gamma), beta);
+}
+
+/** Exact GELU, `½x(1 + erf(x/√2))`; consumes x. */
+function gelu(x: JaxArray): JaxArray {
+  return np.multiply(np.multiply(x.ref, 0.5), np.add(lax.erf(np.multiply(x, Math.SQRT1_2)), 1));
+}
+
+/**
+ * The character Transformer (models.ts `CHARLM`) as one `jit` program per step: forward,
+ * cross-entropy, gradients, global-norm clipping and AdamW (decay on the matrices only).
+ * Parameters keep PyTorch's layouts; the token table serves the embedding (a one-hot product) and
+ * the tied output layer.
+ */
+class JaxCharLmRunner implements StepRunner {
+  private params: JaxArray[];
+  private m: JaxArray[];
+  private v: JaxArray[];
+  private t = 0;
+  private last: JaxArray[] = [];
+  /** The causal mask: 0 where a query may see a key (key ≤ query), −1e9 above the diagonal. */
+  private readonly maskData: Float32Array;
+  private readonly program: (...args: never[]) => [JaxArray, JaxArray[], JaxArray[], JaxArray[]];
+
+  constructor(
+    private readonly spec: CharLmSpec,
+    host: HostTensor[],
+    private readonly device: Device,
+  ) {
+    this.params = host.map((h) => np.array(h.data, { shape: h.shape, device }));
+    this.m = host.map((h) => np.zeros(h.shape, { device }));
+    this.v = host.map((h) => np.zeros(h.shape, { device }));
+    const { batch: b, context: t, dim, heads, vocab, lnEps, layers, clip } = spec;
+    const d = dim / heads;
+    const { beta1, beta2, eps, lr, weightDecay } = spec.adamw;
+    const decays = host.map((h) => h.shape.length >= 2);
+    const maskData = Float32Array.from({ length: t * t }, (_, k) => (k % t > Math.floor(k / t) ? -1e9 : 0));
+    const loss = (ps: JaxArray[], ids: JaxArray, targets: JaxArray, mask: JaxArray) => {
+      const [tokens, positions, ...rest] = ps;
+      let p = 0;
+      const next = () => rest[p++];
+      const dense = (h: JaxArray) => np.add(np.matmul(h, np.transpose(next())), next());
+      const embedded = np.matmul(nn.oneHot(ids, vocab), tokens.ref);
+      let x = np.reshape(np.add(np.reshape(embedded, [b, t, dim]), positions), [b * t, dim]);
+      for (let layer = 0; layer < layers; layer++) {
+        const h = layerNorm(x.ref, next(), next(), lnEps);
+        const qkv = np.transpose(np.reshape(dense(h), [b, t, 3, heads, d]), [2, 0, 3, 1, 4]);
+        const [q, k, v] = np.split(qkv, 3, 0).map((s) => np.reshape(s, [b * heads, t, d]));
+        const scores = np.add(
+          np.multiply(np.matmul(q, np.transpose(k, [0, 2, 1])), 1 / Math.sqrt(d)),
+          mask.ref,
+        );
+        const attended = np.matmul(nn.softmax(scores, -1), v);
+        const merged = np.reshape(np.transpose(np.reshape(attended, [b, heads, t, d]), [0, 2, 1, 3]), [
+          b * t,
+          dim,
+        ]);
+        x = np.add(x, dense(merged));
+        const h2 = layerNorm(x.ref, next(), next(), lnEps);
+        const hidden = gelu(dense(h2));
+        x = np.add(x, dense(hidden));
+      }
+      mask.dispose();
+      const logits = np.matmul(layerNorm(x, next(), next(), lnEps), np.transpose(tokens));
+      const picked = np.sum(np.multiply(nn.logSoftmax(logits, -1), nn.oneHot(targets, vocab)), 1);
+      return np.negative(np.mean(picked));
+    };
+    this.program = jit(
+      (
+        ps: JaxArray[],
+        m: JaxArray[],
+        v: JaxArray[],
+        ids: JaxArray,
+        targets: JaxArray,
+        mask: JaxArray,
+        c1: JaxArray,
+        c2: JaxArray,
+      ) => {
+        const [value, grads] = valueAndGrad(loss)(tree.ref(ps), ids, targets, mask);
+        // Clip the global norm to `clip`: every gradient times min(1, clip / (norm + 1e-6)).
+        const norm = np.sqrt(grads.map((g) => np.sum(np.square(g.ref))).reduce((a, c) => np.add(a, c)));
+        const coef = np.minimum(np.divide(clip, np.add(norm, 1e-6)), 1);
+        const out: [JaxArray[], JaxArray[], JaxArray[]] = [[], [], []];
+        ps.forEach((param, i) => {
+          const g = np.multiply(grads[i], coef.ref);
+          const decayed = decays[i] ? np.multiply(param, 1 - lr * weightDecay) : param;
+          const m2 = np.add(np.multiply(m[i], beta1), np.multiply(g.ref, 1 - beta1));
+          const v2 = np.add(np.multiply(v[i], beta2), np.multiply(np.square(g), 1 - beta2));
+          const denom = np.add(np.sqrt(np.multiply(v2.ref, c2.ref)), eps);
+          out[0].push(np.subtract(decayed, np.divide(np.multiply(m2.ref, c1.ref), denom)));
+          out[1].push(m2);
+          out[2].push(v2);
+        });
+        coef.dispose();
+        c1.dispose();
+        c2.dispose();
+        return [value, ...out];
+      },
+    ) as never;
+    this.maskData = maskData;
+  }
+
+  step(inputs: StepInputs): void {
+    tree.dispose(this.last);
+    const device = this.device;
+    const ints = (h: HostTensor) =>
+      np.array(Int32Array.from(h.data), { shape: [h.data.length], dtype: np.int32, device });
+    const { beta1, beta2, lr } = this.spec.adamw;
+    this.t++;
+    const t = this.spec.context;
+    const [loss, params, m, v] = this.program(
+      this.params as never,
+      this.m as never,
+      this.v as never,
+      ints(inputs.ids) as never,
+      ints(inputs.targets) as never,
+      np.array(this.maskData, { shape: [t, t], device }) as never,
+      np.array(lr / (1 - beta1 ** this.t), { device }) as never,
+      np.array(1 / (1 - beta2 ** this.t), { device }) as never,
+    );
+    [this.params, this.m, this.v] = [params, m, v];
+    this.last = [loss];
+  }
+
+  async sync(): Promise<void> {
+    await blockUntilReady([this.last, this.params, this.m, this.v]);
+  }
+
+  async losses(): Promise<number[]> {
+    return Promise.all(this.last.map(async (l) => (await l.ref.data())[0]));
+  }
+
+  parameterShapes(): number[][] {
+    return this.params.map((p) => [...p.shape]);
+  }
+
+  dispose(): void {
+    for (const a of [this.last, this.params, this.m, this.v].flat()) if (a.refCount > 0) a.dispose();
+    (this.program as { dispose?: () => void }).dispose?.();
   }
 }
 
@@ -302,6 +510,7 @@ export async function jaxEngine(device: Device): Promise<Engine | null> {
     async activate() {},
     ops: opsFor(device) as OpsEngine,
     async trainer(spec, params) {
+      if (spec.kind === 'charlm') return new JaxCharLmRunner(spec, params[0], device);
       return new JaxRunner(spec, params, device);
     },
   };
