@@ -31,11 +31,14 @@ import {
   greater,
   greaterEqual,
   isFloat,
+  layerNorm,
+  layerNormGrad,
   leakyReluGrad,
   less,
   log,
   logicalAnd,
   matmul,
+  mean,
   mul,
   neg,
   type OpName,
@@ -44,6 +47,7 @@ import {
   permute,
   pow,
   prod,
+  reciprocal,
   reshape,
   type SliceSpec,
   scatterAdd,
@@ -59,6 +63,7 @@ import {
   take,
   transpose,
   type UnaryOp,
+  variance,
   where,
   windows,
   zeros,
@@ -383,6 +388,44 @@ export const VJPS: VjpTable = {
       });
     },
   },
+  // y = x̂ · w + b with x̂ = (x − μ) · ρ, ρ = 1/√(σ² + ε): dx = ρ · (ĝ − mean ĝ − x̂ · mean(ĝ · x̂))
+  // with ĝ = g · w (layerNormGrad's input result), dw = Σ_rows g · x̂ and db = Σ_rows g (the two
+  // rows of its affine result, one pass for both)
+  layerNorm: {
+    saveInputs: [0, 1],
+    vjp: (g, { inputs: [x, w], needs, params: { count, eps, weight, bias } }) => {
+      const dx = needs[0] ? layerNormGrad(x, g, weight ? w : null, { result: 'input', count, eps }) : null;
+      const affine = needs.slice(1).some(Boolean)
+        ? layerNormGrad(x, g, null, { result: 'affine', count, eps })
+        : null;
+      const row = (i: number, need: boolean) => (need && affine ? slice(affine, i) : null);
+      return [dx, ...(weight ? [row(0, needs[1])] : []), ...(bias ? [row(1, needs[weight ? 2 : 1])] : [])];
+    },
+  },
+  // The input result is J(x) · ĝ, where J = ∂x̂/∂x = ρ · (I − 1/D − x̂ x̂ᵀ/D) per row is symmetric:
+  // for a gradient v of the result, ∂/∂ĝ = J v (layerNormGrad again), so ∂/∂g = w · J v and
+  // ∂/∂w = Σ_rows g · J v; ∂/∂x is the second derivative of x̂ (see layerNormInputCurvature).
+  // The affine result [Σ g · x̂; Σ g] with v = [v_w; v_b]: ∂/∂g = v_w · x̂ + v_b = layerNorm(x, v_w,
+  // v_b) and ∂/∂x = J (g · v_w) = layerNormGrad(x, g, v_w).
+  layerNormGrad: {
+    saveInputs: 'all',
+    vjp: (v, { inputs: [x, g, w], needs, params: { result, count, eps, weight } }) => {
+      const options = { result: 'input' as const, count, eps };
+      if (result === 'affine') {
+        const [vw, vb] = [slice(v, 0), slice(v, 1)];
+        return [
+          needs[0] ? layerNormGrad(x, g, vw, options) : null,
+          needs[1] ? layerNorm(x, vw, vb, { eps }) : null,
+        ];
+      }
+      const jv = needs[1] || needs[2] ? layerNormGrad(x, v, null, options) : null;
+      return [
+        needs[0] ? layerNormInputCurvature(x, weight ? mul(g, w) : g, v, count, eps) : null,
+        needs[1] && jv ? (weight ? mul(jv, w) : jv) : null,
+        ...(weight ? [needs[2] && jv ? sumToShape(mul(g, jv), w.shape) : null] : []),
+      ];
+    },
+  },
   // concat copies blocks: each input's gradient is its block of g
   concat: {
     vjp: (g, { meta, needs, params: { axis } }) => {
@@ -446,6 +489,25 @@ export const VJPS: VjpTable = {
   },
   fold: { vjp: (g, { params: { kernel, stride, dilation } }) => [windows(g, kernel, { stride, dilation })] },
 };
+
+/**
+ * ∂/∂x of `Σ v · J(x) a` (J = ∂x̂/∂x of layer normalisation over the last `count` axes; a and v
+ * held fixed): with means m over each row and ρ² = 1/(σ² + ε),
+ * `−ρ² · (x̂ · (m(va) − m(v)m(a) − 3 m(vx̂)m(ax̂)) + m(ax̂) · (v − m(v)) + m(vx̂) · (a − m(a)))`.
+ * Composed of differentiable ops, so it can be differentiated again.
+ */
+function layerNormInputCurvature(x: Tensor, a: Tensor, v: Tensor, count: number, eps: number): Tensor {
+  return scope(() => {
+    const axes = Array.from({ length: count }, (_, i) => x.rank - count + i);
+    const m = (t: Tensor) => mean(t, axes, true);
+    const xHat = layerNorm(x, null, null, { normalizedShape: x.shape.slice(x.rank - count), eps });
+    const rho2 = reciprocal(add(variance(x, axes, { correction: 0, keepDims: true }), eps));
+    const [ma, mv, max, mvx] = [m(a), m(v), m(mul(a, xHat)), m(mul(v, xHat))];
+    const along = sub(sub(m(mul(v, a)), mul(mv, ma)), mul(mul(mvx, max), 3));
+    const total = add(add(mul(xHat, along), mul(max, sub(v, mv))), mul(mvx, sub(a, ma)));
+    return neg(mul(rho2, total));
+  });
+}
 
 /** The tensor each `conv` result is: output y, input (image) x, weight w; and back. */
 const CONV_RESULT_ROLE = { output: 'y', input: 'x', weight: 'w' } as const;

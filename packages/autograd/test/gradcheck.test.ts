@@ -2,7 +2,7 @@
  * Gradients of every differentiable primitive and every composite of the shared case table,
  * checked against central finite differences in float64 on the CPU backend (fast-check draws the
  * shapes, broadcasts, values and storage layouts), second derivatives of the elementwise ops,
- * matmul and the reductions, and coverage: a differentiable primitive without a gradcheck case
+ * matmul, the reductions and layerNorm, and coverage: a differentiable primitive without a gradcheck case
  * fails here.
  */
 import { gradcheck, gradgradcheck, gradients, VJPS } from '@fluxion/autograd';
@@ -84,11 +84,14 @@ describe('gradcheck: composites (float64, CPU)', () => {
 });
 
 const SECOND_ORDER_KINDS = ['unary', 'binary', 'reduce'];
+/** Other primitives whose second derivatives are checked: their VJPs are not linear in g alone. */
+const SECOND_ORDER_OPS: readonly OpName[] = ['matmul', 'layerNorm', 'layerNormGrad'];
 const secondOrder = OP_CASES.filter(
-  (c) => differentiable(c) && (SECOND_ORDER_KINDS.includes(OPS[c.op].kind) || c.op === 'matmul'),
+  (c) =>
+    differentiable(c) && (SECOND_ORDER_KINDS.includes(OPS[c.op].kind) || SECOND_ORDER_OPS.includes(c.op)),
 );
 
-describe('gradgradcheck: elementwise, reductions, matmul (float64, CPU)', () => {
+describe('gradgradcheck: elementwise, reductions, matmul, layerNorm (float64, CPU)', () => {
   test.each(secondOrder.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
     await checkCase(c, 2, 10);
   });
@@ -136,12 +139,12 @@ describe('coverage', () => {
     expect([...checked].filter((op) => VJPS[op] === null)).toEqual([]);
   });
 
-  test('elementwise ops, reductions and matmul all get a second-order check', () => {
+  test('elementwise ops, reductions, matmul and layerNorm all get a second-order check', () => {
     const kinds = opNames.filter(
       (op) =>
         VJPS[op] !== null &&
         !ZERO_GRADIENT.includes(op) &&
-        (SECOND_ORDER_KINDS.includes(OPS[op].kind) || op === 'matmul'),
+        (SECOND_ORDER_KINDS.includes(OPS[op].kind) || SECOND_ORDER_OPS.includes(op)),
     );
     const covered = new Set(secondOrder.map((c) => c.op));
     expect(kinds.filter((op) => !covered.has(op))).toEqual([]);

@@ -4,7 +4,7 @@
  * parameters are checked with respect to input and parameters at once: the test swaps the
  * gradcheck inputs into the layer's fields for the call.
  */
-import { gradcheck } from '@fluxion/autograd';
+import { gradcheck, gradgradcheck } from '@fluxion/autograd';
 import {
   avgPool2d,
   BatchNorm1d,
@@ -97,6 +97,8 @@ describe('gradcheck through layers (float64)', () => {
     const f = (x: Tensor, w: Tensor, b: Tensor) =>
       withFields(ln, { weight: w, bias: b }, () => ln.forward(x));
     await gradcheck(f, [seeded([3, 4], 18), seeded([4], 19), seeded([4], 20)]);
+    // Second derivatives (a gradient penalty through a LayerNorm needs them).
+    await gradgradcheck(f, [seeded([3, 4], 21), seeded([4], 22), seeded([4], 23)]);
   });
 
   it('Embedding accumulates gradients of repeated ids', async () => {

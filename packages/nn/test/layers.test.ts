@@ -24,12 +24,15 @@ import {
   Unflatten,
 } from '@fluxion/nn';
 import {
+  add,
   FluxionError,
   mean,
   mul,
   ones,
   randn,
+  rsqrt,
   scope,
+  sub,
   sum,
   type Tensor,
   tensor,
@@ -397,6 +400,23 @@ describe('LayerNorm', () => {
     expect(() => ln.forward(randn([2, 4, 3]))).toThrow(
       /LayerNorm: expected input \[\.\.\., 3, 4\], got \[2,4,3\]/,
     );
+  });
+
+  it('is one layerNorm primitive, equal to the composite formula', async () => {
+    const ln = new LayerNorm(5, { eps: 1e-3, dtype: 'float64' });
+    scope(() => {
+      ln.weight!.assign(seeded([5], 3));
+      ln.bias!.assign(seeded([5], 4));
+    });
+    const x = seeded([2, 3, 5], 5);
+    const y = ln.forward(x);
+    expect((y.gradFn as { op: string } | null)?.op).toBe('layerNorm');
+    const expected = scope(() => {
+      const centred = sub(x, mean(x, -1, true));
+      const rstd = rsqrt(add(variance(x, -1, { correction: 0, keepDims: true }), 1e-3));
+      return add(mul(mul(centred, rstd), ln.weight!), ln.bias!);
+    });
+    await expectClose(y, await values(expected), { atol: 1e-12 });
   });
 });
 

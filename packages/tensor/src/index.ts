@@ -32,6 +32,12 @@ export * from './dtype.js';
 export { FluxionError, fmtShape } from './errors.js';
 export { axisContext, type IndexContext, indexRangeError } from './index-range.js';
 export { keep, type MemoryStats, memoryStats, Storage, scope } from './memory.js';
+export {
+  type LayerNormGradOptions,
+  type LayerNormOpOptions,
+  layerNorm,
+  layerNormGrad,
+} from './norm.js';
 export * from './ops.js';
 export { type Distribution, philox4x32, seedToKey } from './philox.js';
 export * from './program.js';

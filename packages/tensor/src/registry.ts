@@ -12,7 +12,8 @@
  * - `view` ops (reshape, permute, expand, slice, windows) are metadata over the same storage: no
  *   kernel.
  * - the rest (`where`, `cast`, `matmul`, `conv`, `concat`, `take`, `scatterAdd`, `pad`, `fold`,
- *   `copy`, `random`, `leakyRelu` and its derivative `leakyReluGrad`) each have their own kernel.
+ *   `copy`, `random`, `leakyRelu` and its derivative `leakyReluGrad`, `layerNorm` and its gradient
+ *   `layerNormGrad`) each have their own kernel.
  *   `leakyRelu` is a primitive rather than `where(x > 0, x, slope·x)` because a GAN runs it after
  *   every layer: one kernel instead of three forward, one instead of four backward.
  *   `conv` is a primitive rather than `pad` + `windows` + `matmul` (im2col) for speed and memory:
@@ -20,6 +21,13 @@
  *   WaveGAN layer) and its gradient needs `fold`; the `conv` kernels read the image through the
  *   convolution's index arithmetic instead (implicit GEMM). One primitive covers the forward pass
  *   and both gradients, and its VJPs are `conv`s again, so second derivatives work.
+ *   `layerNorm` is a primitive rather than mean, variance, sub, rsqrt, mul and add for speed: a
+ *   Transformer normalises every block's input twice, and the composite took eight launches
+ *   forward and about twenty backward (four of them reductions) where the primitive takes one
+ *   forward, and its gradient `layerNormGrad` one for the input and one or two for the weight and
+ *   bias. Its kernels also compute the row statistics from values shifted by the row's first
+ *   element, so rows with a large mean keep their float32 accuracy. Its VJPs are `layerNorm`,
+ *   `layerNormGrad` and elementwise ops again, so second derivatives work.
  *
  * Everything else (mean, softmax, logSumExp, clamp, …) is composed from these in `composite.ts`.
  */
@@ -150,6 +158,33 @@ export interface ConvParams {
   groups: number;
 }
 
+/**
+ * Parameters of `layerNorm`. Each row of `x` (its last `count` axes, D elements) is normalised as
+ * `x̂ = (x − μ) · ρ` with `μ` the row's mean and `ρ = 1/√(σ² + eps)`, `σ²` its biased variance
+ * (PyTorch's `F.layer_norm`); then `y = x̂ · w + b` when the op has a weight and a bias.
+ */
+export interface LayerNormParams {
+  count: number;
+  eps: number;
+  weight: boolean;
+  bias: boolean;
+}
+
+/**
+ * Parameters of `layerNormGrad`, the two halves of layerNorm's VJP for an output gradient `g`
+ * (statistics recomputed from `x`; means over each row):
+ * - `input`: inputs `(x, g)`, or `(x, g, w)` with `weight`, result the input gradient
+ *   `dx = ρ · (ĝ − mean(ĝ) − x̂ · mean(ĝ · x̂))` with `ĝ = g · w` (or g), shaped like x;
+ * - `affine`: inputs `(x, g)`, result `[2, ...normalised shape]`: the weight gradient `Σ_rows g · x̂`
+ *   stacked on the bias gradient `Σ_rows g` (one pass over the rows for both).
+ */
+export interface LayerNormGradParams {
+  result: 'input' | 'affine';
+  count: number;
+  eps: number;
+  weight: boolean;
+}
+
 /** Output positions of windows along one axis: `⌊(size − dilation·(kernel − 1) − 1) / stride⌋ + 1`. */
 export function windowCount(size: number, kernel: number, stride: number, dilation: number): number {
   return Math.floor((size - dilation * (kernel - 1) - 1) / stride) + 1;
@@ -193,6 +228,13 @@ export type OpParamMap = { [K in UnaryOp]: Record<string, never> } & {
    * `slope · g`, exactly 0 when the slope is 0 even for infinite g (inputs broadcast first).
    */
   leakyReluGrad: { slope: number };
+  /**
+   * Layer normalisation over the last `count` axes (see {@link LayerNormParams}); inputs `x`, then
+   * the weight if `weight`, then the bias if `bias` (each of the normalised shape).
+   */
+  layerNorm: LayerNormParams;
+  /** The gradients of `layerNorm` (see {@link LayerNormGradParams}). */
+  layerNormGrad: LayerNormGradParams;
   /** Random numbers from Philox4x32-10 (see `philox.ts`). */
   random: {
     shape: number[];
@@ -252,6 +294,43 @@ function sameDtype(op: string, inputs: readonly TensorMeta[]): DType {
 function checkSlope(op: string, slope: number): void {
   if (typeof slope !== 'number' || !Number.isFinite(slope))
     throw new FluxionError(op, `slope must be a finite number, got ${slope}`);
+}
+
+/**
+ * The checks shared by `layerNorm` and `layerNormGrad`: the inputs `names` (x first, then any of g,
+ * weight, bias), one float dtype, `count` trailing axes of x, weight and bias of exactly that
+ * shape, and a finite eps ≥ 0.
+ */
+function checkLayerNorm(
+  op: string,
+  inputs: readonly TensorMeta[],
+  names: readonly string[],
+  { count, eps }: { count: number; eps: number },
+): void {
+  if (inputs.length !== names.length)
+    throw new FluxionError(
+      op,
+      `expected ${names.length} input(s) (${names.join(', ')}), got ${inputs.length}`,
+    );
+  const named = () => inputs.map((t, i) => `${names[i]} ${fmtShape(t.shape)} ${t.dtype}`).join(', ');
+  const x = inputs[0];
+  if (!Number.isInteger(count) || count < 1 || count > x.shape.length) {
+    throw new FluxionError(op, `cannot normalise the last ${count} axes of x ${fmtShape(x.shape)}`);
+  }
+  if (typeof eps !== 'number' || !Number.isFinite(eps) || eps < 0)
+    throw new FluxionError(op, `eps must be a finite number ≥ 0, got ${eps}`);
+  if (!isFloat(x.dtype)) throw new FluxionError(op, `needs float inputs, got ${named()}`);
+  if (inputs.some((t) => t.dtype !== x.dtype))
+    throw new FluxionError(op, `inputs must share one dtype, got ${named()}`);
+  const normalized = x.shape.slice(x.shape.length - count);
+  inputs.forEach((t, i) => {
+    if ((names[i] === 'weight' || names[i] === 'bias') && !shapesEqual(t.shape, normalized)) {
+      throw new FluxionError(
+        op,
+        `${names[i]} must have the normalised shape ${fmtShape(normalized)}, got ${named()}`,
+      );
+    }
+  });
 }
 
 function arity(op: string, inputs: readonly TensorMeta[], n: number): void {
@@ -367,6 +446,31 @@ export const OPS: { [K in OpName]: OpDef<K> } = {
         );
       }
       return { shape: [...inputs[0].shape], dtype };
+    },
+  },
+  layerNorm: {
+    kind: 'other',
+    infer(inputs, params) {
+      const names = ['x', ...(params.weight ? ['weight'] : []), ...(params.bias ? ['bias'] : [])];
+      checkLayerNorm('layerNorm', inputs, names, params);
+      return { shape: [...inputs[0].shape], dtype: inputs[0].dtype };
+    },
+  },
+  layerNormGrad: {
+    kind: 'other',
+    infer(inputs, params) {
+      if (params.result !== 'input' && params.result !== 'affine')
+        throw new FluxionError('layerNormGrad', `result must be 'input' or 'affine', got ${params.result}`);
+      if (params.result === 'affine' && params.weight)
+        throw new FluxionError('layerNormGrad', 'the affine result takes no weight');
+      const names = ['x', 'g', ...(params.weight ? ['weight'] : [])];
+      checkLayerNorm('layerNormGrad', inputs, names, params);
+      const [x, g] = inputs;
+      if (!shapesEqual(x.shape, g.shape))
+        throw new FluxionError('layerNormGrad', `x and g must have one shape, got ${describe(inputs)}`);
+      const { shape, dtype } = x;
+      const normalized = shape.slice(shape.length - params.count);
+      return { shape: params.result === 'input' ? [...shape] : [2, ...normalized], dtype };
     },
   },
   cast: {

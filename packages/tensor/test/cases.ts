@@ -1390,6 +1390,106 @@ const CONV_CASES: OpCase[] = [
 ];
 
 /**
+ * Inputs of a `layerNorm` case: `full` tensors `[...rows, ...normalized]` (x, and g for the
+ * gradient) then `vectors` of the normalised shape (`count` axes; weight, bias). Up to 120 rows,
+ * so that the affine gradient's kernel sees more than one chunk of 64 rows.
+ */
+function layerNormInputs(count: number, full: number, vectors: number, values: Values = general) {
+  return fc
+    .tuple(shapeArb({ maxRank: 2, maxSize: 120 }), shapeArb({ minRank: count, maxRank: count, maxSize: 24 }))
+    .chain(([rows, normalized]) =>
+      fc.tuple(
+        ...Array.from({ length: full }, () => hostArb([...rows, ...normalized], values)),
+        ...Array.from({ length: vectors }, () => hostArb(normalized, values)),
+      ),
+    );
+}
+
+/** Rows of 10⁴ plus noise in [−1, 1]: a float32 sum of x loses the noise, a shifted one does not. */
+const largeMean = fc.oneof(gridValues(9999, 10001, 1 / 64), smoothValues(9999, 10001));
+
+// eps ≥ 0.01 keeps ρ = 1/√(σ² + ε) ≤ 10: float32 results on near-constant rows (two close values)
+// are off by about ρ · 2⁻²⁴ · |x| whatever the algorithm, beyond the tolerances when ρ is 300.
+const LARGE_MEAN =
+  'values near 1e4: central differences in float64 lose about 8 digits to cancellation there, ' +
+  'more on constant rows (ρ = 1/√ε); the other layerNorm cases check the gradient';
+
+const LAYER_NORM_CASES: OpCase[] = [
+  {
+    name: 'layerNorm',
+    op: 'layerNorm',
+    inputs: layerNormInputs(1, 1, 2),
+    run: ([x, w, b]) => T.layerNorm(x, w, b, { eps: 0.01 }),
+    tol: TRANSCENDENTAL_TOL,
+    grad: true,
+  },
+  {
+    name: 'layerNorm-2-axes',
+    op: 'layerNorm',
+    inputs: layerNormInputs(2, 1, 0),
+    run: ([x]) => T.layerNorm(x, null, null, { normalizedShape: x.shape.slice(-2), eps: 0.1 }),
+    tol: TRANSCENDENTAL_TOL,
+    grad: true,
+  },
+  {
+    name: 'layerNorm-bias-only',
+    op: 'layerNorm',
+    inputs: layerNormInputs(2, 1, 1),
+    run: ([x, b]) => T.layerNorm(x, null, b, { eps: 0.01 }),
+    tol: TRANSCENDENTAL_TOL,
+    grad: true,
+  },
+  {
+    name: 'layerNorm-large-mean',
+    op: 'layerNorm',
+    inputs: layerNormInputs(1, 1, 1, largeMean),
+    run: ([x, w]) => T.layerNorm(x, T.sub(w, 1e4), null, { eps: 0.01 }),
+    tol: TRANSCENDENTAL_TOL,
+    grad: LARGE_MEAN,
+  },
+  {
+    name: 'layerNormGrad',
+    op: 'layerNormGrad',
+    inputs: layerNormInputs(1, 2, 1),
+    run: ([x, g, w]) => T.layerNormGrad(x, g, w, { result: 'input', count: 1, eps: 0.01 }),
+    tol: ACCUMULATE_TOL,
+    grad: true,
+  },
+  {
+    name: 'layerNormGrad-2-axes',
+    op: 'layerNormGrad',
+    inputs: layerNormInputs(2, 2, 0),
+    run: ([x, g]) => T.layerNormGrad(x, g, null, { result: 'input', count: 2, eps: 0.1 }),
+    tol: ACCUMULATE_TOL,
+    grad: true,
+  },
+  {
+    name: 'layerNormGrad-large-mean',
+    op: 'layerNormGrad',
+    inputs: layerNormInputs(1, 2, 0, largeMean),
+    run: ([x, g]) => T.layerNormGrad(x, T.sub(g, 1e4), null, { result: 'input', count: 1, eps: 0.01 }),
+    tol: ACCUMULATE_TOL,
+    grad: LARGE_MEAN,
+  },
+  {
+    name: 'layerNormGrad-affine',
+    op: 'layerNormGrad',
+    inputs: layerNormInputs(1, 2, 0),
+    run: ([x, g]) => T.layerNormGrad(x, g, null, { result: 'affine', count: 1, eps: 0.01 }),
+    tol: ACCUMULATE_TOL,
+    grad: true,
+  },
+  {
+    name: 'layerNormGrad-affine-2-axes',
+    op: 'layerNormGrad',
+    inputs: layerNormInputs(2, 2, 0),
+    run: ([x, g]) => T.layerNormGrad(x, g, null, { result: 'affine', count: 2, eps: 0.1 }),
+    tol: ACCUMULATE_TOL,
+    grad: true,
+  },
+];
+
+/**
  * Every primitive of the registry, at least once. A test fails when an op of `OPS` has no case.
  *
  * @example
@@ -1403,6 +1503,7 @@ export const OP_CASES: OpCase[] = [
   ...REDUCE_CASES,
   ...MATMUL_CASES,
   ...CONV_CASES,
+  ...LAYER_NORM_CASES,
   ...OTHER_CASES,
   ...RANDOM_CASES,
   ...VIEW_CASES,

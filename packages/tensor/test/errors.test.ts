@@ -101,6 +101,50 @@ describe('shape errors', () => {
     );
   });
 
+  test('layerNorm: the normalised shape, weight and bias, eps', () => {
+    expectError(
+      () => T.layerNorm(z([4, 3]), z([4])),
+      'layerNorm',
+      'layerNorm: cannot normalise x [4,3] over the trailing shape [4]',
+    );
+    expectError(
+      () => T.layerNorm(z([4, 3]), null, null, { normalizedShape: [4, 4, 3] }),
+      'layerNorm',
+      /cannot normalise x \[4,3\] over the trailing shape \[4,4,3\]/,
+    );
+    expectError(
+      () => T.layerNorm(z([4, 3]), z([3]), z([2])),
+      'layerNorm',
+      'layerNorm: bias must have the normalised shape [3], got x [4,3] float32, weight [3] float32, bias [2] float32',
+    );
+    expectError(
+      () => T.layerNorm(z([2, 4, 3]), null, z([3]), { normalizedShape: [4, 3] }),
+      'layerNorm',
+      /bias must have the normalised shape \[4,3\], got x \[2,4,3\] float32, bias \[3\] float32/,
+    );
+    expectError(() => T.layerNorm(z([])), 'layerNorm', /at least one axis, got \[\]/);
+    expectError(
+      () => T.layerNorm(z([4, 3]), null, null, { eps: -1 }),
+      'layerNorm',
+      /eps must be a finite number ≥ 0, got -1/,
+    );
+    expectError(
+      () => T.layerNormGrad(z([4, 3]), z([4, 2]), null, { result: 'input', count: 1, eps: 1e-5 }),
+      'layerNormGrad',
+      'layerNormGrad: x and g must have one shape, got [4,3] float32, [4,2] float32',
+    );
+    expectError(
+      () => T.layerNormGrad(z([4, 3]), z([4, 3]), z([3]), { result: 'affine', count: 1, eps: 1e-5 }),
+      'layerNormGrad',
+      /the affine result takes no weight/,
+    );
+    expectError(
+      () => T.layerNormGrad(z([4, 3]), z([4, 3]), null, { result: 'input', count: 3, eps: 1e-5 }),
+      'layerNormGrad',
+      /cannot normalise the last 3 axes of x \[4,3\]/,
+    );
+  });
+
   test('axis out of range', () => {
     expectError(() => T.sum(z([2, 3]), 2), 'sum', 'sum: axis 2 is out of range for a tensor of rank 2');
     expectError(() => T.max(z([2, 3]), -3), 'max', /axis -3 is out of range for a tensor of rank 2/);
@@ -273,6 +317,24 @@ describe('dtype errors', () => {
       () => T.rand([2], { dtype: 'int32' }),
       'random',
       'random: uniform cannot produce dtype int32',
+    );
+  });
+
+  test('layerNorm needs one float dtype, naming every input', () => {
+    expectError(
+      () => T.layerNorm(z([2, 3], 'int32')),
+      'layerNorm',
+      'layerNorm: needs float inputs, got x [2,3] int32',
+    );
+    expectError(
+      () => T.layerNorm(z([2, 3], 'float64'), z([3]), z([3], 'float64')),
+      'layerNorm',
+      'layerNorm: inputs must share one dtype, got x [2,3] float64, weight [3] float32, bias [3] float64',
+    );
+    expectError(
+      () => T.layerNormGrad(z([2, 3]), z([2, 3], 'float64'), null, { result: 'input', count: 1, eps: 0 }),
+      'layerNormGrad',
+      'layerNormGrad: inputs must share one dtype, got x [2,3] float32, g [2,3] float64',
     );
   });
 

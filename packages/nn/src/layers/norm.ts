@@ -9,6 +9,7 @@ import {
   type DType,
   FluxionError,
   fmtShape,
+  layerNorm,
   mean,
   mul,
   ones,
@@ -220,14 +221,7 @@ export class LayerNorm extends Module {
         `expected input [..., ${this.normalizedShape.join(', ')}], got ${fmtShape(x.shape)}`,
       );
     }
-    const axes = Array.from({ length: k }, (_, i) => x.rank - k + i);
-    return scope(() => {
-      const mu = mean(x, axes, true);
-      const sigma2 = variance(x, axes, { correction: 0, keepDims: true });
-      let y = mul(sub(x, mu), rsqrt(add(sigma2, this.eps)));
-      if (this.weight) y = mul(y, this.weight);
-      if (this.bias) y = add(y, this.bias);
-      return y;
-    });
+    // One kernel (the `layerNorm` primitive), its gradient one for x and one or two for γ and β.
+    return layerNorm(x, this.weight, this.bias, { normalizedShape: this.normalizedShape, eps: this.eps });
   }
 }

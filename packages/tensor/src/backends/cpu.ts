@@ -376,6 +376,99 @@ const convKernel: Kernel<'conv'> = ([first, second], out, params) => {
   out.set(acc);
 };
 
+/**
+ * A `layerNorm` operand as rows: the row count, the row length D (the last `count` axes) and the
+ * storage offset of every element, row after row.
+ */
+function rowsOf(x: KernelArg, count: number) {
+  const length = sizeOf(x.shape.slice(x.shape.length - count));
+  const offsets = offsetsOf(x);
+  return { rows: length === 0 ? 0 : offsets.length / length, length, offsets };
+}
+
+/**
+ * Each row's mean μ and ρ = 1/√(σ² + eps), σ² the biased variance, by two passes (the mean, then
+ * the mean square deviation from it), in float64.
+ */
+function rowStatistics(xs: TypedArray, xo: Int32Array, rows: number, length: number, eps: number) {
+  const mean = new Float64Array(rows);
+  const rstd = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let total = 0;
+    for (let j = 0; j < length; j++) total += xs[xo[r * length + j]];
+    const mu = total / length;
+    let squares = 0;
+    for (let j = 0; j < length; j++) squares += (xs[xo[r * length + j]] - mu) ** 2;
+    mean[r] = mu;
+    rstd[r] = 1 / Math.sqrt(squares / length + eps);
+  }
+  return { mean, rstd };
+}
+
+/** Element j of a weight or bias vector, or `otherwise` when the op has none. */
+function vectorReader(arg: KernelArg | undefined, otherwise: number): (j: number) => number {
+  if (!arg) return () => otherwise;
+  const data = dataOf(arg);
+  const offsets = offsetsOf(arg);
+  return (j) => data[offsets[j]];
+}
+
+/** `y = x̂ · w + b` per row, with `x̂ = (x − μ) · ρ`. */
+const layerNormKernel: Kernel<'layerNorm'> = (inputs, out, { count, eps, weight, bias }) => {
+  const [x] = inputs;
+  const { rows, length, offsets } = rowsOf(x, count);
+  const xs = dataOf(x);
+  const { mean, rstd } = rowStatistics(xs, offsets, rows, length, eps);
+  const w = vectorReader(weight ? inputs[1] : undefined, 1);
+  const b = vectorReader(bias ? inputs[weight ? 2 : 1] : undefined, 0);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < length; j++) {
+      const i = r * length + j;
+      out[i] = (xs[offsets[i]] - mean[r]) * rstd[r] * w(j) + b(j);
+    }
+  }
+};
+
+/**
+ * The input gradient `ρ · (ĝ − mean(ĝ) − x̂ · mean(ĝ · x̂))` with `ĝ = g · w` per row, or the weight
+ * and bias gradients `Σ_rows g · x̂` and `Σ_rows g` as the two rows of a `[2, D]` result.
+ */
+const layerNormGradKernel: Kernel<'layerNormGrad'> = (inputs, out, { result, count, eps, weight }) => {
+  const [x, g] = inputs;
+  const { rows, length, offsets } = rowsOf(x, count);
+  const xs = dataOf(x);
+  const gs = dataOf(g);
+  const go = offsetsOf(g);
+  const { mean, rstd } = rowStatistics(xs, offsets, rows, length, eps);
+  const xHat = (i: number, r: number) => (xs[offsets[i]] - mean[r]) * rstd[r];
+  if (result === 'affine') {
+    out.fill(0);
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < length; j++) {
+        const i = r * length + j;
+        out[j] += gs[go[i]] * xHat(i, r);
+        out[length + j] += gs[go[i]];
+      }
+    }
+    return;
+  }
+  const w = vectorReader(weight ? inputs[2] : undefined, 1);
+  for (let r = 0; r < rows; r++) {
+    let sumG = 0;
+    let sumGX = 0;
+    for (let j = 0; j < length; j++) {
+      const i = r * length + j;
+      const gw = gs[go[i]] * w(j);
+      sumG += gw;
+      sumGX += gw * xHat(i, r);
+    }
+    for (let j = 0; j < length; j++) {
+      const i = r * length + j;
+      out[i] = rstd[r] * (gs[go[i]] * w(j) - sumG / length - (xHat(i, r) * sumGX) / length);
+    }
+  }
+};
+
 function random(out: TypedArray, p: OpParamMap['random']): void {
   const words = new Uint32Array(4);
   const [k0, k1] = p.key;
@@ -451,6 +544,8 @@ const KERNELS: { [K in KernelOp]: Kernel<K> } = {
   },
   matmul: matmulKernel,
   conv: convKernel,
+  layerNorm: layerNormKernel,
+  layerNormGrad: layerNormGradKernel,
   concat: (inputs, out, { axis }) => {
     const total = inputs.reduce((n, t) => n + t.shape[axis], 0);
     let position = 0;

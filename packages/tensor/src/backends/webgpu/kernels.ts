@@ -27,6 +27,7 @@ import {
 } from './elementwise.js';
 import { concatKernel, foldKernel, padKernel, scatterAddKernel, takeKernel } from './indexing.js';
 import { runMatmul } from './matmul.js';
+import { layerNormGradKernel, layerNormKernel } from './norm.js';
 import { randomKernel } from './random.js';
 import { runReduce } from './reduce.js';
 
@@ -63,6 +64,8 @@ export const KERNELS: { [K in KernelOp]: WebGPUKernel<K> } = {
   copy: copyKernel,
   matmul: (ctx, inputs, out) => runMatmul(ctx, inputs, out),
   conv: runConv,
+  layerNorm: layerNormKernel,
+  layerNormGrad: layerNormGradKernel,
   take: takeKernel,
   scatterAdd: scatterAddKernel,
   concat: concatKernel,
