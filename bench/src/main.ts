@@ -9,7 +9,7 @@
  * own: engines sharing one process slow each other's WebGPU work down, see bench/README.md)
  * --no-probe (no adapter speed probe around the run; an isolated run's children get it)
  *
- * `pnpm bench profile [gan|vae|dcgan] [--steps N]` instead breaks one Fluxion training step down
+ * `pnpm bench profile [gan|vae|dcgan|wavegan|charlm] [--steps N]` instead breaks one Fluxion training step down
  * by kernel (see profile.ts).
  */
 import { cpus, loadavg } from 'node:os';
@@ -99,7 +99,7 @@ function usage(error?: string): never {
     `usage: pnpm bench [${Object.keys(SUITES).join('|')}…] [--engines ${ENGINE_LABELS.join(',')}]\n` +
       '                  [--runs N] [--warmup N] [--quick] [--budget-ms N] [--max-steps N] [--filter TEXT]\n' +
       '                  [--with FILE.json] [--out DIR] [--no-write] [--isolate] [--no-probe]\n' +
-      '       pnpm bench profile [gan|vae|dcgan] [--steps N]',
+      '       pnpm bench profile [gan|vae|dcgan|wavegan|charlm] [--steps N]',
   );
   process.exit(error ? 2 : 0);
 }

@@ -1,5 +1,5 @@
 /**
- * `pnpm bench profile [gan|vae|dcgan] [--steps N]`: where the device time of one Fluxion training
+ * `pnpm bench profile [gan|vae|dcgan|wavegan|charlm] [--steps N]`: where the device time of one Fluxion training
  * step goes, on this machine's WebGPU adapter.
  *
  * After a few warm-up steps, one step runs under `WebGPUBackend.profile`, which times every

@@ -457,7 +457,7 @@ class TfCharLmRunner implements StepRunner {
     const { batch: b, context: t, dim, heads, vocab, lnEps } = this.spec;
     const d = dim / heads;
     const [tokens, positions, ...rest] = this.vars;
-    // (`oneHot`'s dtype argument is ignored by the WASM backend, which then reads int32 bits as floats.)
+    // (A cast, not `oneHot`'s dtype argument: with it, the WASM backend's loss came out as 4e-45.)
     const oneHot = (i: tf.Tensor) => tf.cast(tf.oneHot(i as tf.Tensor1D, vocab), 'float32');
     let x = tf.add(tf.reshape(tf.matMul(oneHot(ids), tokens), [b, t, dim]), positions);
     x = tf.reshape(x, [b * t, dim]);
