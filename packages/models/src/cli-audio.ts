@@ -26,17 +26,13 @@ import {
 } from './checkpoint.js';
 import type { EvalValues, SampleValues, TrainValues } from './cli.js';
 import {
-  checkBackendName,
-  checkResumePosition,
   chooseBackend,
   disposeModel,
   numberOption,
-  plannedTotal,
-  readResume,
   refuseOptions,
-  runTraining,
-  savedRun,
   smoothHistory,
+  startTraining,
+  trainPrologue,
   UsageError,
 } from './cli-common.js';
 import {
@@ -58,7 +54,7 @@ import type { AudioModel, AudioModelKind } from './models/audio-model.js';
 import { pictureGenerator } from './models/model.js';
 import { SpecVae, specVaeConfig } from './models/spec-vae.js';
 import { WaveGan, type WaveGanConfig, waveganConfig } from './models/wavegan.js';
-import { fitAudio, type LossHistory } from './train.js';
+import { fitAudio } from './train.js';
 
 /** The options of `fluxion sample` for an audio model (part of its `--help`). */
 export const AUDIO_SAMPLE_OPTIONS = `  --n N              number of clips (default 10: one per class for a conditional model)
@@ -156,30 +152,21 @@ export async function trainAudio(kind: AudioModelKind, values: TrainValues): Pro
     unconditional: values.unconditional,
     data: values.data,
   };
-  const epochsGiven = numberOption(values, 'epochs');
-  const maxSteps = numberOption(values, 'max-steps');
-  const minutes = numberOption(values, 'minutes');
-  checkBackendName(values.backend);
-  const out = values.out ?? join('out', kind);
-  prepareOutputDir(out);
-  const resumed = values.resume
-    ? readResume(out, kind, given, (meta) => {
-        const run = savedRun(meta, out);
-        const c = meta.config as AudioModelConfig;
-        return {
-          'batch-size': run.batchSize,
-          lr: c.lr,
-          seed: c.seed,
-          latent: c.latent,
-          length: c.length,
-          'model-size': c.modelSize,
-          unconditional: c.conditional ? undefined : true,
-          data: run.data,
-          epochs: run.epochs,
-        };
-      })
-    : undefined;
-  const saved = resumed?.saved;
+  const plan = trainPrologue(kind, values, {
+    given,
+    settings: (meta, run) => {
+      const c = meta.config as AudioModelConfig;
+      return {
+        latent: c.latent,
+        length: c.length,
+        'model-size': c.modelSize,
+        unconditional: c.conditional ? undefined : true,
+        data: run.data,
+      };
+    },
+    batchSize: kind === 'specvae' ? 32 : 64,
+  });
+  const { out, resumed, saved, epochs, batchSize } = plan;
   const data = given.data ?? saved?.data ?? 'fsdd';
   // Check the config before loading clips of a length the model cannot take.
   // The options mean the same for both kinds (--model-size: the first convolution's width d).
@@ -202,67 +189,41 @@ export async function trainAudio(kind: AudioModelKind, values: TrainValues): Pro
   }
   const ds = loadAudioData(data, config.length);
   if (!resumed) config = { ...config, sampleRate: ds.sampleRate, classes: Math.max(1, ds.classNames.length) };
-  const epochs = epochsGiven ?? saved?.epochs ?? 5;
-  const batchSize = saved?.['batch-size'] ?? given['batch-size'] ?? (kind === 'specvae' ? 32 : 64);
   if (batchSize > ds.train.count)
     throw new UsageError(`--batch-size ${batchSize} exceeds the ${ds.train.count} training clips`);
-  const stepsPerEpoch = Math.floor(ds.train.count / batchSize);
-  if (resumed) checkResumePosition(resumed.meta, out, stepsPerEpoch, epochs);
-
-  const backend = await chooseBackend(values.backend);
-  let model: AudioModel;
-  let history: LossHistory = {};
-  const from = resumed?.meta.position;
-  if (resumed) {
-    const loaded = loadAudioCheckpoint(out);
-    model = loaded.model;
-    history = loaded.meta.history;
-  } else if (config.kind === 'specvae') {
-    const vae = new SpecVae(config);
-    await vae.codec.fit(ds.train); // once; a resumed run has the statistics from its checkpoint
-    model = vae;
-  } else model = new WaveGan(config);
-  console.log(
-    `training ${kind} on ${ds.name} (${ds.train.count} clips of ${config.length} samples at ${config.sampleRate} Hz; batch ${batchSize}, ${stepsPerEpoch} steps/epoch, ${epochs} epochs) on ${backend}; output in ${out}`,
-  );
   const run = { batchSize, epochs, data };
-  try {
-    await runTraining({
-      out,
-      from,
-      total: plannedTotal(epochs, stepsPerEpoch, from, maxSteps),
-      fit: (hooks) =>
-        fitAudio(model, ds.train, {
-          epochs,
-          batchSize,
-          from,
-          maxSteps,
-          seconds: minutes === undefined ? undefined : minutes * 60,
-          history,
-          ...hooks,
-        }),
-      snapshot: async (position, history) => {
-        await saveCheckpoint(out, model, position, history, run);
-        const n = model.conditional ? Math.min(10, model.config.classes) : 4;
-        await writeClips(
-          model,
-          join(out, `samples-epoch-${position.epoch}`),
-          n,
-          undefined,
-          pictureGenerator(model.config.seed),
-          {
-            real: ds.test.count > 0 ? ds.test : ds.train,
-            sheet: join(out, `spectrograms-epoch-${position.epoch}.png`),
-          },
-        );
-        // specvae: only the mse (loss and recon go negative in nats once it fits well).
-        const plotted = model instanceof SpecVae ? { mse: history.mse ?? [] } : history;
-        writeFileAtomically(join(out, 'loss.png'), lossCurve(smoothHistory(plotted)));
-      },
-    });
-  } finally {
-    disposeModel(model);
-  }
+  const settled = config;
+  await startTraining(plan, {
+    stepsPerEpoch: Math.floor(ds.train.count / batchSize),
+    load: loadAudioCheckpoint,
+    create: async (): Promise<AudioModel> => {
+      if (settled.kind !== 'specvae') return new WaveGan(settled);
+      const vae = new SpecVae(settled);
+      await vae.codec.fit(ds.train); // once; a resumed run has the statistics from its checkpoint
+      return vae;
+    },
+    data: ds.name,
+    details: `${ds.train.count} clips of ${config.length} samples at ${config.sampleRate} Hz`,
+    fit: (model, options) => fitAudio(model, ds.train, options),
+    snapshot: async (model, position, history) => {
+      await saveCheckpoint(out, model, position, history, run);
+      const n = model.conditional ? Math.min(10, model.config.classes) : 4;
+      await writeClips(
+        model,
+        join(out, `samples-epoch-${position.epoch}`),
+        n,
+        undefined,
+        pictureGenerator(model.config.seed),
+        {
+          real: ds.test.count > 0 ? ds.test : ds.train,
+          sheet: join(out, `spectrograms-epoch-${position.epoch}.png`),
+        },
+      );
+      // specvae: only the mse (loss and recon go negative in nats once it fits well).
+      const plotted = model instanceof SpecVae ? { mse: history.mse ?? [] } : history;
+      writeFileAtomically(join(out, 'loss.png'), lossCurve(smoothHistory(plotted)));
+    },
+  });
 }
 
 /**

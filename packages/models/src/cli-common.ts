@@ -1,13 +1,15 @@
 /**
  * What the `fluxion` commands share for every family of models (images, text, audio): strict
- * numeric options, the backend choice, the checks of `--resume` against a checkpoint, and the
- * training run itself — the progress bar, the checkpoint after every epoch and at the end, and the
- * error that names the last checkpoint kept.
+ * numeric options, the backend choice, the checks of `--resume` against a checkpoint, the
+ * prologue of `train` (run options, output folder, resumed settings) and the training run itself —
+ * the banner, the progress bar, the checkpoint after every epoch and at the end, the error that
+ * names the last checkpoint kept, and freeing the model however it ends.
  */
+import { join } from 'node:path';
 import * as tensorApi from '@fluxion/tensor';
 import { FluxionError, setBackend } from '@fluxion/tensor';
 import cliProgress from 'cli-progress';
-import { type CheckpointMeta, readCheckpointMeta } from './checkpoint.js';
+import { type CheckpointMeta, prepareOutputDir, readCheckpointMeta } from './checkpoint.js';
 import type { LossHistory, StepInfo, TrainPosition } from './train.js';
 
 /**
@@ -275,6 +277,175 @@ export function checkResumePosition(
     throw new UsageError(
       `--resume: ${where} has finished its ${epochs} epochs; pass --epochs above ${epoch} to train further`,
     );
+}
+
+/**
+ * The settings every family's `--resume` checks: batch size and epochs (what `run` of a checkpoint
+ * records), learning rate and seed (every model's config has them).
+ */
+export interface RunSettings extends Record<string, unknown> {
+  'batch-size': number;
+  epochs: number | undefined;
+  lr: number;
+  seed: number;
+}
+
+/** What a family's `train` tells {@link trainPrologue}. */
+export interface TrainPrologueSpec<S extends Record<string, unknown>> {
+  /** The options given that `--resume` must find equal to the checkpoint's (parsed and checked). */
+  given: Partial<S & RunSettings>;
+  /** The checkpoint's values of those options (besides those of {@link RunSettings}). */
+  settings: (meta: CheckpointMeta, run: ReturnType<typeof savedRun>) => S;
+  /** How to name a setting the run left at its default (see {@link readResume}). */
+  unset?: Partial<Record<keyof S, string>>;
+  /** The batch size of a fresh run without `--batch-size`. */
+  batchSize: number;
+  /** More checks of the family's own, run once every option is parsed, before the output folder is made. */
+  check?: () => void;
+}
+
+/** What {@link trainPrologue} settles for a family's `train`. */
+export interface TrainPlan<S extends Record<string, unknown>> {
+  kind: string;
+  /** The output folder (made). */
+  out: string;
+  /** The checkpoint that `--resume` continues and its settings (undefined for a fresh run). */
+  resumed?: { meta: CheckpointMeta; saved: S & RunSettings };
+  saved?: S & RunSettings;
+  /** Epochs in all: `--epochs`, the checkpoint's, or 5. */
+  epochs: number;
+  /** The checkpoint's batch size, `--batch-size`, or the family's default. */
+  batchSize: number;
+  maxSteps?: number;
+  /** `--minutes` in seconds. */
+  seconds?: number;
+  /** `--backend` (checked; started by {@link startTraining}). */
+  backend?: string;
+}
+
+/**
+ * The prologue of `fluxion train` for every family, after the family has parsed its own options
+ * into `spec.given`: the run options (`--epochs`, `--max-steps`, `--minutes`, `--backend`)
+ * checked, the family's `spec.check`, the output folder made (`--out`, default `out/<kind>`), and
+ * with `--resume` the checkpoint there read and checked against the options given. Nothing is
+ * loaded and no backend starts here.
+ *
+ * @example
+ * ```ts
+ * const plan = trainPrologue('vae', values, { given, settings: (meta) => ({ lr: meta.config.lr }), batchSize: 128 });
+ * ```
+ */
+export function trainPrologue<S extends Record<string, unknown>>(
+  kind: string,
+  values: Record<string, unknown> & { backend?: string; out?: string; resume?: boolean },
+  spec: TrainPrologueSpec<S>,
+): TrainPlan<S> {
+  const epochsGiven = numberOption(values, 'epochs');
+  const maxSteps = numberOption(values, 'max-steps');
+  const minutes = numberOption(values, 'minutes');
+  checkBackendName(values.backend);
+  spec.check?.();
+  const out = values.out ?? join('out', kind);
+  prepareOutputDir(out);
+  const resumed = values.resume
+    ? readResume<S & RunSettings>(
+        out,
+        kind,
+        spec.given,
+        (meta) => {
+          const run = savedRun(meta, out);
+          const { lr, seed } = meta.config;
+          return { ...spec.settings(meta, run), 'batch-size': run.batchSize, epochs: run.epochs, lr, seed };
+        },
+        spec.unset as Partial<Record<keyof (S & RunSettings), string>>,
+      )
+    : undefined;
+  const saved = resumed?.saved;
+  return {
+    kind,
+    out,
+    resumed,
+    saved,
+    epochs: epochsGiven ?? saved?.epochs ?? 5,
+    batchSize: saved?.['batch-size'] ?? spec.given['batch-size'] ?? spec.batchSize,
+    maxSteps,
+    seconds: minutes === undefined ? undefined : minutes * 60,
+    backend: values.backend,
+  };
+}
+
+/** What {@link startTraining} passes to a family's training loop (`fit`, `fitText`, `fitAudio`). */
+export interface TrainLoopOptions {
+  epochs: number;
+  batchSize: number;
+  from?: TrainPosition;
+  maxSteps?: number;
+  seconds?: number;
+  history: LossHistory;
+  onStep: (info: StepInfo) => void;
+  onEpoch: (position: TrainPosition, history: LossHistory) => Promise<void>;
+}
+
+/** A model that a command frees when done (see {@link disposeModel}). */
+type CommandModel = Parameters<typeof disposeModel>[0];
+
+/** What a family's `train` tells {@link startTraining}, once its data and config are settled. */
+export interface TrainingSpec<M extends CommandModel> {
+  /** Batches per epoch of the training data. */
+  stepsPerEpoch: number;
+  /** Loads the checkpoint that `--resume` continues (the model and its metadata). */
+  load: (out: string) => { model: M; meta: CheckpointMeta };
+  /** A fresh model. */
+  create: () => M | Promise<M>;
+  /** The banner's description of the data (`9000 images`, `names`) and what to add about it. */
+  data: string;
+  details?: string;
+  /** Runs the family's training loop. */
+  fit: (model: M, options: TrainLoopOptions) => Promise<{ history: LossHistory; position: TrainPosition }>;
+  /** Writes the checkpoint and the pictures, samples and curves of a position. */
+  snapshot: (model: M, position: TrainPosition, history: LossHistory) => Promise<void>;
+}
+
+/**
+ * The rest of `fluxion train` for every family: checks a resumed position against the data, starts
+ * the backend, loads the checkpoint or creates the model, prints the banner and runs the training
+ * ({@link runTraining}), then frees the model however it ends.
+ *
+ * @example
+ * ```ts
+ * await startTraining(plan, { stepsPerEpoch, load: loadCheckpoint, create: () => createModel(kind), data: '9000 images', fit, snapshot });
+ * ```
+ */
+export async function startTraining<S extends Record<string, unknown>, M extends CommandModel>(
+  plan: TrainPlan<S>,
+  spec: TrainingSpec<M>,
+): Promise<void> {
+  const { kind, out, resumed, epochs, batchSize, maxSteps, seconds } = plan;
+  const { stepsPerEpoch } = spec;
+  if (resumed) checkResumePosition(resumed.meta, out, stepsPerEpoch, epochs);
+  const backend = await chooseBackend(plan.backend);
+  let model: M;
+  let history: LossHistory = {};
+  const from = resumed?.meta.position;
+  if (resumed) {
+    const loaded = spec.load(out);
+    model = loaded.model;
+    history = loaded.meta.history;
+  } else model = await spec.create();
+  try {
+    console.log(
+      `training ${kind} on ${spec.data} (${spec.details ? `${spec.details}; ` : ''}batch ${batchSize}, ${stepsPerEpoch} steps/epoch, ${epochs} epochs) on ${backend}; output in ${out}`,
+    );
+    await runTraining({
+      out,
+      from,
+      total: plannedTotal(epochs, stepsPerEpoch, from, maxSteps),
+      fit: (hooks) => spec.fit(model, { epochs, batchSize, from, maxSteps, seconds, history, ...hooks }),
+      snapshot: (position, history) => spec.snapshot(model, position, history),
+    });
+  } finally {
+    disposeModel(model);
+  }
 }
 
 /** What {@link runTraining} runs: the loop, and what to write at a checkpoint. */

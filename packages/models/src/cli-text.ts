@@ -13,24 +13,20 @@ import {
   type CheckpointMeta,
   loadAnyTextCheckpoint,
   loadTextCheckpoint,
-  prepareOutputDir,
   readCheckpointMeta,
   saveCheckpoint,
   writeFileAtomically,
 } from './checkpoint.js';
 import type { EvalValues, SampleValues, TrainValues } from './cli.js';
 import {
-  checkBackendName,
-  checkResumePosition,
   chooseBackend,
   disposeModel,
   numberOption,
-  plannedTotal,
-  readResume,
   refuseOptions,
-  runTraining,
   savedRun,
   smoothHistory,
+  startTraining,
+  trainPrologue,
   UsageError,
 } from './cli-common.js';
 import {
@@ -60,7 +56,7 @@ import {
   textModelConfig,
 } from './models/text-lm.js';
 import { TEXT_LATENT_KINDS, type TextLatentKind, TextVae } from './models/text-vae.js';
-import { fitText, heldOutTextBatches, type LossHistory, packsRows, textStepsPerEpoch } from './train.js';
+import { fitText, heldOutTextBatches, packsRows, textStepsPerEpoch } from './train.js';
 
 /** The options of `fluxion sample` for a text model (part of its `--help`). */
 export const TEXT_SAMPLE_OPTIONS = `  --n N              number of samples (default 20 for lines, 3 for one long text)
@@ -264,56 +260,42 @@ export async function trainText(kind: AnyTextKind, values: TrainValues): Promise
     mode: values.mode,
     ...sizes,
   };
-  const epochsGiven = numberOption(values, 'epochs');
-  const maxSteps = numberOption(values, 'max-steps');
-  const minutes = numberOption(values, 'minutes');
-  checkBackendName(values.backend);
-  if (latent && (given.data ?? 'names') === 'shakespeare')
-    throw new UsageError(
-      `--data shakespeare is one long text; a ${kind} models one item per line (names, or a FILE of lines)`,
-    );
-  const out = values.out ?? join('out', kind);
-  prepareOutputDir(out);
-  const resumed = values.resume
-    ? readResume(
-        out,
-        kind,
-        given,
-        (meta) => {
-          const run = savedRun(meta, out);
-          const c = meta.config as AnyTextConfig;
-          const lm = c.kind === 'charlm' || c.kind === 'charrnn' ? c : undefined;
-          const lat = c.kind === 'textvae' || c.kind === 'textgan' ? c : undefined;
-          return {
-            'batch-size': run.batchSize,
-            lr: c.lr,
-            seed: c.seed,
-            data: run.data,
-            mode: meta.run.mode as string | undefined,
-            context: c.context,
-            dim: c.dim,
-            layers: lm?.layers,
-            heads: c.kind === 'charlm' ? c.heads : undefined,
-            hidden: c.kind === 'charlm' ? undefined : c.hidden,
-            cell: c.kind === 'charrnn' ? c.cell : undefined,
-            latent: lat?.latent,
-            dropout: lm ? lm.dropout : lat?.wordDropout,
-            warmup: c.warmup,
-            'kl-warmup': c.kind === 'textvae' ? c.klWarmup : undefined,
-            epochs: run.epochs,
-          };
-        },
-        { mode: 'the data set’s own' },
-      )
-    : undefined;
-  const saved = resumed?.saved;
+  const plan = trainPrologue(kind, values, {
+    given,
+    settings: (meta, run) => {
+      const c = meta.config as AnyTextConfig;
+      const lm = c.kind === 'charlm' || c.kind === 'charrnn' ? c : undefined;
+      const lat = c.kind === 'textvae' || c.kind === 'textgan' ? c : undefined;
+      return {
+        data: run.data,
+        mode: meta.run.mode as string | undefined,
+        context: c.context,
+        dim: c.dim,
+        layers: lm?.layers,
+        heads: c.kind === 'charlm' ? c.heads : undefined,
+        hidden: c.kind === 'charlm' ? undefined : c.hidden,
+        cell: c.kind === 'charrnn' ? c.cell : undefined,
+        latent: lat?.latent,
+        dropout: lm ? lm.dropout : lat?.wordDropout,
+        warmup: c.warmup,
+        'kl-warmup': c.kind === 'textvae' ? c.klWarmup : undefined,
+      };
+    },
+    unset: { mode: 'the data set’s own' },
+    batchSize: 64,
+    check: () => {
+      if (latent && (given.data ?? 'names') === 'shakespeare')
+        throw new UsageError(
+          `--data shakespeare is one long text; a ${kind} models one item per line (names, or a FILE of lines)`,
+        );
+    },
+  });
+  const { out, resumed, saved, epochs, batchSize } = plan;
   const data = given.data ?? saved?.data ?? 'names';
   const ds = loadTextData(data, given.mode ?? saved?.mode);
   if (latent && ds.mode !== 'lines')
     throw new UsageError(`--data ${data} is one long text; a ${kind} models one item per line`);
   if (resumed) checkVocabulary(ds, resumed.meta, out);
-  const epochs = epochsGiven ?? saved?.epochs ?? 5;
-  const batchSize = saved?.['batch-size'] ?? given['batch-size'] ?? 64;
 
   // The config, checked before a backend starts (the window against the data, heads against dim).
   let config: AnyTextConfig;
@@ -341,75 +323,53 @@ export async function trainText(kind: AnyTextKind, values: TrainValues): Promise
   const stepsPerEpoch = textStepsPerEpoch(ds, batchSize, config.context, { packed: packsRows(kind, ds) });
   if (stepsPerEpoch === 0)
     throw new UsageError(`--batch-size ${batchSize} exceeds the ${ds.train.length} training items`);
-  if (resumed) checkResumePosition(resumed.meta, out, stepsPerEpoch, epochs);
   // The cosine decay spans the planned run (--max-steps and --minutes interrupt it, not re-plan it).
-  else config = { ...config, decaySteps: Math.max(0, epochs * stepsPerEpoch - config.warmup) };
-
-  const backend = await chooseBackend(values.backend);
-  let model: AnyTextModel;
-  let history: LossHistory = {};
+  if (!resumed) config = { ...config, decaySteps: Math.max(0, epochs * stepsPerEpoch - config.warmup) };
   const epochMetrics: Record<string, number[]> = { heldOutNats: [] };
-  const from = resumed?.meta.position;
-  if (resumed) {
-    const loaded = loadAnyTextCheckpoint(out);
-    model = loaded.model;
-    history = loaded.meta.history;
-    Object.assign(epochMetrics, loaded.meta.epochMetrics);
-  } else
-    model =
-      config.kind === 'textvae' || config.kind === 'textgan'
-        ? createTextLatentModel(config, ds.tokenizer)
-        : createTextModel(config, ds.tokenizer);
   const items =
     ds.mode === 'lines' ? `${ds.train.length} items` : `${ds.tokenizer.encode(ds.train).length} characters`;
-  console.log(
-    `training ${kind} on ${ds.name} (${items}, vocabulary ${ds.tokenizer.vocabSize}, window ${config.context}; batch ${batchSize}, ${stepsPerEpoch} steps/epoch, ${epochs} epochs) on ${backend}; output in ${out}`,
-  );
   const run: TextRun = {
     batchSize,
     epochs,
     data,
     ...(Object.hasOwn(BUILT_IN, data) ? {} : { mode: ds.mode }),
   };
-  try {
-    await runTraining({
-      out,
-      from,
-      total: plannedTotal(epochs, stepsPerEpoch, from, maxSteps),
-      fit: ({ onStep, onEpoch }) =>
-        fitText(model, ds, {
-          epochs,
-          batchSize,
-          from,
-          maxSteps,
-          seconds: minutes === undefined ? undefined : minutes * 60,
-          history,
-          onStep,
-          onEpoch: async (position, history, heldOut) => {
-            if (heldOut) {
-              epochMetrics.heldOutNats.push(heldOut.nats);
-              console.log(
-                `epoch ${position.epoch}: ${heldOutName(kind)} ${heldOut.nats.toFixed(4)} nats/char (${heldOut.bits.toFixed(4)} bits/char)`,
-              );
-            }
-            await onEpoch(position, history);
-          },
-        }),
-      snapshot: async (position, history) => {
-        await saveCheckpoint(out, model, position, history, run, epochMetrics);
-        const samples = await model.sample(ds.mode === 'lines' ? 20 : 3, {
-          generator: pictureGenerator(model.config.seed),
-        });
-        writeFileAtomically(
-          join(out, `samples-epoch-${position.epoch}.txt`),
-          formatSamples(samples, ds.mode),
-        );
-        writeFileAtomically(join(out, 'loss.png'), lossCurve(smoothHistory(history)));
-      },
-    });
-  } finally {
-    disposeModel(model);
-  }
+  const settled = config;
+  await startTraining(plan, {
+    stepsPerEpoch,
+    load: (dir): { model: AnyTextModel; meta: CheckpointMeta } => {
+      const loaded = loadAnyTextCheckpoint(dir);
+      Object.assign(epochMetrics, loaded.meta.epochMetrics);
+      return loaded;
+    },
+    create: () =>
+      settled.kind === 'textvae' || settled.kind === 'textgan'
+        ? createTextLatentModel(settled, ds.tokenizer)
+        : createTextModel(settled, ds.tokenizer),
+    data: ds.name,
+    details: `${items}, vocabulary ${ds.tokenizer.vocabSize}, window ${config.context}`,
+    fit: (model, { onEpoch, ...options }) =>
+      fitText(model, ds, {
+        ...options,
+        onEpoch: async (position, history, heldOut) => {
+          if (heldOut) {
+            epochMetrics.heldOutNats.push(heldOut.nats);
+            console.log(
+              `epoch ${position.epoch}: ${heldOutName(kind)} ${heldOut.nats.toFixed(4)} nats/char (${heldOut.bits.toFixed(4)} bits/char)`,
+            );
+          }
+          await onEpoch(position, history);
+        },
+      }),
+    snapshot: async (model, position, history) => {
+      await saveCheckpoint(out, model, position, history, run, epochMetrics);
+      const samples = await model.sample(ds.mode === 'lines' ? 20 : 3, {
+        generator: pictureGenerator(model.config.seed),
+      });
+      writeFileAtomically(join(out, `samples-epoch-${position.epoch}.txt`), formatSamples(samples, ds.mode));
+      writeFileAtomically(join(out, 'loss.png'), lossCurve(smoothHistory(history)));
+    },
+  });
 }
 
 /** Samples as a text file: one per line (lines), or separated by a rule (one long text). */

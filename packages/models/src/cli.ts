@@ -22,7 +22,6 @@ import { concat, type Tensor } from '@fluxion/tensor';
 import {
   loadCheckpoint,
   modelFamily,
-  prepareOutputDir,
   readCheckpointMeta,
   saveCheckpoint,
   writeFileAtomically,
@@ -30,16 +29,13 @@ import {
 import { AUDIO_SAMPLE_OPTIONS, AUDIO_TRAIN_USAGE, audioEval, audioSample, trainAudio } from './cli-audio.js';
 import {
   checkBackendName,
-  checkResumePosition,
   chooseBackend,
   disposeModel,
   numberOption,
-  plannedTotal,
-  readResume,
   refuseOptions,
-  runTraining,
-  savedRun,
   smoothHistory,
+  startTraining,
+  trainPrologue,
   UsageError,
   withUsage,
 } from './cli-common.js';
@@ -75,7 +71,7 @@ import {
 import { TEXT_MODEL_KINDS } from './models/text-lm.js';
 import { TEXT_LATENT_KINDS } from './models/text-vae.js';
 import { Vae } from './models/vae.js';
-import { fit, type TrainPosition } from './train.js';
+import { fit } from './train.js';
 
 export { UsageError };
 
@@ -295,88 +291,45 @@ async function trainImage(kind: ModelKind, values: TrainValues): Promise<void> {
     latent: numberOption(values, 'latent'),
     data: values.data,
   };
-  const epochsGiven = numberOption(values, 'epochs');
-  const maxSteps = numberOption(values, 'max-steps');
-  const minutes = numberOption(values, 'minutes');
-  checkBackendName(values.backend);
-  const out = values.out ?? join('out', kind);
-  prepareOutputDir(out);
-  const resumed = values.resume
-    ? readResume(
-        out,
-        kind,
-        given,
-        (meta) => {
-          const run = savedRun(meta, out);
-          const config = meta.config as ModelConfig;
-          return {
-            'batch-size': run.batchSize,
-            lr: config.lr,
-            seed: config.seed,
-            latent: config.latent,
-            data: run.data === BUILT_IN_DATA ? undefined : run.data,
-            epochs: run.epochs,
-          };
-        },
-        { data: 'the built-in digits' },
-      )
-    : undefined;
-  const saved = resumed?.saved;
-  const dataDir = given.data ?? saved?.data;
+  const plan = trainPrologue(kind, values, {
+    given,
+    settings: (meta, run) => {
+      const config = meta.config as ModelConfig;
+      return {
+        latent: config.latent,
+        data: run.data === BUILT_IN_DATA ? undefined : run.data,
+      };
+    },
+    unset: { data: 'the built-in digits' },
+    batchSize: isGanKind(kind) ? 64 : 128,
+  });
+  const { out, batchSize, epochs } = plan;
+  const dataDir = given.data ?? plan.saved?.data;
   const { train: trainData, test } = loadData(dataDir);
-  const epochs = epochsGiven ?? saved?.epochs ?? 5;
-  const batchSize = saved?.['batch-size'] ?? given['batch-size'] ?? (isGanKind(kind) ? 64 : 128);
   if (batchSize > trainData.count)
     throw new UsageError(`--batch-size ${batchSize} exceeds the ${trainData.count} training images`);
-  const stepsPerEpoch = Math.floor(trainData.count / batchSize);
-  if (resumed) checkResumePosition(resumed.meta, out, stepsPerEpoch, epochs);
-
-  const backend = await chooseBackend(values.backend);
-  let model: GenerativeModel;
-  let history: Record<string, number[]> = {};
-  const from = resumed?.meta.position;
-  if (resumed) {
-    const loaded = loadCheckpoint(out);
-    model = loaded.model;
-    history = loaded.meta.history;
-  } else {
-    const overrides: Partial<ModelConfig> = { seed: given.seed ?? 0 };
-    if (given.lr !== undefined) overrides.lr = given.lr;
-    if (given.latent !== undefined) overrides.latent = given.latent;
-    model = createModel(kind, overrides);
-  }
-  console.log(
-    `training ${kind} on ${trainData.count} images (batch ${batchSize}, ${stepsPerEpoch} steps/epoch, ${epochs} epochs) on ${backend}; output in ${out}`,
-  );
   const run = { batchSize, epochs, data: dataDir ?? BUILT_IN_DATA };
-  try {
-    await runTraining({
-      out,
-      from,
-      total: plannedTotal(epochs, stepsPerEpoch, from, maxSteps),
-      fit: (hooks) =>
-        fit(model, trainData, {
-          epochs,
-          batchSize,
-          from,
-          maxSteps,
-          seconds: minutes === undefined ? undefined : minutes * 60,
-          history,
-          ...hooks,
-        }),
-      snapshot: async (position: TrainPosition, history) => {
-        await saveCheckpoint(out, model, position, history, run);
-        setTraining(model, false);
-        await writeSampleGrid(model, join(out, `samples-epoch-${position.epoch}.png`));
-        if (model instanceof Vae)
-          await writeReconstructions(model, test, join(out, `reconstructions-epoch-${position.epoch}.png`));
-        setTraining(model, true);
-        writeFileAtomically(join(out, 'loss.png'), lossCurve(smoothHistory(history)));
-      },
-    });
-  } finally {
-    disposeModel(model);
-  }
+  await startTraining(plan, {
+    stepsPerEpoch: Math.floor(trainData.count / batchSize),
+    load: loadCheckpoint,
+    create: () => {
+      const overrides: Partial<ModelConfig> = { seed: given.seed ?? 0 };
+      if (given.lr !== undefined) overrides.lr = given.lr;
+      if (given.latent !== undefined) overrides.latent = given.latent;
+      return createModel(kind, overrides);
+    },
+    data: `${trainData.count} images`,
+    fit: (model, options) => fit(model, trainData, options),
+    snapshot: async (model, position, history) => {
+      await saveCheckpoint(out, model, position, history, run);
+      setTraining(model, false);
+      await writeSampleGrid(model, join(out, `samples-epoch-${position.epoch}.png`));
+      if (model instanceof Vae)
+        await writeReconstructions(model, test, join(out, `reconstructions-epoch-${position.epoch}.png`));
+      setTraining(model, true);
+      writeFileAtomically(join(out, 'loss.png'), lossCurve(smoothHistory(history)));
+    },
+  });
 }
 
 /** The options of `fluxion sample`, for every family. */
