@@ -399,34 +399,40 @@ export async function audioEval(values: EvalValues, meta: CheckpointMeta): Promi
   const n = numberOption(values, 'samples') ?? 300;
   await chooseBackend(values.backend);
   const { model } = loadAudioCheckpoint(values.checkpoint as string);
-  const generator = pictureGenerator(model.config.seed);
-  const rows = await withAudioClassifier(undefined, async (classifier) => {
-    let generated: AudioScores;
-    if (model.conditional) {
-      const sampler = {
-        conditional: true,
-        sample: (count: number, options?: { labels?: readonly number[] }) =>
-          model.sample(count, { labels: options?.labels, generator }),
-      };
-      generated = await audioModelScores(sampler, n, { classifier });
-    } else {
-      const clips = model.sample(n, { generator });
-      try {
-        generated = await audioScores(clips, new Int32Array(n), { classifier });
-      } finally {
-        clips.dispose();
+  const { conditional } = model;
+  let rows: { generated: AudioScores; real: AudioScores; noise: AudioScores };
+  try {
+    const generator = pictureGenerator(model.config.seed);
+    rows = await withAudioClassifier(undefined, async (classifier) => {
+      let generated: AudioScores;
+      if (model.conditional) {
+        const sampler = {
+          conditional: true,
+          sample: (count: number, options?: { labels?: readonly number[] }) =>
+            model.sample(count, { labels: options?.labels, generator }),
+        };
+        generated = await audioModelScores(sampler, n, { classifier });
+      } else {
+        const clips = model.sample(n, { generator });
+        try {
+          generated = await audioScores(clips, new Int32Array(n), { classifier });
+        } finally {
+          clips.dispose();
+        }
       }
-    }
-    const { real, noise } = await audioBaselines({ classifier });
-    return { generated, real, noise };
-  });
+      const { real, noise } = await audioBaselines({ classifier });
+      return { generated, real, noise };
+    });
+  } finally {
+    disposeModel(model);
+  }
   const row = (name: string, s: AudioScores, accuracy: boolean) =>
     `${name.padEnd(16)}${String(s.count).padStart(6)}${(accuracy ? `${(s.accuracy * 100).toFixed(1)} %` : '–').padStart(11)}` +
     `${s.inceptionScore.mean.toFixed(2).padStart(11)}${s.frechetDistance.toFixed(1).padStart(11)}`;
   console.log(
     `${'clips'.padEnd(16)}${'n'.padStart(6)}${'accuracy'.padStart(11)}${'inception'.padStart(11)}${'fréchet'.padStart(11)}`,
   );
-  console.log(row(`${meta.config.kind} samples`, rows.generated, model.conditional));
+  console.log(row(`${meta.config.kind} samples`, rows.generated, conditional));
   console.log(row('real test takes', rows.real, true));
   console.log(row('noise', rows.noise, true));
   console.log(

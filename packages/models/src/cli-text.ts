@@ -532,61 +532,70 @@ export async function textEval(values: EvalValues, meta: CheckpointMeta): Promis
   const judgeMeta = readJudge(values, meta);
   await chooseBackend(values.backend);
   const { model } = loadAnyTextCheckpoint(dir);
-  const config = model.config;
-  const batches = heldOutTextBatches(ds, model.tokenizer, config.context);
+  let judge: TextModel | undefined;
   const report: [string, string][] = [];
-  if (model instanceof TextVae) {
-    const e = await model.evaluate(batches, { iwaeK });
+  try {
+    const config = model.config;
+    const batches = heldOutTextBatches(ds, model.tokenizer, config.context);
+    if (model instanceof TextVae) {
+      const e = await model.evaluate(batches, { iwaeK });
+      report.push(
+        ['held-out −ELBO nats/char', e.nats.toFixed(4)],
+        ['held-out −ELBO bits/char', e.bits.toFixed(4)],
+        [`held-out IWAE nats/char (k = ${iwaeK})`, (e.iwae as number).toFixed(4)],
+        [`held-out IWAE bits/char (k = ${iwaeK})`, ((e.iwae as number) / Math.LN2).toFixed(4)],
+        ['held-out reconstruction nats/char', e.recon.toFixed(4)],
+        ['held-out KL nats/item', e.kl.toFixed(4)],
+        ['held-out −ELBO nats/item', e.natsPerItem.toFixed(4)],
+        ['held-out characters', String(e.characters)],
+      );
+    } else if (model instanceof TextGan) {
+      const g = await model.evaluate(batches);
+      report.push(
+        [
+          'held-out reconstruction nats/char (teacher-forced autoencoder; not a likelihood)',
+          g.nats.toFixed(4),
+        ],
+        ['held-out reconstruction bits/char', g.bits.toFixed(4)],
+        ['held-out reconstruction accuracy', g.accuracy.toFixed(4)],
+        ['held-out items decoded exactly', g.exact.toFixed(4)],
+        ['critic Wasserstein estimate', g.wasserstein.toFixed(4)],
+        ['held-out characters', String(g.characters)],
+      );
+    } else {
+      const e = await model.evaluate(batches);
+      report.push(
+        ['held-out nats/char', e.nats.toFixed(4)],
+        ['held-out bits/char', e.bits.toFixed(4)],
+        ['held-out characters', String(e.characters)],
+      );
+    }
+    const generator = pictureGenerator(config.seed);
+    const length = ds.mode === 'lines' ? undefined : 200;
+    const samples: string[] = [];
+    for (let done = 0; done < count; done += 250)
+      samples.push(...(await model.sample(Math.min(250, count - done), { temperature, generator, length })));
+    const realItems = realHeldOut(ds, count, length ?? 0);
+    const ours = textSampleStats(samples, ds);
+    const real = textSampleStats(realItems, ds);
+    judge = judgeMeta ? loadTextCheckpoint(judgeMeta.dir).model : undefined;
+    const fluent = judge
+      ? { ours: await fluency(judge, samples, ds.mode), real: await fluency(judge, realItems, ds.mode) }
+      : undefined;
     report.push(
-      ['held-out −ELBO nats/char', e.nats.toFixed(4)],
-      ['held-out −ELBO bits/char', e.bits.toFixed(4)],
-      [`held-out IWAE nats/char (k = ${iwaeK})`, (e.iwae as number).toFixed(4)],
-      [`held-out IWAE bits/char (k = ${iwaeK})`, ((e.iwae as number) / Math.LN2).toFixed(4)],
-      ['held-out reconstruction nats/char', e.recon.toFixed(4)],
-      ['held-out KL nats/item', e.kl.toFixed(4)],
-      ['held-out −ELBO nats/item', e.natsPerItem.toFixed(4)],
-      ['held-out characters', String(e.characters)],
+      [`samples (${count}${ds.mode === 'text' ? ` × ${length} characters, ${ours.items} lines` : ''})`, ''],
+      ['  share new', ours.shareNew.toFixed(3)],
+      ['  share distinct', ours.shareDistinct.toFixed(3)],
+      ...(fluent ? ([['  fluency (judge nats/char)', fluent.ours.toFixed(4)]] as [string, string][]) : []),
+      [`real held-out (${real.items}${ds.mode === 'text' ? ' lines' : ''})`, ''],
+      ['  share new', real.shareNew.toFixed(3)],
+      ['  share distinct', real.shareDistinct.toFixed(3)],
+      ...(fluent ? ([['  fluency (judge nats/char)', fluent.real.toFixed(4)]] as [string, string][]) : []),
     );
-  } else if (model instanceof TextGan) {
-    const g = await model.evaluate(batches);
-    report.push(
-      ['held-out reconstruction nats/char (teacher-forced autoencoder; not a likelihood)', g.nats.toFixed(4)],
-      ['held-out reconstruction bits/char', g.bits.toFixed(4)],
-      ['held-out reconstruction accuracy', g.accuracy.toFixed(4)],
-      ['held-out items decoded exactly', g.exact.toFixed(4)],
-      ['critic Wasserstein estimate', g.wasserstein.toFixed(4)],
-      ['held-out characters', String(g.characters)],
-    );
-  } else {
-    const e = await model.evaluate(batches);
-    report.push(
-      ['held-out nats/char', e.nats.toFixed(4)],
-      ['held-out bits/char', e.bits.toFixed(4)],
-      ['held-out characters', String(e.characters)],
-    );
+    if (judgeMeta) report.push(['fluency judge', `${judgeMeta.dir} (charlm, nats per character it assigns)`]);
+  } finally {
+    disposeModel(model);
+    if (judge) disposeModel(judge);
   }
-  const generator = pictureGenerator(config.seed);
-  const length = ds.mode === 'lines' ? undefined : 200;
-  const samples: string[] = [];
-  for (let done = 0; done < count; done += 250)
-    samples.push(...(await model.sample(Math.min(250, count - done), { temperature, generator, length })));
-  const realItems = realHeldOut(ds, count, length ?? 0);
-  const ours = textSampleStats(samples, ds);
-  const real = textSampleStats(realItems, ds);
-  const judge = judgeMeta ? loadTextCheckpoint(judgeMeta.dir).model : undefined;
-  const fluent = judge
-    ? { ours: await fluency(judge, samples, ds.mode), real: await fluency(judge, realItems, ds.mode) }
-    : undefined;
-  report.push(
-    [`samples (${count}${ds.mode === 'text' ? ` × ${length} characters, ${ours.items} lines` : ''})`, ''],
-    ['  share new', ours.shareNew.toFixed(3)],
-    ['  share distinct', ours.shareDistinct.toFixed(3)],
-    ...(fluent ? ([['  fluency (judge nats/char)', fluent.ours.toFixed(4)]] as [string, string][]) : []),
-    [`real held-out (${real.items}${ds.mode === 'text' ? ' lines' : ''})`, ''],
-    ['  share new', real.shareNew.toFixed(3)],
-    ['  share distinct', real.shareDistinct.toFixed(3)],
-    ...(fluent ? ([['  fluency (judge nats/char)', fluent.real.toFixed(4)]] as [string, string][]) : []),
-  );
-  if (judgeMeta) report.push(['fluency judge', `${judgeMeta.dir} (charlm, nats per character it assigns)`]);
   for (const [name, value] of report) console.log(value ? `${name}: ${value}` : `${name}:`);
 }
