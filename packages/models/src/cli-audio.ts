@@ -77,7 +77,7 @@ export const AUDIO_TRAIN_USAGE: Record<AudioModelKind, string> = {
   --latent N         latent size (default 100)
   --seed N           seed of initialisation, noise and data order (default 0)
   --length N         samples per clip, a multiple of 256 (default 8192: 1.02 s at 8 kHz)
-  --model-size N     the critic's first width d (default 16)
+  --model-size N     width d of the critic's first and generator's last block (default ${waveganConfig().modelSize})
   --unconditional    ignore the labels (no --label when sampling)
   --backend NAME     webgpu or cpu (default: webgpu when an adapter exists)
   --out DIR          where the checkpoint and files go (default out/wavegan)
