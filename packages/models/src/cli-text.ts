@@ -13,6 +13,7 @@ import {
   type CheckpointMeta,
   loadAnyTextCheckpoint,
   loadTextCheckpoint,
+  loadTextLatentCheckpoint,
   readCheckpointMeta,
   saveCheckpoint,
   writeFileAtomically,
@@ -67,6 +68,8 @@ export const TEXT_SAMPLE_OPTIONS = `  --n N              number of samples (defa
   --length N         characters after the prompt: at most (lines; default the longest item
                      trained on) or exactly (one long text; default 200)
   --seed N           the sampling stream (default: the stream of the per-epoch sample files)
+  --interpolate A,B  textvae and textgan: decode --n points (default 7) on the line between the
+                     codes of the items A and B, greedily, from A's reconstruction to B's
   --out FILE         also write the samples to FILE`;
 
 /** The options of `fluxion eval` for a text model (part of its `--help`). */
@@ -410,6 +413,7 @@ export async function textSample(values: SampleValues, meta: CheckpointMeta): Pr
   if (values.label !== undefined)
     throw new UsageError(`--label applies to conditional image and audio models; a ${kind} has no labels`);
   const config = meta.config as AnyTextConfig;
+  if (values.interpolate !== undefined) return textInterpolate(values, meta, values.interpolate);
   const n = numberOption(values, 'n') ?? (config.mode === 'lines' ? 20 : 3);
   const length = numberOption(values, 'length');
   const seed = numberOption(values, 'seed');
@@ -428,6 +432,60 @@ export async function textSample(values: SampleValues, meta: CheckpointMeta): Pr
   if (values.out) {
     writeFileAtomically(values.out, text);
     console.error(`wrote ${n} samples of ${dir} to ${values.out}`);
+  }
+}
+
+/**
+ * `fluxion sample --interpolate A,B` for a latent text model: `--n` items (default 7) decoded
+ * greedily along the line between the codes of A and B ({@link TextVae.interpolate}), printed one
+ * per line (and written with `--out`). Every argument is checked before a backend starts.
+ */
+async function textInterpolate(values: SampleValues, meta: CheckpointMeta, pair: string): Promise<void> {
+  const dir = values.checkpoint as string;
+  const kind = meta.config.kind;
+  if (!isLatentKind(kind))
+    throw new UsageError(
+      `--interpolate needs a latent model (textvae, textgan); ${kind} has no latent space`,
+    );
+  refuseOptions(
+    values,
+    ['temperature', 'top-k', 'prompt', 'length', 'seed'],
+    '--interpolate (greedy decoding)',
+  );
+  const ends = pair.split(',');
+  if (ends.length !== 2 || ends.some((e) => e === ''))
+    throw new UsageError(
+      `--interpolate takes two items separated by a comma (e.g. emma,olivia), got '${pair}'`,
+    );
+  const tokenizer = CharTokenizer.fromJSON(meta.tokenizer);
+  for (const item of ends) {
+    try {
+      tokenizer.encode(item);
+    } catch (e) {
+      throw new UsageError(
+        `--interpolate: '${item}' holds a character outside the model's vocabulary: ${(e as Error).message}`,
+      );
+    }
+    if (item.length + 1 > (meta.config as AnyTextConfig).context)
+      throw new UsageError(
+        `--interpolate: '${item}' is longer than the model's items (at most ${(meta.config as AnyTextConfig).context - 1} characters)`,
+      );
+  }
+  const steps = numberOption(values, 'n') ?? 7;
+  if (steps < 2) throw new UsageError(`--n must be at least 2 with --interpolate (both ends), got ${steps}`);
+  await chooseBackend(values.backend);
+  const { model } = loadTextLatentCheckpoint(dir);
+  let items: string[];
+  try {
+    items = await model.interpolate(ends[0], ends[1], steps);
+  } finally {
+    disposeModel(model);
+  }
+  const text = formatSamples(items, 'lines');
+  console.log(text.trimEnd());
+  if (values.out) {
+    writeFileAtomically(values.out, text);
+    console.error(`wrote ${steps} interpolated items of ${dir} to ${values.out}`);
   }
 }
 

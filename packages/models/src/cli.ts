@@ -346,6 +346,7 @@ const SAMPLE_OPTIONS = {
   prompt: { type: 'string' },
   length: { type: 'string' },
   seed: { type: 'string' },
+  interpolate: { type: 'string' },
   // specvae
   'griffin-lim-iters': { type: 'string' },
 } as const;
@@ -371,6 +372,8 @@ async function sample(args: string[]): Promise<void> {
       ['griffin-lim-iters'],
       `a ${meta.config.kind} (only specvae samples by Griffin-Lim)`,
     );
+  if (family !== 'text')
+    refuseOptions(values, ['interpolate'], `a ${meta.config.kind} (only textvae and textgan interpolate)`);
   if (family === 'text') return textSample(values, meta);
   if (family === 'audio') return audioSample(values, meta);
   refuseOptions(

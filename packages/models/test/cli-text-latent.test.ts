@@ -108,6 +108,43 @@ describe('round trip on names', () => {
     }, 120_000);
   }
 
+  test('--interpolate decodes the line between two names; bad uses exit 2 before a backend starts', async () => {
+    const line = await cli([
+      'sample',
+      '--checkpoint',
+      dirs.textvae,
+      '--backend',
+      'cpu',
+      '--interpolate',
+      'emma,olivia',
+      '--n',
+      '5',
+    ]);
+    expect(line.code, line.err).toBe(0);
+    const items = line.out.trimEnd().split('\n');
+    expect(items).toHaveLength(5);
+    // the ends are the greedy reconstructions of emma and olivia, as the API gives them
+    const { model } = loadTextLatentCheckpoint(dirs.textvae);
+    expect(items).toEqual(await model.interpolate('emma', 'olivia', 5));
+    starts.count = 0;
+    for (const [dir, args, message] of [
+      [dirs.textvae, ['--interpolate', 'emma'], /two items separated by a comma/],
+      [
+        dirs.textvae,
+        ['--interpolate', 'emma,olivia', '--temperature', '0.5'],
+        /--temperature does not apply/,
+      ],
+      [dirs.textvae, ['--interpolate', 'emma,ol1via'], /outside the model's vocabulary/],
+      [dirs.textvae, ['--interpolate', 'emma,olivia', '--n', '1'], /at least 2/],
+      [judge, ['--interpolate', 'emma,olivia'], /needs a latent model/],
+    ] as const) {
+      const r = await cli(['sample', '--checkpoint', dir, '--backend', 'cpu', ...args]);
+      expect(r.code, r.err).toBe(2);
+      expect(r.err).toMatch(message);
+    }
+    expect(starts.count).toBe(0);
+  }, 60_000);
+
   test('refuses a prompt, --iwae-k for textgan, and a judge of another vocabulary, before a backend starts', async () => {
     const other = tempDir();
     const otherFile = join(tempDir(), 'other.txt');
