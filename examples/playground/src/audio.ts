@@ -21,16 +21,26 @@ import { Generator, logMel, melSpectrogram, memoryStats, scope, type Tensor } fr
 import { loadSpokenDigits } from './data.js';
 import { drawHeatmaps, drawLosses } from './draw.js';
 import {
+  batchStep,
   byId,
   clearError,
+  epochBatches,
   framePainter,
   freeModel,
+  freshLoop,
   type LoopState,
+  parameterCount,
+  runLimits,
   runNumber,
   runParam,
+  sampleAfterStep,
   seed,
   showError,
+  showStartButton,
   TrainingLoop,
+  toggleOnClick,
+  typedBatch,
+  typedLr,
   whereText,
 } from './page.js';
 
@@ -103,16 +113,12 @@ export const audioState: AudioState = {
   clipsInData: 0,
   clipLength: 0,
   sampleRate: FSDD_SAMPLE_RATE,
-  step: 0,
-  epoch: 0,
+  ...freshLoop(),
   parameters: 0,
-  losses: {},
   gridsDrawn: 0,
   clips: 0,
   lastClip: null,
   running: false,
-  done: false,
-  error: null,
   stepsPerSecond: 0,
   timings: { data: 0, fit: 0, firstStep: 0 },
 };
@@ -150,8 +156,7 @@ function play(samples: Float32Array<ArrayBuffer>, sampleRate: number, gain: numb
  */
 export async function setupAudioTab(): Promise<void> {
   const state = audioState;
-  const maxSteps = runNumber('audio', 'steps', Number.POSITIVE_INFINITY);
-  const sampleEvery = Math.round(runNumber('audio', 'sampleEvery', 25));
+  const limits = runLimits('audio');
   const griffinLimIters = Math.round(runNumber('audio', 'griffinLim', 32));
   const ui = {
     batch: byId<HTMLInputElement>('audio-batch'),
@@ -202,14 +207,7 @@ export async function setupAudioTab(): Promise<void> {
       `${whereText()} · specvae (${state.parameters.toLocaleString('en')} parameters) on ${state.clipsInData} clips` +
       ` · step ${state.step} · epoch ${state.epoch} · ${state.stepsPerSecond.toFixed(2)} steps/s${losses}` +
       ` · ${memoryStats().liveTensors} live tensors${state.done ? ' · done' : ''}`;
-    ui.start.textContent = state.running
-      ? 'Pause'
-      : state.done
-        ? 'Done'
-        : state.step > 0
-          ? 'Resume'
-          : 'Start';
-    ui.start.disabled = state.done;
+    showStartButton(ui.start, state);
   };
   const repaint = framePainter(() => {
     drawLosses(ui.loss, shownLosses());
@@ -308,49 +306,35 @@ export async function setupAudioTab(): Promise<void> {
 
   const newModel = async () => {
     if (model) freeModel(model);
-    const lr = Number(ui.lr.value);
-    const custom = ui.lr.value.trim() !== '' && Number.isFinite(lr) && lr > 0;
+    const lr = typedLr(ui.lr);
     const current = new SpecVae(
-      specVaeConfig({ seed, ...GEOMETRY, length: data.length, ...(custom ? { lr } : {}) }),
+      specVaeConfig({ seed, ...GEOMETRY, length: data.length, ...(lr !== undefined ? { lr } : {}) }),
     );
     model = current;
     t = performance.now();
     await current.codec.fit(data.train);
     state.timings.fit = Math.round(performance.now() - t);
-    const batchSize = Math.max(2, Math.min(data.train.count, Math.round(Number(ui.batch.value)) || 16));
-    let batches: Iterator<AudioBatch> = audioBatches(data.train, batchSize, { seed, epoch: 0 });
-    Object.assign(state, {
-      step: 0,
-      epoch: 0,
-      losses: {},
-      done: false,
-      error: null,
-      gridsDrawn: 0,
-      parameters: Object.values(current.modules()).reduce(
-        (n, m) => n + m.parameters().reduce((k, p) => k + p.size, 0),
-        0,
-      ),
-    });
+    const batchSize = typedBatch(ui.batch, 16, 2, data.train.count);
+    const nextBatch = epochBatches<AudioBatch>(state, (epoch) =>
+      audioBatches(data.train, batchSize, { seed, epoch }),
+    );
+    Object.assign(state, { ...freshLoop(), gridsDrawn: 0, parameters: parameterCount(current) });
     loop = new TrainingLoop(state, {
-      maxSteps,
-      step: async () => {
-        let next = batches.next();
-        if (next.done) {
-          state.epoch++;
-          batches = audioBatches(data.train, batchSize, { seed, epoch: state.epoch });
-          next = batches.next();
-        }
-        try {
-          return await current.trainStep(next.value);
-        } finally {
-          next.value.audio.dispose();
-          next.value.labels.dispose();
-        }
-      },
-      afterStep: async () => {
-        if (state.step === 1) state.timings.firstStep = loop.firstStepMs;
-        if (state.step % sampleEvery === 0 || state.step === maxSteps) await drawGrid(current);
-      },
+      maxSteps: limits.maxSteps,
+      step: batchStep(
+        nextBatch,
+        (batch) => current.trainStep(batch),
+        (batch) => {
+          batch.audio.dispose();
+          batch.labels.dispose();
+        },
+      ),
+      afterStep: sampleAfterStep(
+        state,
+        limits,
+        () => loop,
+        () => drawGrid(current),
+      ),
       changed: repaint,
       failed: (e) => showError('Audio training', e, state),
     });
@@ -370,7 +354,7 @@ export async function setupAudioTab(): Promise<void> {
   state.ready = true;
   updateStatus();
   for (const button of [ui.start, ui.reset, ...buttons]) button.disabled = false;
-  ui.start.addEventListener('click', () => (state.running ? void loop.pause() : loop.start()));
+  toggleOnClick(ui.start, state, () => loop);
   ui.reset.addEventListener('click', () => void reset().catch((e) => showError('Audio tab', e, state)));
   buttons.forEach((button, digit) => {
     button.addEventListener('click', () => {

@@ -8,18 +8,26 @@ import { memoryStats } from '@fluxion/tensor';
 import { BatchStream, type Digits, loadDigits } from './data.js';
 import { drawGrid, drawLosses } from './draw.js';
 import {
+  batchStep,
   byId,
   clearError,
   framePainter,
   freeModel,
+  freshLoop,
   type LoopState,
+  runLimits,
   runNumber,
   runParam,
   type SharedState,
+  sampleAfterStep,
   seed,
   shared,
   showError,
+  showStartButton,
   TrainingLoop,
+  toggleOnClick,
+  typedBatch,
+  typedLr,
   whereText,
 } from './page.js';
 
@@ -42,13 +50,9 @@ const initialKind = runParam('images', 'model') as ModelKind | null;
  */
 export const imagesState: SharedState & ImagesState = Object.assign(shared, {
   model: initialKind && KINDS.includes(initialKind) ? initialKind : 'vae',
-  step: 0,
-  epoch: 0,
-  losses: {},
+  ...freshLoop(),
   samplesDrawn: 0,
   running: false,
-  done: false,
-  error: null,
   stepsPerSecond: 0,
   timings: { data: 0, firstStep: 0 },
 });
@@ -59,8 +63,7 @@ export const imagesState: SharedState & ImagesState = Object.assign(shared, {
  */
 export async function setupImagesTab(): Promise<void> {
   const state = imagesState;
-  const maxSteps = runNumber('images', 'steps', Number.POSITIVE_INFINITY);
-  const sampleEvery = Math.round(runNumber('images', 'sampleEvery', 25));
+  const limits = runLimits('images');
   const ui = {
     model: byId<HTMLSelectElement>('model'),
     batch: byId<HTMLInputElement>('batch'),
@@ -89,14 +92,7 @@ export async function setupImagesTab(): Promise<void> {
       `${whereText()} · step ${state.step} · epoch ${state.epoch} · ${state.stepsPerSecond.toFixed(2)} steps/s` +
       `${last ? ` · ${last}` : ''} · ${memoryStats().liveTensors} live tensors` +
       (state.done ? ' · done' : '');
-    ui.start.textContent = state.running
-      ? 'Pause'
-      : state.done
-        ? 'Done'
-        : state.step > 0
-          ? 'Resume'
-          : 'Start';
-    ui.start.disabled = state.done;
+    showStartButton(ui.start, state);
   };
   const repaint = framePainter(() => {
     drawLosses(ui.loss, state.losses);
@@ -118,29 +114,27 @@ export async function setupImagesTab(): Promise<void> {
   const newModel = (digits: Digits) => {
     if (model) freeModel(model);
     const kind = ui.model.value as ModelKind;
-    const lr = Number(ui.lr.value);
+    const lr = typedLr(ui.lr);
     const overrides: Partial<ModelConfig> = { seed };
-    if (ui.lr.value.trim() !== '' && Number.isFinite(lr) && lr > 0) overrides.lr = lr;
+    if (lr !== undefined) overrides.lr = lr;
     const current = createModel(kind, overrides);
     model = current;
-    const batch = Math.max(8, Math.min(512, Math.round(Number(ui.batch.value)) || 64));
-    stream = new BatchStream(digits, batch, seed);
-    Object.assign(state, { model: kind, step: 0, epoch: 0, losses: {}, done: false, error: null });
+    stream = new BatchStream(digits, typedBatch(ui.batch, 64, 8, 512), seed);
+    Object.assign(state, { model: kind, ...freshLoop() });
+    const sample = sampleAfterStep(state, limits, () => loop, drawSamples);
     loop = new TrainingLoop(state, {
-      maxSteps,
-      step: async () => {
-        const batch = stream.take();
-        try {
-          return await current.trainStep(batch);
-        } finally {
+      maxSteps: limits.maxSteps,
+      step: batchStep(
+        () => stream.take(),
+        (batch) => current.trainStep(batch),
+        (batch) => {
           batch.images.dispose();
           batch.labels.dispose();
-        }
-      },
+        },
+      ),
       afterStep: async () => {
         state.epoch = stream.epochs;
-        if (state.step === 1) state.timings.firstStep = loop.firstStepMs;
-        if (state.step % sampleEvery === 0 || state.step === maxSteps) await drawSamples();
+        await sample();
       },
       changed: repaint,
       failed: (e) => showError('Training', e, state),
@@ -165,7 +159,7 @@ export async function setupImagesTab(): Promise<void> {
   updateStatus();
   ui.start.disabled = false;
   ui.reset.disabled = false;
-  ui.start.addEventListener('click', () => (state.running ? void loop.pause() : loop.start()));
+  toggleOnClick(ui.start, state, () => loop);
   ui.reset.addEventListener('click', () => void reset(digits));
   ui.model.addEventListener('change', () => void reset(digits));
   if (runParam('images', 'autostart') === '1') loop.start();

@@ -307,3 +307,97 @@ export function framePainter(paint: () => void): () => void {
     });
   };
 }
+
+/** A tab's run limits from the URL: stop after `?steps=` (never by default), sample every `?sampleEvery=` (25). */
+export function runLimits(tab: TabName): { maxSteps: number; sampleEvery: number } {
+  return {
+    maxSteps: runNumber(tab, 'steps', Number.POSITIVE_INFINITY),
+    sampleEvery: Math.round(runNumber(tab, 'sampleEvery', 25)),
+  };
+}
+
+/** A tab's loop fields before its first step (and again after a reset builds a new model). */
+export function freshLoop(): Omit<LoopState, 'running' | 'stepsPerSecond'> & { epoch: number } {
+  return { step: 0, epoch: 0, losses: {}, done: false, error: null };
+}
+
+/** Shows Start, Pause, Resume or Done on a tab's start button, disabled once the run is done. */
+export function showStartButton(button: HTMLButtonElement, state: LoopState): void {
+  button.textContent = state.running ? 'Pause' : state.done ? 'Done' : state.step > 0 ? 'Resume' : 'Start';
+  button.disabled = state.done;
+}
+
+/** The learning rate typed into `input`, or undefined (the model's default) when it is empty or not positive. */
+export function typedLr(input: HTMLInputElement): number | undefined {
+  const lr = Number(input.value);
+  return input.value.trim() !== '' && Number.isFinite(lr) && lr > 0 ? lr : undefined;
+}
+
+/** The batch size typed into `input`, rounded and clamped to [min, max]; `fallback` when it is not a number. */
+export function typedBatch(input: HTMLInputElement, fallback: number, min: number, max: number): number {
+  return Math.max(min, Math.min(max, Math.round(Number(input.value)) || fallback));
+}
+
+/** How many numbers the parameters of a model's networks hold. */
+export function parameterCount(model: {
+  modules(): Record<string, { parameters(): { size: number }[] }>;
+}): number {
+  return Object.values(model.modules()).reduce(
+    (n, m) => n + m.parameters().reduce((k, p) => k + p.size, 0),
+    0,
+  );
+}
+
+/**
+ * The next batch, epoch after epoch: `batches(epoch)` makes one epoch's batches, and `state.epoch`
+ * counts the epochs begun after the first.
+ */
+export function epochBatches<T>(state: { epoch: number }, batches: (epoch: number) => Iterator<T>): () => T {
+  let current = batches(0);
+  return () => {
+    let next = current.next();
+    if (next.done) {
+      state.epoch++;
+      current = batches(state.epoch);
+      next = current.next();
+    }
+    return next.value;
+  };
+}
+
+/** A loop step that trains on the next batch and frees that batch afterwards, whatever happened. */
+export function batchStep<B>(
+  next: () => B,
+  train: (batch: B) => Promise<Record<string, number>>,
+  free: (batch: B) => void,
+): () => Promise<Record<string, number>> {
+  return async () => {
+    const batch = next();
+    try {
+      return await train(batch);
+    } finally {
+      free(batch);
+    }
+  };
+}
+
+/**
+ * A tab's work after each step: records the first step's milliseconds, and runs `sample` every
+ * `sampleEvery` steps and after the last one.
+ */
+export function sampleAfterStep(
+  state: LoopState & { timings: { firstStep: number } },
+  limits: { maxSteps: number; sampleEvery: number },
+  loop: () => TrainingLoop,
+  sample: () => Promise<void>,
+): () => Promise<void> {
+  return async () => {
+    if (state.step === 1) state.timings.firstStep = loop().firstStepMs;
+    if (state.step % limits.sampleEvery === 0 || state.step === limits.maxSteps) await sample();
+  };
+}
+
+/** Makes `button` start the tab's current loop, or pause it while it runs. */
+export function toggleOnClick(button: HTMLButtonElement, state: LoopState, loop: () => TrainingLoop): void {
+  button.addEventListener('click', () => (state.running ? void loop().pause() : loop().start()));
+}

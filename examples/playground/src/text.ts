@@ -20,16 +20,26 @@ import { memoryStats } from '@fluxion/tensor';
 import { namesDataset } from './data.js';
 import { drawLosses } from './draw.js';
 import {
+  batchStep,
   byId,
   clearError,
+  epochBatches,
   framePainter,
   freeModel,
+  freshLoop,
   type LoopState,
+  parameterCount,
+  runLimits,
   runNumber,
   runParam,
+  sampleAfterStep,
   seed,
   showError,
+  showStartButton,
   TrainingLoop,
+  toggleOnClick,
+  typedBatch,
+  typedLr,
   whereText,
 } from './page.js';
 
@@ -66,18 +76,14 @@ export interface TextState extends LoopState {
 export const textState: TextState = {
   ready: false,
   model: runParam('text', 'model') === 'charlm' ? 'charlm' : 'charrnn',
-  step: 0,
-  epoch: 0,
+  ...freshLoop(),
   parameters: 0,
-  losses: {},
   samples: [],
   firstSamples: [],
   sampleStep: 0,
   samplesDrawn: 0,
   temperature: 0.8,
   running: false,
-  done: false,
-  error: null,
   stepsPerSecond: 0,
   timings: { data: 0, firstStep: 0 },
 };
@@ -88,8 +94,7 @@ export const textState: TextState = {
  */
 export async function setupTextTab(): Promise<void> {
   const state = textState;
-  const maxSteps = runNumber('text', 'steps', Number.POSITIVE_INFINITY);
-  const sampleEvery = Math.round(runNumber('text', 'sampleEvery', 25));
+  const limits = runLimits('text');
   const ui = {
     model: byId<HTMLSelectElement>('text-model'),
     batch: byId<HTMLInputElement>('text-batch'),
@@ -125,14 +130,7 @@ export async function setupTextTab(): Promise<void> {
       `${whereText()} · ${state.model} (${state.parameters.toLocaleString('en')} parameters) · step ${state.step}` +
       ` · epoch ${state.epoch} · ${state.stepsPerSecond.toFixed(2)} steps/s${last}` +
       ` · ${memoryStats().liveTensors} live tensors${state.done ? ' · done' : ''}`;
-    ui.start.textContent = state.running
-      ? 'Pause'
-      : state.done
-        ? 'Done'
-        : state.step > 0
-          ? 'Resume'
-          : 'Start';
-    ui.start.disabled = state.done;
+    showStartButton(ui.start, state);
   };
   const repaint = framePainter(() => {
     drawLosses(ui.loss, state.losses);
@@ -171,47 +169,31 @@ export async function setupTextTab(): Promise<void> {
   const newModel = async () => {
     if (model) freeModel(model);
     const kind = ui.model.value === 'charlm' ? 'charlm' : 'charrnn';
-    const lr = Number(ui.lr.value);
-    const custom = ui.lr.value.trim() !== '' && Number.isFinite(lr) && lr > 0;
+    const lr = typedLr(ui.lr);
     const current = createTextModel(
-      textModelConfig(kind, names, { seed, warmup: WARMUP, ...(custom ? { lr } : {}) }),
+      textModelConfig(kind, names, { seed, warmup: WARMUP, ...(lr !== undefined ? { lr } : {}) }),
       names.tokenizer,
     );
     model = current;
-    const batchSize = Math.max(8, Math.min(512, Math.round(Number(ui.batch.value)) || 64));
-    let batches: Iterator<TextBatch> = lineBatches(items, { boundaryId }, { batchSize, seed, epoch: 0 });
+    const batchSize = typedBatch(ui.batch, 64, 8, 512);
+    const nextBatch = epochBatches<TextBatch>(state, (epoch) =>
+      lineBatches(items, { boundaryId }, { batchSize, seed, epoch }),
+    );
     Object.assign(state, {
       model: kind,
-      step: 0,
-      epoch: 0,
-      losses: {},
-      done: false,
-      error: null,
+      ...freshLoop(),
       samplesDrawn: 0,
-      parameters: Object.values(current.modules()).reduce(
-        (n, m) => n + m.parameters().reduce((k, p) => k + p.size, 0),
-        0,
-      ),
+      parameters: parameterCount(current),
     });
     loop = new TrainingLoop(state, {
-      maxSteps,
-      step: async () => {
-        let next = batches.next();
-        if (next.done) {
-          state.epoch++;
-          batches = lineBatches(items, { boundaryId }, { batchSize, seed, epoch: state.epoch });
-          next = batches.next();
-        }
-        try {
-          return await current.trainStep(next.value);
-        } finally {
-          disposeTextBatch(next.value);
-        }
-      },
-      afterStep: async () => {
-        if (state.step === 1) state.timings.firstStep = loop.firstStepMs;
-        if (state.step % sampleEvery === 0 || state.step === maxSteps) await writeSamples(current);
-      },
+      maxSteps: limits.maxSteps,
+      step: batchStep(nextBatch, (batch) => current.trainStep(batch), disposeTextBatch),
+      afterStep: sampleAfterStep(
+        state,
+        limits,
+        () => loop,
+        () => writeSamples(current),
+      ),
       changed: repaint,
       failed: (e) => showError('Text training', e, state),
     });
@@ -230,7 +212,7 @@ export async function setupTextTab(): Promise<void> {
   state.ready = true;
   updateStatus();
   for (const button of [ui.start, ui.reset]) button.disabled = false;
-  ui.start.addEventListener('click', () => (state.running ? void loop.pause() : loop.start()));
+  toggleOnClick(ui.start, state, () => loop);
   ui.reset.addEventListener('click', () => void reset().catch((e) => showError('Text tab', e, state)));
   ui.model.addEventListener('change', () => void reset().catch((e) => showError('Text tab', e, state)));
   if (runParam('text', 'autostart') === '1') loop.start();
