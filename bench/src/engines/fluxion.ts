@@ -110,17 +110,46 @@ function forward(net: Network, params: Tensor[], x: Tensor): Tensor {
   return x;
 }
 
-class FluxionRunner implements StepRunner {
+/**
+ * What both Fluxion runners share: each step runs inside a `scope` that keeps only its losses
+ * (detached, and freed when the next step starts), and `sync` waits for the backend.
+ */
+abstract class ScopedRunner {
+  private last: Tensor[] = [];
+
+  constructor(protected readonly backend: BackendName) {}
+
+  /** Runs one step's work in a scope, keeping the losses it returns and freeing the last step's. */
+  protected runStep(work: () => Tensor[]): void {
+    for (const l of this.last) l.dispose();
+    this.last = scope(() => keep(work().map((l) => l.detach())));
+  }
+
+  sync(): Promise<void> {
+    return getBackend(this.backend).sync();
+  }
+
+  async losses(): Promise<number[]> {
+    return Promise.all(this.last.map((l) => l.item()));
+  }
+
+  /** Frees the last step's losses; each runner frees its own networks and optimizers after. */
+  dispose(): void {
+    for (const l of this.last) l.dispose();
+  }
+}
+
+class FluxionRunner extends ScopedRunner implements StepRunner {
   private readonly nets: Network[];
   private readonly params: Parameter[][];
   private readonly optimizers: Adam[];
-  private last: Tensor[] = [];
 
   constructor(
     private readonly spec: Exclude<ModelSpec, CharLmSpec>,
     hostParams: HostTensor[][],
-    private readonly backend: BackendName,
+    backend: BackendName,
   ) {
+    super(backend);
     this.nets = modelNetworks(spec);
     this.params = hostParams.map((ps) =>
       ps.map((h) => {
@@ -135,8 +164,7 @@ class FluxionRunner implements StepRunner {
   }
 
   step(inputs: StepInputs): void {
-    for (const l of this.last) l.dispose();
-    this.last = scope(() => {
+    this.runStep(() => {
       const x = Object.fromEntries(
         Object.entries(inputs).map(([k, h]) => [k, tensor(h.data, h.shape, { backend: this.backend })]),
       );
@@ -155,7 +183,7 @@ class FluxionRunner implements StepRunner {
         // grad with respect to G's parameters): the discriminator's weight gradients are skipped.
         gLoss.backward(undefined, { inputs: gp });
         optG.step();
-        return keep([dLoss.detach(), gLoss.detach()]);
+        return [dLoss, gLoss];
       }
       if (this.spec.kind === 'wgan-gp') {
         const [G, D] = this.nets;
@@ -176,7 +204,7 @@ class FluxionRunner implements StepRunner {
         const gLoss = neg(mean(forward(D, dp, forward(G, gp, x.z2))));
         gLoss.backward(undefined, { inputs: gp });
         optG.step();
-        return keep([dLoss.detach(), gLoss.detach()]);
+        return [dLoss, gLoss];
       }
       const [enc, muNet, lvNet, dec] = this.nets;
       const [pe, pm, pl, pd] = this.params;
@@ -192,24 +220,16 @@ class FluxionRunner implements StepRunner {
       const loss = mul(add(recon, kl), 1 / this.spec.batch);
       loss.backward();
       this.optimizers[0].step();
-      return keep([loss.detach()]);
+      return [loss];
     });
-  }
-
-  sync(): Promise<void> {
-    return getBackend(this.backend).sync();
-  }
-
-  async losses(): Promise<number[]> {
-    return Promise.all(this.last.map((l) => l.item()));
   }
 
   parameterShapes(): number[][] {
     return this.params.flat().map((p) => [...p.shape]);
   }
 
-  dispose(): void {
-    for (const l of this.last) l.dispose();
+  override dispose(): void {
+    super.dispose();
     for (const o of this.optimizers) o.dispose();
     for (const p of this.params.flat()) {
       p.zeroGrad();
@@ -219,16 +239,16 @@ class FluxionRunner implements StepRunner {
 }
 
 /** The character Transformer of `@fluxion/models` with the shared weights, trained as `CharLm` does. */
-class FluxionCharLmRunner implements StepRunner {
+class FluxionCharLmRunner extends ScopedRunner implements StepRunner {
   readonly net: CharTransformer;
   private readonly optimizer: AdamW;
-  private last: Tensor[] = [];
 
   constructor(
     private readonly spec: CharLmSpec,
     hostParams: HostTensor[],
-    private readonly backend: BackendName,
+    backend: BackendName,
   ) {
+    super(backend);
     const { vocab: vocabSize, context, dim, layers, heads } = spec;
     setBackend(backend);
     this.net = new CharTransformer(
@@ -259,10 +279,9 @@ class FluxionCharLmRunner implements StepRunner {
   }
 
   step(inputs: StepInputs): void {
-    for (const l of this.last) l.dispose();
     const ints = (h: HostTensor) =>
       tensor(Int32Array.from(h.data), h.shape, { dtype: 'int32', backend: this.backend });
-    this.last = scope(() => {
+    this.runStep(() => {
       const logits = this.net.forward(ints(inputs.ids));
       const v = this.spec.vocab;
       const loss = crossEntropy(reshape(logits, [-1, v]), reshape(ints(inputs.targets), [-1]));
@@ -270,24 +289,16 @@ class FluxionCharLmRunner implements StepRunner {
       loss.backward();
       clipGradNorm(this.net.parameters(), this.spec.clip).dispose();
       this.optimizer.step();
-      return keep([loss.detach()]);
+      return [loss];
     });
-  }
-
-  sync(): Promise<void> {
-    return getBackend(this.backend).sync();
-  }
-
-  async losses(): Promise<number[]> {
-    return Promise.all(this.last.map((l) => l.item()));
   }
 
   parameterShapes(): number[][] {
     return this.net.parameters().map((p) => [...p.shape]);
   }
 
-  dispose(): void {
-    for (const l of this.last) l.dispose();
+  override dispose(): void {
+    super.dispose();
     this.optimizer.dispose();
     this.net.zeroGrad();
     this.net.dispose();
