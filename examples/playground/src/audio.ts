@@ -17,31 +17,28 @@ import {
   SpecVae,
   specVaeConfig,
 } from '@fluxion/models';
-import { Generator, logMel, melSpectrogram, memoryStats, scope, type Tensor } from '@fluxion/tensor';
+import { Generator, logMel, melSpectrogram, scope, type Tensor } from '@fluxion/tensor';
 import { loadSpokenDigits } from './data.js';
 import { drawHeatmaps, drawLosses } from './draw.js';
 import {
-  batchStep,
   byId,
-  clearError,
   epochBatches,
-  framePainter,
   freeModel,
   freshLoop,
+  idleLoop,
   type LoopState,
   parameterCount,
   runLimits,
   runNumber,
-  runParam,
-  sampleAfterStep,
   seed,
   showError,
-  showStartButton,
-  TrainingLoop,
-  toggleOnClick,
+  startControl,
+  type TrainingLoop,
+  tabControls,
+  tabLoop,
+  tabStatus,
   typedBatch,
   typedLr,
-  whereText,
 } from './page.js';
 
 /**
@@ -113,13 +110,11 @@ export const audioState: AudioState = {
   clipsInData: 0,
   clipLength: 0,
   sampleRate: FSDD_SAMPLE_RATE,
-  ...freshLoop(),
+  ...idleLoop(),
   parameters: 0,
   gridsDrawn: 0,
   clips: 0,
   lastClip: null,
-  running: false,
-  stepsPerSecond: 0,
   timings: { data: 0, fit: 0, firstStep: 0 },
 };
 
@@ -159,20 +154,13 @@ export async function setupAudioTab(): Promise<void> {
   const limits = runLimits('audio');
   const griffinLimIters = Math.round(runNumber('audio', 'griffinLim', 32));
   const ui = {
-    batch: byId<HTMLInputElement>('audio-batch'),
-    lr: byId<HTMLInputElement>('audio-lr'),
-    start: byId<HTMLButtonElement>('audio-start'),
-    reset: byId<HTMLButtonElement>('audio-reset'),
-    status: byId<HTMLDivElement>('audio-status'),
+    ...tabControls('audio', 'audio-', 16),
     digits: byId<HTMLDivElement>('audio-digits'),
     clip: byId<HTMLCanvasElement>('audio-clip'),
     clipCaption: byId<HTMLElement>('audio-clip-caption'),
     grid: byId<HTMLCanvasElement>('audio-grid'),
     gridCaption: byId<HTMLElement>('audio-grid-caption'),
-    loss: byId<HTMLCanvasElement>('audio-loss'),
   };
-  if (runParam('audio', 'batch')) ui.batch.value = String(Math.round(runNumber('audio', 'batch', 16)));
-  ui.lr.value = runParam('audio', 'lr') ?? '';
   const buttons = Array.from({ length: 10 }, (_, digit) => {
     const button = document.createElement('button');
     button.type = 'button';
@@ -200,19 +188,20 @@ export async function setupAudioTab(): Promise<void> {
   const clipNoise = new Generator(seed * 7919 + 104731);
 
   const shownLosses = () => ({ loss: state.losses.loss ?? [], kl: state.losses.kl ?? [] });
-  const updateStatus = () => {
-    const at = (name: string) => state.losses[name]?.[state.losses[name].length - 1];
-    const losses = state.step > 0 ? ` · −ELBO ${at('loss')?.toFixed(1)} · mse ${at('mse')?.toFixed(3)}` : '';
-    ui.status.textContent =
-      `${whereText()} · specvae (${state.parameters.toLocaleString('en')} parameters) on ${state.clipsInData} clips` +
-      ` · step ${state.step} · epoch ${state.epoch} · ${state.stepsPerSecond.toFixed(2)} steps/s${losses}` +
-      ` · ${memoryStats().liveTensors} live tensors${state.done ? ' · done' : ''}`;
-    showStartButton(ui.start, state);
-  };
-  const repaint = framePainter(() => {
-    drawLosses(ui.loss, shownLosses());
-    updateStatus();
-  });
+  const { update: updateStatus, repaint } = tabStatus(
+    ui,
+    state,
+    () => {
+      const at = (name: string) => state.losses[name]?.[state.losses[name].length - 1];
+      const losses =
+        state.step > 0 ? ` · −ELBO ${at('loss')?.toFixed(1)} · mse ${at('mse')?.toFixed(3)}` : '';
+      return (
+        `specvae (${state.parameters.toLocaleString('en')} parameters) on ${state.clipsInData} clips` +
+        ` · step ${state.step} · epoch ${state.epoch} · ${state.stepsPerSecond.toFixed(2)} steps/s${losses}`
+      );
+    },
+    shownLosses,
+  );
 
   /** The decoder's normalised spectrogram of each digit, from the same latents every time. */
   const drawGrid = async (current: SpecVae) => {
@@ -319,26 +308,18 @@ export async function setupAudioTab(): Promise<void> {
       audioBatches(data.train, batchSize, { seed, epoch }),
     );
     Object.assign(state, { ...freshLoop(), gridsDrawn: 0, parameters: parameterCount(current) });
-    loop = new TrainingLoop(state, {
-      maxSteps: limits.maxSteps,
-      step: batchStep(
-        nextBatch,
-        (batch) => current.trainStep(batch),
-        (batch) => {
-          batch.audio.dispose();
-          batch.labels.dispose();
-        },
-      ),
-      afterStep: sampleAfterStep(
-        state,
-        limits,
-        () => loop,
-        () => drawGrid(current),
-      ),
+    loop = tabLoop(state, {
+      limits,
+      next: nextBatch,
+      train: (batch) => current.trainStep(batch),
+      free: (batch) => {
+        batch.audio.dispose();
+        batch.labels.dispose();
+      },
+      sample: () => drawGrid(current),
       changed: repaint,
-      failed: (e) => showError('Audio training', e, state),
+      what: 'Audio training',
     });
-    clearError();
     drawLosses(ui.loss, shownLosses());
     await loop.exclusive(() => drawGrid(current));
   };
@@ -354,7 +335,6 @@ export async function setupAudioTab(): Promise<void> {
   state.ready = true;
   updateStatus();
   for (const button of [ui.start, ui.reset, ...buttons]) button.disabled = false;
-  toggleOnClick(ui.start, state, () => loop);
   ui.reset.addEventListener('click', () => void reset().catch((e) => showError('Audio tab', e, state)));
   buttons.forEach((button, digit) => {
     button.addEventListener('click', () => {
@@ -366,5 +346,5 @@ export async function setupAudioTab(): Promise<void> {
         .catch((e) => showError('Generating a clip', e, state));
     });
   });
-  if (runParam('audio', 'autostart') === '1') loop.start();
+  startControl('audio', ui.start, state, () => loop);
 }

@@ -4,31 +4,26 @@
  * `sampleEvery` steps.
  */
 import { createModel, type GenerativeModel, type ModelConfig, type ModelKind } from '@fluxion/models';
-import { memoryStats } from '@fluxion/tensor';
 import { BatchStream, type Digits, loadDigits } from './data.js';
 import { drawGrid, drawLosses } from './draw.js';
 import {
-  batchStep,
   byId,
-  clearError,
-  framePainter,
   freeModel,
   freshLoop,
+  idleLoop,
   type LoopState,
   runLimits,
-  runNumber,
   runParam,
   type SharedState,
-  sampleAfterStep,
   seed,
   shared,
-  showError,
-  showStartButton,
-  TrainingLoop,
-  toggleOnClick,
+  startControl,
+  type TrainingLoop,
+  tabControls,
+  tabLoop,
+  tabStatus,
   typedBatch,
   typedLr,
-  whereText,
 } from './page.js';
 
 /** The image tab's progress (published at the top level of `window.fluxionPlayground`). */
@@ -50,10 +45,8 @@ const initialKind = runParam('images', 'model') as ModelKind | null;
  */
 export const imagesState: SharedState & ImagesState = Object.assign(shared, {
   model: initialKind && KINDS.includes(initialKind) ? initialKind : 'vae',
-  ...freshLoop(),
+  ...idleLoop(),
   samplesDrawn: 0,
-  running: false,
-  stepsPerSecond: 0,
   timings: { data: 0, firstStep: 0 },
 });
 
@@ -65,38 +58,22 @@ export async function setupImagesTab(): Promise<void> {
   const state = imagesState;
   const limits = runLimits('images');
   const ui = {
+    ...tabControls('images', '', 64),
     model: byId<HTMLSelectElement>('model'),
-    batch: byId<HTMLInputElement>('batch'),
-    lr: byId<HTMLInputElement>('lr'),
-    start: byId<HTMLButtonElement>('start'),
-    reset: byId<HTMLButtonElement>('reset'),
-    status: byId<HTMLDivElement>('status'),
     samples: byId<HTMLCanvasElement>('samples'),
     samplesCaption: byId<HTMLElement>('samples-caption'),
-    loss: byId<HTMLCanvasElement>('loss'),
   };
   ui.model.value = state.model;
-  const batchParam = runParam('images', 'batch');
-  if (batchParam) ui.batch.value = String(Math.round(runNumber('images', 'batch', 64)));
-  ui.lr.value = runParam('images', 'lr') ?? '';
 
   let model: GenerativeModel | null = null;
   let stream: BatchStream;
   let loop!: TrainingLoop;
 
-  const updateStatus = () => {
+  const { update: updateStatus, repaint } = tabStatus(ui, state, () => {
     const last = Object.entries(state.losses)
       .map(([name, values]) => `${name} ${values[values.length - 1]?.toFixed(3)}`)
       .join(' · ');
-    ui.status.textContent =
-      `${whereText()} · step ${state.step} · epoch ${state.epoch} · ${state.stepsPerSecond.toFixed(2)} steps/s` +
-      `${last ? ` · ${last}` : ''} · ${memoryStats().liveTensors} live tensors` +
-      (state.done ? ' · done' : '');
-    showStartButton(ui.start, state);
-  };
-  const repaint = framePainter(() => {
-    drawLosses(ui.loss, state.losses);
-    updateStatus();
+    return `step ${state.step} · epoch ${state.epoch} · ${state.stepsPerSecond.toFixed(2)} steps/s${last ? ` · ${last}` : ''}`;
   });
 
   const drawSamples = async () => {
@@ -121,25 +98,21 @@ export async function setupImagesTab(): Promise<void> {
     model = current;
     stream = new BatchStream(digits, typedBatch(ui.batch, 64, 8, 512), seed);
     Object.assign(state, { model: kind, ...freshLoop() });
-    const sample = sampleAfterStep(state, limits, () => loop, drawSamples);
-    loop = new TrainingLoop(state, {
-      maxSteps: limits.maxSteps,
-      step: batchStep(
-        () => stream.take(),
-        (batch) => current.trainStep(batch),
-        (batch) => {
-          batch.images.dispose();
-          batch.labels.dispose();
-        },
-      ),
-      afterStep: async () => {
-        state.epoch = stream.epochs;
-        await sample();
+    loop = tabLoop(state, {
+      limits,
+      next: () => stream.take(),
+      train: (batch) => current.trainStep(batch),
+      free: (batch) => {
+        batch.images.dispose();
+        batch.labels.dispose();
       },
+      afterStep: () => {
+        state.epoch = stream.epochs;
+      },
+      sample: drawSamples,
       changed: repaint,
-      failed: (e) => showError('Training', e, state),
+      what: 'Training',
     });
-    clearError();
     ui.samplesCaption.textContent = 'samples appear here once training starts';
     ui.samples.getContext('2d')?.clearRect(0, 0, ui.samples.width, ui.samples.height);
     drawLosses(ui.loss, state.losses);
@@ -159,8 +132,7 @@ export async function setupImagesTab(): Promise<void> {
   updateStatus();
   ui.start.disabled = false;
   ui.reset.disabled = false;
-  toggleOnClick(ui.start, state, () => loop);
   ui.reset.addEventListener('click', () => void reset(digits));
   ui.model.addEventListener('change', () => void reset(digits));
-  if (runParam('images', 'autostart') === '1') loop.start();
+  startControl('images', ui.start, state, () => loop);
 }

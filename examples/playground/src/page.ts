@@ -4,7 +4,8 @@
  * the error box, the page state mirrored in `window.fluxionPlayground`, and a training loop that
  * each tab drives with its own step.
  */
-import { initWebGPU, setBackend } from '@fluxion/tensor';
+import { initWebGPU, memoryStats, setBackend } from '@fluxion/tensor';
+import { drawLosses } from './draw.js';
 
 /** The tabs of the page. */
 export const TABS = ['images', 'text', 'audio'] as const;
@@ -321,6 +322,52 @@ export function freshLoop(): Omit<LoopState, 'running' | 'stepsPerSecond'> & { e
   return { step: 0, epoch: 0, losses: {}, done: false, error: null };
 }
 
+/** A tab's loop state when the page opens: {@link freshLoop}, not running. */
+export function idleLoop(): LoopState & { epoch: number } {
+  return { ...freshLoop(), running: false, stepsPerSecond: 0 };
+}
+
+/**
+ * The controls every tab has (`<prefix>batch`, `lr`, `start`, `reset`, `status`, `loss`), with the
+ * batch size (`fallback` when the parameter is no number) and learning rate of the URL filled in.
+ */
+export function tabControls(tab: TabName, prefix: string, batch: number) {
+  const ui = {
+    batch: byId<HTMLInputElement>(`${prefix}batch`),
+    lr: byId<HTMLInputElement>(`${prefix}lr`),
+    start: byId<HTMLButtonElement>(`${prefix}start`),
+    reset: byId<HTMLButtonElement>(`${prefix}reset`),
+    status: byId<HTMLDivElement>(`${prefix}status`),
+    loss: byId<HTMLCanvasElement>(`${prefix}loss`),
+  };
+  if (runParam(tab, 'batch')) ui.batch.value = String(Math.round(runNumber(tab, 'batch', batch)));
+  ui.lr.value = runParam(tab, 'lr') ?? '';
+  return ui;
+}
+
+/**
+ * A tab's status line (`<where> · <progress> · <n> live tensors`, ` · done` at the end) and start
+ * button: `update` writes them now, `repaint` once in the next frame together with the loss curves.
+ */
+export function tabStatus(
+  ui: { status: HTMLElement; start: HTMLButtonElement; loss: HTMLCanvasElement },
+  state: LoopState,
+  progress: () => string,
+  losses: () => Record<string, number[]> = () => state.losses,
+): { update: () => void; repaint: () => void } {
+  const update = () => {
+    ui.status.textContent =
+      `${whereText()} · ${progress()} · ${memoryStats().liveTensors} live tensors` +
+      (state.done ? ' · done' : '');
+    showStartButton(ui.start, state);
+  };
+  const repaint = framePainter(() => {
+    drawLosses(ui.loss, losses());
+    update();
+  });
+  return { update, repaint };
+}
+
 /** Shows Start, Pause, Resume or Done on a tab's start button, disabled once the run is done. */
 export function showStartButton(button: HTMLButtonElement, state: LoopState): void {
   button.textContent = state.running ? 'Pause' : state.done ? 'Done' : state.step > 0 ? 'Resume' : 'Start';
@@ -366,7 +413,7 @@ export function epochBatches<T>(state: { epoch: number }, batches: (epoch: numbe
 }
 
 /** A loop step that trains on the next batch and frees that batch afterwards, whatever happened. */
-export function batchStep<B>(
+function batchStep<B>(
   next: () => B,
   train: (batch: B) => Promise<Record<string, number>>,
   free: (batch: B) => void,
@@ -385,7 +432,7 @@ export function batchStep<B>(
  * A tab's work after each step: records the first step's milliseconds, and runs `sample` every
  * `sampleEvery` steps and after the last one.
  */
-export function sampleAfterStep(
+function sampleAfterStep(
   state: LoopState & { timings: { firstStep: number } },
   limits: { maxSteps: number; sampleEvery: number },
   loop: () => TrainingLoop,
@@ -397,7 +444,52 @@ export function sampleAfterStep(
   };
 }
 
-/** Makes `button` start the tab's current loop, or pause it while it runs. */
-export function toggleOnClick(button: HTMLButtonElement, state: LoopState, loop: () => TrainingLoop): void {
+/** Makes `button` start the tab's current loop, or pause it while it runs; `?autostart=1` starts it now. */
+export function startControl(
+  tab: TabName,
+  button: HTMLButtonElement,
+  state: LoopState,
+  loop: () => TrainingLoop,
+): void {
   button.addEventListener('click', () => (state.running ? void loop().pause() : loop().start()));
+  if (runParam(tab, 'autostart') === '1') loop().start();
+}
+
+/** Options of {@link tabLoop}. */
+export interface TabLoopOptions<B> {
+  limits: { maxSteps: number; sampleEvery: number };
+  /** The next batch, what one step does with it, and how it is freed after. */
+  next: () => B;
+  train: (batch: B) => Promise<Record<string, number>>;
+  free: (batch: B) => void;
+  /** Runs after each step, before the sampling. */
+  afterStep?: () => void;
+  /** Draws the tab's samples, every `sampleEvery` steps and after the last one. */
+  sample: () => Promise<void>;
+  changed: () => void;
+  /** What stopped, in the error box (`Text training stopped: …`). */
+  what: string;
+}
+
+/**
+ * The training loop of a tab's new model: trains batch after batch, records the first step's
+ * milliseconds, samples now and then; the error box is cleared of the last model's error.
+ */
+export function tabLoop<B>(
+  state: LoopState & { timings: { firstStep: number } },
+  options: TabLoopOptions<B>,
+) {
+  const sample = sampleAfterStep(state, options.limits, () => loop, options.sample);
+  const loop: TrainingLoop = new TrainingLoop(state, {
+    maxSteps: options.limits.maxSteps,
+    step: batchStep(options.next, options.train, options.free),
+    afterStep: async () => {
+      options.afterStep?.();
+      await sample();
+    },
+    changed: options.changed,
+    failed: (e) => showError(options.what, e, state),
+  });
+  clearError();
+  return loop;
 }

@@ -16,31 +16,27 @@ import {
   type TextModelKind,
   textModelConfig,
 } from '@fluxion/models';
-import { memoryStats } from '@fluxion/tensor';
 import { namesDataset } from './data.js';
 import { drawLosses } from './draw.js';
 import {
-  batchStep,
   byId,
-  clearError,
   epochBatches,
-  framePainter,
   freeModel,
   freshLoop,
+  idleLoop,
   type LoopState,
   parameterCount,
   runLimits,
-  runNumber,
   runParam,
-  sampleAfterStep,
   seed,
   showError,
-  showStartButton,
-  TrainingLoop,
-  toggleOnClick,
+  startControl,
+  type TrainingLoop,
+  tabControls,
+  tabLoop,
+  tabStatus,
   typedBatch,
   typedLr,
-  whereText,
 } from './page.js';
 
 /** Names written per sample list. */
@@ -76,15 +72,13 @@ export interface TextState extends LoopState {
 export const textState: TextState = {
   ready: false,
   model: runParam('text', 'model') === 'charlm' ? 'charlm' : 'charrnn',
-  ...freshLoop(),
+  ...idleLoop(),
   parameters: 0,
   samples: [],
   firstSamples: [],
   sampleStep: 0,
   samplesDrawn: 0,
   temperature: 0.8,
-  running: false,
-  stepsPerSecond: 0,
   timings: { data: 0, firstStep: 0 },
 };
 
@@ -96,20 +90,13 @@ export async function setupTextTab(): Promise<void> {
   const state = textState;
   const limits = runLimits('text');
   const ui = {
+    ...tabControls('text', 'text-', 64),
     model: byId<HTMLSelectElement>('text-model'),
-    batch: byId<HTMLInputElement>('text-batch'),
-    lr: byId<HTMLInputElement>('text-lr'),
     temperature: byId<HTMLInputElement>('text-temperature'),
-    start: byId<HTMLButtonElement>('text-start'),
-    reset: byId<HTMLButtonElement>('text-reset'),
-    status: byId<HTMLDivElement>('text-status'),
     samples: byId<HTMLOListElement>('text-samples'),
     samplesCaption: byId<HTMLElement>('text-samples-caption'),
-    loss: byId<HTMLCanvasElement>('text-loss'),
   };
   ui.model.value = state.model;
-  if (runParam('text', 'batch')) ui.batch.value = String(Math.round(runNumber('text', 'batch', 64)));
-  ui.lr.value = runParam('text', 'lr') ?? '';
   if (runParam('text', 'temperature')) ui.temperature.value = runParam('text', 'temperature') ?? '';
 
   ui.status.textContent = 'splitting the names…';
@@ -123,18 +110,13 @@ export async function setupTextTab(): Promise<void> {
   let model: TextModel | null = null;
   let loop!: TrainingLoop;
 
-  const updateStatus = () => {
+  const { update: updateStatus, repaint } = tabStatus(ui, state, () => {
     const loss = state.losses.loss;
     const last = loss?.length ? ` · loss ${loss[loss.length - 1].toFixed(3)} nats/char` : '';
-    ui.status.textContent =
-      `${whereText()} · ${state.model} (${state.parameters.toLocaleString('en')} parameters) · step ${state.step}` +
-      ` · epoch ${state.epoch} · ${state.stepsPerSecond.toFixed(2)} steps/s${last}` +
-      ` · ${memoryStats().liveTensors} live tensors${state.done ? ' · done' : ''}`;
-    showStartButton(ui.start, state);
-  };
-  const repaint = framePainter(() => {
-    drawLosses(ui.loss, state.losses);
-    updateStatus();
+    return (
+      `${state.model} (${state.parameters.toLocaleString('en')} parameters) · step ${state.step}` +
+      ` · epoch ${state.epoch} · ${state.stepsPerSecond.toFixed(2)} steps/s${last}`
+    );
   });
 
   const temperature = () => {
@@ -185,19 +167,15 @@ export async function setupTextTab(): Promise<void> {
       samplesDrawn: 0,
       parameters: parameterCount(current),
     });
-    loop = new TrainingLoop(state, {
-      maxSteps: limits.maxSteps,
-      step: batchStep(nextBatch, (batch) => current.trainStep(batch), disposeTextBatch),
-      afterStep: sampleAfterStep(
-        state,
-        limits,
-        () => loop,
-        () => writeSamples(current),
-      ),
+    loop = tabLoop(state, {
+      limits,
+      next: nextBatch,
+      train: (batch) => current.trainStep(batch),
+      free: disposeTextBatch,
+      sample: () => writeSamples(current),
       changed: repaint,
-      failed: (e) => showError('Text training', e, state),
+      what: 'Text training',
     });
-    clearError();
     drawLosses(ui.loss, state.losses);
     await loop.exclusive(() => writeSamples(current));
   };
@@ -212,8 +190,7 @@ export async function setupTextTab(): Promise<void> {
   state.ready = true;
   updateStatus();
   for (const button of [ui.start, ui.reset]) button.disabled = false;
-  toggleOnClick(ui.start, state, () => loop);
   ui.reset.addEventListener('click', () => void reset().catch((e) => showError('Text tab', e, state)));
   ui.model.addEventListener('change', () => void reset().catch((e) => showError('Text tab', e, state)));
-  if (runParam('text', 'autostart') === '1') loop.start();
+  startControl('text', ui.start, state, () => loop);
 }
