@@ -24,11 +24,9 @@ import {
   byId,
   epochBatches,
   freeModel,
-  freshLoop,
   idleLoop,
   type LoopState,
   parameterCount,
-  runLimits,
   runNumber,
   seed,
   showError,
@@ -151,7 +149,6 @@ function play(samples: Float32Array<ArrayBuffer>, sampleRate: number, gain: numb
  */
 export async function setupAudioTab(): Promise<void> {
   const state = audioState;
-  const limits = runLimits('audio');
   const griffinLimIters = Math.round(runNumber('audio', 'griffinLim', 32));
   const ui = {
     ...tabControls('audio', 'audio-', 16),
@@ -307,9 +304,8 @@ export async function setupAudioTab(): Promise<void> {
     const nextBatch = epochBatches<AudioBatch>(state, (epoch) =>
       audioBatches(data.train, batchSize, { seed, epoch }),
     );
-    Object.assign(state, { ...freshLoop(), gridsDrawn: 0, parameters: parameterCount(current) });
-    loop = tabLoop(state, {
-      limits,
+    Object.assign(state, { gridsDrawn: 0, parameters: parameterCount(current) });
+    loop = tabLoop('audio', state, {
       next: nextBatch,
       train: (batch) => current.trainStep(batch),
       free: (batch) => {

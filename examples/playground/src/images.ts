@@ -9,10 +9,8 @@ import { drawGrid, drawLosses } from './draw.js';
 import {
   byId,
   freeModel,
-  freshLoop,
   idleLoop,
   type LoopState,
-  runLimits,
   runParam,
   type SharedState,
   seed,
@@ -56,7 +54,6 @@ export const imagesState: SharedState & ImagesState = Object.assign(shared, {
  */
 export async function setupImagesTab(): Promise<void> {
   const state = imagesState;
-  const limits = runLimits('images');
   const ui = {
     ...tabControls('images', '', 64),
     model: byId<HTMLSelectElement>('model'),
@@ -97,9 +94,8 @@ export async function setupImagesTab(): Promise<void> {
     const current = createModel(kind, overrides);
     model = current;
     stream = new BatchStream(digits, typedBatch(ui.batch, 64, 8, 512), seed);
-    Object.assign(state, { model: kind, ...freshLoop() });
-    loop = tabLoop(state, {
-      limits,
+    state.model = kind;
+    loop = tabLoop('images', state, {
       next: () => stream.take(),
       train: (batch) => current.trainStep(batch),
       free: (batch) => {

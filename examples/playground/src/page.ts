@@ -310,7 +310,7 @@ export function framePainter(paint: () => void): () => void {
 }
 
 /** A tab's run limits from the URL: stop after `?steps=` (never by default), sample every `?sampleEvery=` (25). */
-export function runLimits(tab: TabName): { maxSteps: number; sampleEvery: number } {
+function runLimits(tab: TabName): { maxSteps: number; sampleEvery: number } {
   return {
     maxSteps: runNumber(tab, 'steps', Number.POSITIVE_INFINITY),
     sampleEvery: Math.round(runNumber(tab, 'sampleEvery', 25)),
@@ -318,7 +318,7 @@ export function runLimits(tab: TabName): { maxSteps: number; sampleEvery: number
 }
 
 /** A tab's loop fields before its first step (and again after a reset builds a new model). */
-export function freshLoop(): Omit<LoopState, 'running' | 'stepsPerSecond'> & { epoch: number } {
+function freshLoop(): Omit<LoopState, 'running' | 'stepsPerSecond'> & { epoch: number } {
   return { step: 0, epoch: 0, losses: {}, done: false, error: null };
 }
 
@@ -457,7 +457,6 @@ export function startControl(
 
 /** Options of {@link tabLoop}. */
 export interface TabLoopOptions<B> {
-  limits: { maxSteps: number; sampleEvery: number };
   /** The next batch, what one step does with it, and how it is freed after. */
   next: () => B;
   train: (batch: B) => Promise<Record<string, number>>;
@@ -472,16 +471,20 @@ export interface TabLoopOptions<B> {
 }
 
 /**
- * The training loop of a tab's new model: trains batch after batch, records the first step's
- * milliseconds, samples now and then; the error box is cleared of the last model's error.
+ * The training loop of a tab's new model: resets the state's progress to step 0, then trains batch
+ * after batch up to the tab's `?steps=`, records the first step's milliseconds and samples every
+ * `?sampleEvery=` steps; the error box is cleared of the last model's error.
  */
 export function tabLoop<B>(
-  state: LoopState & { timings: { firstStep: number } },
+  tab: TabName,
+  state: LoopState & { epoch: number; timings: { firstStep: number } },
   options: TabLoopOptions<B>,
 ) {
-  const sample = sampleAfterStep(state, options.limits, () => loop, options.sample);
+  Object.assign(state, freshLoop());
+  const limits = runLimits(tab);
+  const sample = sampleAfterStep(state, limits, () => loop, options.sample);
   const loop: TrainingLoop = new TrainingLoop(state, {
-    maxSteps: options.limits.maxSteps,
+    maxSteps: limits.maxSteps,
     step: batchStep(options.next, options.train, options.free),
     afterStep: async () => {
       options.afterStep?.();

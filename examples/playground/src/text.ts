@@ -22,11 +22,9 @@ import {
   byId,
   epochBatches,
   freeModel,
-  freshLoop,
   idleLoop,
   type LoopState,
   parameterCount,
-  runLimits,
   runParam,
   seed,
   showError,
@@ -88,7 +86,6 @@ export const textState: TextState = {
  */
 export async function setupTextTab(): Promise<void> {
   const state = textState;
-  const limits = runLimits('text');
   const ui = {
     ...tabControls('text', 'text-', 64),
     model: byId<HTMLSelectElement>('text-model'),
@@ -163,12 +160,10 @@ export async function setupTextTab(): Promise<void> {
     );
     Object.assign(state, {
       model: kind,
-      ...freshLoop(),
       samplesDrawn: 0,
       parameters: parameterCount(current),
     });
-    loop = tabLoop(state, {
-      limits,
+    loop = tabLoop('text', state, {
       next: nextBatch,
       train: (batch) => current.trainStep(batch),
       free: disposeTextBatch,
