@@ -30,8 +30,8 @@ import {
   runNumber,
   seed,
   showError,
-  startControl,
   type TrainingLoop,
+  tabButtons,
   tabControls,
   tabLoop,
   tabStatus,
@@ -320,18 +320,20 @@ export async function setupAudioTab(): Promise<void> {
     await loop.exclusive(() => drawGrid(current));
   };
 
-  const reset = async () => {
-    await loop.dispose();
-    await newModel();
-    updateStatus();
-  };
-
   ui.status.textContent = 'fitting the spectrogram statistics…';
   await newModel();
   state.ready = true;
   updateStatus();
-  for (const button of [ui.start, ui.reset, ...buttons]) button.disabled = false;
-  ui.reset.addEventListener('click', () => void reset().catch((e) => showError('Audio tab', e, state)));
+  for (const button of buttons) button.disabled = false;
+  tabButtons(
+    'audio',
+    ui,
+    state,
+    () => loop,
+    newModel,
+    updateStatus,
+    (e) => showError('Audio tab', e, state),
+  );
   buttons.forEach((button, digit) => {
     button.addEventListener('click', () => {
       const current = model;
@@ -342,5 +344,4 @@ export async function setupAudioTab(): Promise<void> {
         .catch((e) => showError('Generating a clip', e, state));
     });
   });
-  startControl('audio', ui.start, state, () => loop);
 }

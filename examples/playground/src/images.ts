@@ -15,8 +15,8 @@ import {
   type SharedState,
   seed,
   shared,
-  startControl,
   type TrainingLoop,
+  tabButtons,
   tabControls,
   tabLoop,
   tabStatus,
@@ -114,21 +114,19 @@ export async function setupImagesTab(): Promise<void> {
     drawLosses(ui.loss, state.losses);
   };
 
-  const reset = async (digits: Digits) => {
-    await loop.dispose();
-    newModel(digits);
-    updateStatus();
-  };
-
   ui.status.textContent = 'loading digits…';
   const t = performance.now();
   const digits = await loadDigits(new URL('mnist-digits.bin', document.baseURI).href);
   state.timings.data = Math.round(performance.now() - t);
   newModel(digits);
   updateStatus();
-  ui.start.disabled = false;
-  ui.reset.disabled = false;
-  ui.reset.addEventListener('click', () => void reset(digits));
-  ui.model.addEventListener('change', () => void reset(digits));
-  startControl('images', ui.start, state, () => loop);
+  const reset = tabButtons(
+    'images',
+    ui,
+    state,
+    () => loop,
+    () => newModel(digits),
+    updateStatus,
+  );
+  ui.model.addEventListener('change', () => void reset());
 }

@@ -444,15 +444,33 @@ function sampleAfterStep(
   };
 }
 
-/** Makes `button` start the tab's current loop, or pause it while it runs; `?autostart=1` starts it now. */
-export function startControl(
+/**
+ * Enables and wires a tab's Start and Reset buttons: Start starts the current loop or pauses it
+ * while it runs (`?autostart=1` starts it now); Reset (also returned, for other controls that
+ * rebuild the model) ends the loop, builds a new model with `rebuild` and updates the status;
+ * `failed` shows why a reset from the button failed.
+ */
+export function tabButtons(
   tab: TabName,
-  button: HTMLButtonElement,
+  ui: { start: HTMLButtonElement; reset: HTMLButtonElement },
   state: LoopState,
   loop: () => TrainingLoop,
-): void {
-  button.addEventListener('click', () => (state.running ? void loop().pause() : loop().start()));
+  rebuild: () => Promise<void> | void,
+  update: () => void,
+  failed?: (e: unknown) => void,
+): () => Promise<void> {
+  const reset = async () => {
+    await loop().dispose();
+    const built = rebuild();
+    if (built) await built;
+    update();
+  };
+  ui.start.disabled = false;
+  ui.reset.disabled = false;
+  ui.reset.addEventListener('click', () => void (failed ? reset().catch(failed) : reset()));
+  ui.start.addEventListener('click', () => (state.running ? void loop().pause() : loop().start()));
   if (runParam(tab, 'autostart') === '1') loop().start();
+  return reset;
 }
 
 /** Options of {@link tabLoop}. */

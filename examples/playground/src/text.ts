@@ -28,8 +28,8 @@ import {
   runParam,
   seed,
   showError,
-  startControl,
   type TrainingLoop,
+  tabButtons,
   tabControls,
   tabLoop,
   tabStatus,
@@ -175,17 +175,10 @@ export async function setupTextTab(): Promise<void> {
     await loop.exclusive(() => writeSamples(current));
   };
 
-  const reset = async () => {
-    await loop.dispose();
-    await newModel();
-    updateStatus();
-  };
-
   await newModel();
   state.ready = true;
   updateStatus();
-  for (const button of [ui.start, ui.reset]) button.disabled = false;
-  ui.reset.addEventListener('click', () => void reset().catch((e) => showError('Text tab', e, state)));
-  ui.model.addEventListener('change', () => void reset().catch((e) => showError('Text tab', e, state)));
-  startControl('text', ui.start, state, () => loop);
+  const failed = (e: unknown) => showError('Text tab', e, state);
+  const reset = tabButtons('text', ui, state, () => loop, newModel, updateStatus, failed);
+  ui.model.addEventListener('change', () => void reset().catch(failed));
 }
