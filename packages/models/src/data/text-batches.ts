@@ -408,6 +408,26 @@ export function lineBatchesPerEpoch(itemCount: number, batchSize: number): numbe
   return Math.floor(itemCount / batchSize);
 }
 
+/**
+ * Lays one item out from position `at` of a batch's flat arrays: inputs `[B, c₁ … c_L]`, targets
+ * `[c₁ … c_L, B]` (B the boundary id), mask 1 over those positions. Returns the positions taken,
+ * the item's length + 1.
+ */
+function placeItem(
+  ids: Int32Array,
+  at: number,
+  boundaryId: number,
+  x: Int32Array,
+  y: Int32Array,
+  m: Float32Array,
+): number {
+  x.set(ids, at + 1);
+  y.set(ids, at);
+  y[at + ids.length] = boundaryId;
+  m.fill(1, at, at + ids.length + 1);
+  return ids.length + 1;
+}
+
 /** Rows `[B, c₁ … c_L, pad…]` → targets `[c₁ … c_L, B, ignore…]`, with mask and lengths. */
 function lineBatch(
   lines: readonly Int32Array[],
@@ -422,13 +442,7 @@ function lineBatch(
   const m = new Float32Array(n * window);
   const lengths = new Int32Array(n);
   for (let r = 0; r < n; r++) {
-    const ids = lines[rows[r]];
-    const at = r * window;
-    x.set(ids, at + 1);
-    y.set(ids, at);
-    y[at + ids.length] = boundaryId;
-    m.fill(1, at, at + ids.length + 1);
-    lengths[r] = ids.length + 1;
+    lengths[r] = placeItem(lines[rows[r]], r * window, boundaryId, x, y, m);
   }
   return {
     inputs: tensor(x, [n, window]),
@@ -598,14 +612,10 @@ export function* packedLineBatches(
     for (let r = 0; r < batchSize; r++) {
       let at = r * window;
       rows[b * batchSize + r].forEach((item, k) => {
-        const ids = lines[item];
-        x.set(ids, at + 1);
-        y.set(ids, at);
-        y[at + ids.length] = boundaryId;
-        m.fill(1, at, at + ids.length + 1);
-        seg.fill(k, at, at + ids.length + 1);
-        for (let i = 0; i <= ids.length; i++) pos[at + i] = i;
-        at += ids.length + 1;
+        const taken = placeItem(lines[item], at, boundaryId, x, y, m);
+        seg.fill(k, at, at + taken);
+        for (let i = 0; i < taken; i++) pos[at + i] = i;
+        at += taken;
       });
     }
     yield {
