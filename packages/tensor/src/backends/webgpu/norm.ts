@@ -46,14 +46,20 @@ function dense(ctx: KernelContext, op: string, x: KernelArg, scratch: GpuBuffer[
 }
 
 /**
- * WGSL declaring `shift`, `mean` and `rstd` of the row of `n` elements at `x[base …]` (see the
- * module comment); `eps` is the f32 in parameter word `epsWord`.
+ * WGSL declaring `shift` (the row's first element) and `mean` (of the row minus `shift`) of the row
+ * of `n` elements at `x[base …]` (see the module comment).
  */
-const rowStatistics = (epsWord: number) => `
+const ROW_MEAN = `
   let shift = x[base];
   var total = 0.0;
   for (var j = 0u; j < n; j++) { total += x[base + j] - shift; }
-  let mean = total / f32(n);
+  let mean = total / f32(n);`;
+
+/**
+ * WGSL declaring `shift`, `mean` ({@link ROW_MEAN}) and `rstd` of the row; `eps` is the f32 in
+ * parameter word `epsWord`.
+ */
+const rowStatistics = (epsWord: number) => `${ROW_MEAN}
   var squares = 0.0;
   for (var j = 0u; j < n; j++) {
     let d = (x[base + j] - shift) - mean;
@@ -109,11 +115,7 @@ ${MAIN}
   if (row >= p(0u)) { return; }
   let n = p(1u);
   let base = p(2u) + row * n;
-  let gBase = p(3u) + row * n;
-  let shift = x[base];
-  var total = 0.0;
-  for (var j = 0u; j < n; j++) { total += x[base + j] - shift; }
-  let mean = total / f32(n);
+  let gBase = p(3u) + row * n;${ROW_MEAN}
   // One pass for the variance, Σĝ and Σĝ·(x − μ) (x̂ = (x − μ)·ρ, so Σĝ·x̂ = ρ·Σĝ·(x − μ)).
   var squares = 0.0;
   var sumG = 0.0;
